@@ -1,0 +1,19 @@
+/**
+ * The `keyward` command line: one module per command under commands/, registered here.
+ * Commands print to stdout only when they are not serving MCP over stdio.
+ */
+import { Command } from 'commander';
+import { registerServeCommand } from './commands/serve.js';
+import { registerCheckCommand } from './commands/check.js';
+import { registerSchemaCommand } from './commands/schema.js';
+
+export function buildProgram(): Command {
+  const program = new Command('keyward')
+    .description('An MCP server that lets agents call APIs without ever seeing a key')
+    .version('0.1.0')
+    .showHelpAfterError();
+  registerServeCommand(program);
+  registerCheckCommand(program);
+  registerSchemaCommand(program);
+  return program;
+}

@@ -1,0 +1,18 @@
+/** Every default in one place, with units in the names (DESIGN.md §10). */
+export const DEFAULTS = {
+  home: '~/.keyward',
+  configFile: 'tools.config.json',
+  upstream: {
+    connectTimeoutMs: 3_000,
+    headersTimeoutMs: 10_000,
+    totalTimeoutMs: 30_000,
+    maxResponseBytes: 1024 * 1024,
+  },
+  backend: { timeoutMs: 2_000, retries: 2, staleSeconds: 60 },
+  cache: { ttlSeconds: 60, maxTtlSeconds: 300, expirySkewMs: 5_000 },
+  file: { storePath: '~/.keyward/secrets.enc', keyPath: '~/.keyward/master.key' },
+  audit: { sqlitePath: '~/.keyward/audit.db', writeTimeoutMs: 2_000 },
+  grants: { ttlSeconds: 900, sqlitePath: '~/.keyward/grants.db' },
+  http: { maxBodyBytes: 1024 * 1024, maxArgumentsBytes: 64 * 1024, sessionIdleSeconds: 1800 },
+  shutdown: { drainMs: 20_000 },
+} as const;

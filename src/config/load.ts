@@ -1,0 +1,209 @@
+/**
+ * Loads tools.config.json: parse, validate against the zod schema, resolve paths, then check the
+ * cross-references zod cannot see. Every problem is reported with its JSON path; no stack traces.
+ */
+import { readFileSync, existsSync } from 'node:fs';
+import { homedir } from 'node:os';
+import path from 'node:path';
+import type { z } from 'zod';
+import { ConfigError } from '../core/errors.js';
+import { configSchema, type KeywardConfig } from './schema.js';
+import { DEFAULTS } from './defaults.js';
+
+export interface LoadedConfig {
+  readonly config: KeywardConfig;
+  /** Absolute path of the config file (or '<inline>'). */
+  readonly file: string;
+  /** Directory that relative paths in the config are resolved against. */
+  readonly baseDir: string;
+}
+
+export interface ConfigIssue {
+  path: string;
+  message: string;
+}
+
+export function expandHome(p: string): string {
+  if (p === '~') return homedir();
+  if (p.startsWith('~/')) return path.join(homedir(), p.slice(2));
+  return p;
+}
+
+export function resolvePath(p: string, baseDir: string): string {
+  const expanded = expandHome(p);
+  return path.isAbsolute(expanded) ? expanded : path.resolve(baseDir, expanded);
+}
+
+/** The config file a command uses: --config, else ./tools.config.json, else ~/.keyward/tools.config.json. */
+export function findConfigFile(explicit: string | undefined): string {
+  if (explicit) return path.resolve(explicit);
+  const local = path.resolve(DEFAULTS.configFile);
+  if (existsSync(local)) return local;
+  const home = resolvePath(path.join(DEFAULTS.home, DEFAULTS.configFile), process.cwd());
+  if (existsSync(home)) return home;
+  return local;
+}
+
+export function formatPath(segments: readonly PropertyKey[]): string {
+  let out = '';
+  for (const s of segments) {
+    if (typeof s === 'number') out += `[${s}]`;
+    else if (typeof s === 'string' && /^[A-Za-z_$][A-Za-z0-9_$]*$/.test(s)) out += out ? `.${s}` : s;
+    else out += `[${JSON.stringify(String(s))}]`;
+  }
+  return out || '(root)';
+}
+
+function zodIssues(error: z.ZodError): ConfigIssue[] {
+  return error.issues.map((issue) => ({ path: formatPath(issue.path), message: issue.message }));
+}
+
+export function loadConfigFile(file: string): LoadedConfig {
+  const absolute = path.resolve(file);
+  let text: string;
+  try {
+    text = readFileSync(absolute, 'utf8');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    throw new ConfigError(
+      code === 'ENOENT'
+        ? `config file not found: ${absolute} (run \`keyward init\` or pass --config)`
+        : `cannot read config file ${absolute}: ${code ?? 'unknown error'}`,
+    );
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (error) {
+    throw new ConfigError(`${absolute} is not valid JSON: ${(error as Error).message}`);
+  }
+  return parseConfig(raw, absolute, path.dirname(absolute));
+}
+
+export function parseConfig(raw: unknown, file = '<inline>', baseDir = process.cwd()): LoadedConfig {
+  const parsed = configSchema.safeParse(raw);
+  if (!parsed.success) {
+    const issues = zodIssues(parsed.error);
+    throw new ConfigError(`invalid config ${file}`, issues);
+  }
+  const config = parsed.data;
+  resolveConfigPaths(config, baseDir);
+  const issues = crossCheck(config);
+  if (issues.length > 0) throw new ConfigError(`invalid config ${file}`, issues);
+  return { config, file, baseDir };
+}
+
+function resolveConfigPaths(config: KeywardConfig, baseDir: string): void {
+  for (const backend of Object.values(config.backends)) {
+    if (backend.type === 'file') {
+      backend.path = resolvePath(backend.path, baseDir);
+      backend.keyPath = resolvePath(backend.keyPath, baseDir);
+    }
+  }
+  if (config.audit.type === 'sqlite') config.audit.path = resolvePath(config.audit.path, baseDir);
+  config.grants.path = resolvePath(config.grants.path, baseDir);
+  for (const source of config.toolSources) source.openapi = resolvePath(source.openapi, baseDir);
+}
+
+const PLACEHOLDER = /\{([A-Za-z0-9_.-]+)\}/g;
+
+export function placeholders(template: string): string[] {
+  return [...template.matchAll(PLACEHOLDER)].map((m) => m[1] as string);
+}
+
+function originOf(url: string): string {
+  return new URL(url).origin;
+}
+
+/** Checks that zod cannot express: references between sections, origins, placeholders. */
+function crossCheck(config: KeywardConfig): ConfigIssue[] {
+  const issues: ConfigIssue[] = [];
+  const principalVars = new Set(['tenant', 'agent']);
+
+  for (const [id, cred] of Object.entries(config.credentials)) {
+    if (!config.backends[cred.backend]) {
+      issues.push({ path: `credentials.${id}.backend`, message: `unknown backend "${cred.backend}"` });
+    }
+    for (const v of placeholders(cred.ref)) {
+      if (!principalVars.has(v)) {
+        issues.push({
+          path: `credentials.${id}.ref`,
+          message: `"{${v}}" is not allowed: refs may only use {tenant} and {agent} of the authenticated principal`,
+        });
+      }
+    }
+    cred.origins.forEach((o, i) => {
+      const u = new URL(o);
+      if (u.protocol !== 'https:' && u.protocol !== 'http:') {
+        issues.push({ path: `credentials.${id}.origins[${i}]`, message: 'must be an http(s) origin' });
+      }
+    });
+    if (cred.inject.type === 'oauth2-client-credentials' || cred.inject.type === 'oauth2-refresh-token') {
+      const tokenOrigin = originOf(cred.inject.tokenUrl);
+      if (!cred.origins.map(originOf).includes(tokenOrigin)) {
+        issues.push({
+          path: `credentials.${id}.inject.tokenUrl`,
+          message: `token endpoint origin ${tokenOrigin} must be listed in credentials.${id}.origins`,
+        });
+      }
+    }
+  }
+
+  for (const [toolId, tool] of Object.entries(config.tools)) {
+    const base = `tools.${toolId}`;
+    const url = new URL(tool.request.url);
+    if (url.protocol !== 'https:' && url.protocol !== 'http:') {
+      issues.push({ path: `${base}.request.url`, message: 'must be an http(s) URL' });
+    }
+    if (PLACEHOLDER.test(url.host)) {
+      issues.push({ path: `${base}.request.url`, message: 'the origin must be fixed: no {placeholders} in the host' });
+    }
+    PLACEHOLDER.lastIndex = 0;
+    const properties = (tool.input as { properties?: Record<string, unknown> }).properties ?? {};
+    const used = [
+      ...placeholders(tool.request.url),
+      ...Object.values(tool.request.query).flatMap(placeholders),
+      ...Object.values(tool.request.headers).flatMap(placeholders),
+    ];
+    for (const p of used) {
+      if (!(p in properties)) {
+        issues.push({ path: `${base}.request`, message: `placeholder {${p}} has no matching property in ${base}.input` });
+      }
+    }
+    if (tool.credential !== undefined) {
+      const cred = config.credentials[tool.credential];
+      if (!cred) {
+        issues.push({ path: `${base}.credential`, message: `unknown credential "${tool.credential}"` });
+      } else if (!cred.origins.map(originOf).includes(url.origin)) {
+        issues.push({
+          path: `${base}.request.url`,
+          message: `origin ${url.origin} is not in credentials.${tool.credential}.origins; the credential would never be sent there`,
+        });
+      }
+    }
+    if (tool.fallback && 'tool' in tool.fallback && !config.tools[tool.fallback.tool]) {
+      issues.push({ path: `${base}.fallback.tool`, message: `unknown tool "${tool.fallback.tool}"` });
+    }
+  }
+
+  const seen = new Set<string>();
+  config.policy.rules.forEach((rule, i) => {
+    if (seen.has(rule.id)) issues.push({ path: `policy.rules[${i}].id`, message: `duplicate rule id "${rule.id}"` });
+    seen.add(rule.id);
+    for (const agent of rule.agents ?? []) {
+      if (agent !== '*' && !config.agents[agent] && !config.identity.tokens.some((t) => t.agent === agent)) {
+        issues.push({ path: `policy.rules[${i}].agents`, message: `unknown agent "${agent}"` });
+      }
+    }
+  });
+
+  if (config.identity.stdio && !config.agents[config.identity.stdio.agent]) {
+    issues.push({ path: 'identity.stdio.agent', message: `unknown agent "${config.identity.stdio.agent}"` });
+  }
+  return issues;
+}
+
+export function formatConfigError(error: ConfigError): string {
+  if (error.issues.length === 0) return `error: ${error.message}`;
+  return [`error: ${error.message}`, ...error.issues.map((i) => `  - ${i.path}: ${i.message}`)].join('\n');
+}

@@ -1,0 +1,428 @@
+/**
+ * The zod schema of tools.config.json (DESIGN.md §9). Secrets never appear here: only references
+ * to files or environment variables (bootstrap values) and backend refs (API keys).
+ * `keyward schema` prints the JSON Schema generated from this file for editor completion.
+ */
+import { z } from 'zod';
+import { DEFAULTS } from './defaults.js';
+
+const name = z.string().min(1).max(128);
+const toolName = z
+  .string()
+  .regex(/^[A-Za-z0-9_.-]{1,128}$/, 'tool names must match [A-Za-z0-9_.-]{1,128} (MCP tool name rule)');
+
+/** Where a bootstrap value (Vault token, AppRole ids, cache key) is read from. Never a literal. */
+export const secretSourceSchema = z.union([
+  z.object({ file: z.string().min(1) }).strict(),
+  z.object({ env: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name') }).strict(),
+]);
+export type SecretSource = z.infer<typeof secretSourceSchema>;
+
+export const agentSchema = z
+  .object({
+    roles: z.array(name).default([]),
+    tenant: name.default('default'),
+    attributes: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])).default({}),
+  })
+  .strict();
+
+export const identitySchema = z
+  .object({
+    stdio: z.object({ agent: name }).strict().optional(),
+    tokens: z
+      .array(
+        z
+          .object({
+            agent: name,
+            /** Hex SHA-256 of the token; `keyward tokens create` prints the token once and this hash. */
+            sha256: z.string().regex(/^[0-9a-f]{64}$/, '64 lowercase hex characters'),
+            id: z.string().optional(),
+            tenant: name.optional(),
+            roles: z.array(name).optional(),
+          })
+          .strict(),
+      )
+      .default([]),
+    jwt: z
+      .object({
+        issuers: z.array(z.string().url()).min(1),
+        audience: z.string().min(1),
+        jwksUri: z.string().url().optional(),
+        jwksFile: z.string().optional(),
+        algorithms: z
+          .array(z.enum(['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA']))
+          .default(['RS256', 'ES256', 'EdDSA']),
+        clockToleranceSeconds: z.number().int().min(0).max(300).default(30),
+        claims: z
+          .object({ agent: z.string().default('sub'), tenant: z.string().default('tenant'), roles: z.string().default('roles') })
+          .strict()
+          .default({ agent: 'sub', tenant: 'tenant', roles: 'roles' }),
+      })
+      .strict()
+      .optional(),
+  })
+  .strict()
+  .default({ tokens: [] });
+
+const backendCommon = {
+  timeoutMs: z.number().int().positive().default(DEFAULTS.backend.timeoutMs),
+  retries: z.number().int().min(0).max(5).default(DEFAULTS.backend.retries),
+  /** How long past its cache TTL a value may be served while the backend is unavailable. */
+  staleSeconds: z.number().int().min(0).max(3600).default(DEFAULTS.backend.staleSeconds),
+};
+
+export const fileBackendSchema = z
+  .object({
+    type: z.literal('file'),
+    path: z.string().default(DEFAULTS.file.storePath),
+    keyPath: z.string().default(DEFAULTS.file.keyPath),
+    ...backendCommon,
+  })
+  .strict();
+
+export const vaultBackendSchema = z
+  .object({
+    type: z.literal('vault'),
+    address: z.string().url(),
+    mount: z.string().default('secret'),
+    kvVersion: z.literal(2).default(2),
+    namespace: z.string().optional(),
+    auth: z.discriminatedUnion('method', [
+      z.object({ method: z.literal('token'), token: secretSourceSchema }).strict(),
+      z
+        .object({
+          method: z.literal('approle'),
+          mount: z.string().default('approle'),
+          roleId: secretSourceSchema,
+          secretId: secretSourceSchema,
+        })
+        .strict(),
+    ]),
+    tls: z
+      .object({
+        caFile: z.string().optional(),
+        certFile: z.string().optional(),
+        keyFile: z.string().optional(),
+        rejectUnauthorized: z.boolean().default(true),
+      })
+      .strict()
+      .optional(),
+    /** Dynamic-secret paths (not KV): read as `GET /v1/<ref>`, leases renewed/re-issued. */
+    dynamicMounts: z.array(z.string()).default([]),
+    ...backendCommon,
+  })
+  .strict();
+
+export const awsBackendSchema = z
+  .object({
+    type: z.literal('aws-secrets-manager'),
+    region: z.string().min(1),
+    endpoint: z.string().url().optional(),
+    credentials: z
+      .union([
+        z.object({ profile: z.string() }).strict(),
+        z
+          .object({
+            accessKeyId: secretSourceSchema,
+            secretAccessKey: secretSourceSchema,
+            sessionToken: secretSourceSchema.optional(),
+          })
+          .strict(),
+      ])
+      .optional(),
+    ...backendCommon,
+  })
+  .strict();
+
+export const envBackendSchema = z
+  .object({ type: z.literal('env'), prefix: z.string().default('KEYWARD_SECRET_'), ...backendCommon })
+  .strict();
+
+export const backendSchema = z.discriminatedUnion('type', [
+  fileBackendSchema,
+  vaultBackendSchema,
+  awsBackendSchema,
+  envBackendSchema,
+]);
+export type BackendConfig = z.infer<typeof backendSchema>;
+
+const headerName = z.string().regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/, 'an HTTP header name');
+
+export const injectSchema = z.discriminatedUnion('type', [
+  z
+    .object({
+      type: z.literal('header'),
+      header: headerName,
+      /** `{value}` is replaced by the secret, e.g. `Bearer {value}`. */
+      format: z.string().includes('{value}').default('{value}'),
+    })
+    .strict(),
+  z.object({ type: z.literal('bearer') }).strict(),
+  z.object({ type: z.literal('query'), param: z.string().min(1) }).strict(),
+  z
+    .object({
+      type: z.literal('basic'),
+      /** Field of the secret holding the username; or a fixed, non-secret `username`. */
+      usernameField: z.string().default('username'),
+      username: z.string().optional(),
+      passwordField: z.string().default('password'),
+    })
+    .strict(),
+  z
+    .object({
+      type: z.literal('oauth2-client-credentials'),
+      tokenUrl: z.string().url(),
+      clientIdField: z.string().default('client_id'),
+      clientSecretField: z.string().default('client_secret'),
+      scopes: z.array(z.string()).default([]),
+      audience: z.string().optional(),
+      /** How the client authenticates to the token endpoint. */
+      clientAuth: z.enum(['basic', 'body']).default('basic'),
+      refreshSkewSeconds: z.number().int().min(0).default(30),
+    })
+    .strict(),
+  z
+    .object({
+      type: z.literal('oauth2-refresh-token'),
+      tokenUrl: z.string().url(),
+      clientIdField: z.string().default('client_id'),
+      clientSecretField: z.string().default('client_secret'),
+      refreshTokenField: z.string().default('refresh_token'),
+      scopes: z.array(z.string()).default([]),
+      refreshSkewSeconds: z.number().int().min(0).default(30),
+    })
+    .strict(),
+]);
+export type InjectConfig = z.infer<typeof injectSchema>;
+
+/** The DESIGN.md §9 shorthand `{ "header": …, "format": … }` / `{ "query": … }` without `type`. */
+function normalizeInject(value: unknown): unknown {
+  if (value && typeof value === 'object' && !('type' in value)) {
+    const v = value as Record<string, unknown>;
+    if ('header' in v) return { type: 'header', ...v };
+    if ('query' in v) {
+      const { query, ...rest } = v;
+      return { type: 'query', param: query, ...rest };
+    }
+  }
+  return value;
+}
+
+export const credentialSchema = z
+  .object({
+    backend: name,
+    /** Backend ref; may use `{tenant}` and `{agent}` from the authenticated principal, never arguments. */
+    ref: z.string().min(1),
+    field: z.string().optional(),
+    version: z.string().optional(),
+    stage: z.string().optional(),
+    inject: z.preprocess(normalizeInject, injectSchema),
+    /** The only origins this credential is ever sent to (scheme://host[:port]). */
+    origins: z.array(z.string().url()).min(1),
+    cacheTtlSeconds: z.number().int().min(0).max(DEFAULTS.cache.maxTtlSeconds).default(DEFAULTS.cache.ttlSeconds),
+  })
+  .strict();
+export type CredentialConfig = z.infer<typeof credentialSchema>;
+
+const timeoutsSchema = z
+  .object({
+    connectMs: z.number().int().positive().default(DEFAULTS.upstream.connectTimeoutMs),
+    headersMs: z.number().int().positive().default(DEFAULTS.upstream.headersTimeoutMs),
+    totalMs: z.number().int().positive().default(DEFAULTS.upstream.totalTimeoutMs),
+  })
+  .strict();
+
+const jsonSchemaObject = z
+  .object({ type: z.literal('object') })
+  .passthrough()
+  .describe('JSON Schema of the tool arguments (type object); unknown keys are rejected');
+
+export const toolSchema = z
+  .object({
+    title: z.string().optional(),
+    description: z.string().max(4096).default(''),
+    permission: z.string().regex(/^[A-Za-z0-9_.:-]+$/, 'letters, digits and _ . : -'),
+    credential: name.optional(),
+    request: z
+      .object({
+        method: z.enum(['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD']),
+        /** Absolute URL; `{param}` in the path is replaced by the argument, encoded as one segment. */
+        url: z.string().url(),
+        query: z.record(z.string(), z.string()).default({}),
+        headers: z.record(headerName, z.string()).default({}),
+        /** `"args"`: the arguments not used in path/query/headers as a JSON body; or a JSON template. */
+        body: z.unknown().optional(),
+      })
+      .strict(),
+    input: jsonSchemaObject.default({ type: 'object', properties: {} }),
+    timeouts: timeoutsSchema.optional(),
+    maxResponseBytes: z.number().int().positive().default(DEFAULTS.upstream.maxResponseBytes),
+    /** Response headers passed back to the agent (lowercase names); all others are dropped. */
+    responseHeaders: z.array(z.string()).optional(),
+    fallback: z
+      .union([z.object({ tool: toolName }).strict(), z.object({ result: z.unknown() }).strict()])
+      .optional(),
+    annotations: z
+      .object({
+        readOnlyHint: z.boolean().optional(),
+        destructiveHint: z.boolean().optional(),
+        idempotentHint: z.boolean().optional(),
+        openWorldHint: z.boolean().optional(),
+      })
+      .strict()
+      .optional(),
+    /** Set by `keyward import openapi`: hash of the generated definition, to detect spec drift. */
+    generated: z.object({ source: z.string(), sha256: z.string() }).strict().optional(),
+  })
+  .strict();
+export type ToolConfig = z.infer<typeof toolSchema>;
+
+export const toolSourceSchema = z
+  .object({
+    openapi: z.string().min(1),
+    credential: name.optional(),
+    tags: z.array(z.string()).optional(),
+    operations: z.array(z.string()).optional(),
+    permissionPrefix: z.string().optional(),
+    baseUrl: z.string().url().optional(),
+  })
+  .strict();
+
+const stringList = z.array(z.string().min(1));
+
+export const ruleSchema = z
+  .object({
+    id: z.string().min(1),
+    effect: z.enum(['allow', 'deny', 'approve']),
+    agents: stringList.optional(),
+    roles: stringList.optional(),
+    tenants: stringList.optional(),
+    tools: stringList.optional(),
+    /** Permission patterns; `*` matches any run of characters (`github:*`). */
+    permissions: stringList.optional(),
+    /** A CEL condition over `principal`, `args`, `tool` and `permission`. */
+    when: z.string().optional(),
+    rateLimit: z
+      .object({
+        requests: z.number().int().positive(),
+        perSeconds: z.number().positive(),
+        per: z.enum(['permission', 'tool']).default('permission'),
+      })
+      .strict()
+      .optional(),
+    /** For `approve` rules: default and maximum lifetime of a grant. */
+    grantTtlSeconds: z.number().int().positive().default(DEFAULTS.grants.ttlSeconds),
+    maxGrantTtlSeconds: z.number().int().positive().optional(),
+    grantMaxCalls: z.number().int().positive().optional(),
+    description: z.string().optional(),
+  })
+  .strict();
+export type RuleConfig = z.infer<typeof ruleSchema>;
+
+export const policySchema = z
+  .object({
+    rules: z.array(ruleSchema).default([]),
+    /** Hide tools the principal can never use from tools/list. */
+    hideUnusableTools: z.boolean().default(true),
+    /** Expose list_capabilities and request_capability. */
+    metaTools: z.boolean().default(true),
+  })
+  .strict()
+  .default({ rules: [], hideUnusableTools: true, metaTools: true });
+
+export const cacheSchema = z
+  .discriminatedUnion('type', [
+    z.object({ type: z.literal('memory'), maxEntries: z.number().int().positive().default(10_000) }).strict(),
+    z
+      .object({
+        type: z.literal('redis'),
+        url: z.string().min(1),
+        keyPrefix: z.string().default('keyward:'),
+        /** 32-byte AES key (base64 or hex) for cached values; Redis never sees it. */
+        encryptionKey: secretSourceSchema.optional(),
+        commandTimeoutMs: z.number().int().positive().default(500),
+      })
+      .strict(),
+  ])
+  .default({ type: 'memory', maxEntries: 10_000 });
+
+export const auditSchema = z
+  .discriminatedUnion('type', [
+    z.object({ type: z.literal('sqlite'), path: z.string().default(DEFAULTS.audit.sqlitePath) }).strict(),
+    z
+      .object({
+        type: z.literal('postgres'),
+        url: z.string().min(1),
+        schema: z.string().regex(/^[a-z_][a-z0-9_]*$/).default('keyward'),
+        statementTimeoutMs: z.number().int().positive().default(DEFAULTS.audit.writeTimeoutMs),
+        connectTimeoutMs: z.number().int().positive().default(DEFAULTS.audit.writeTimeoutMs),
+      })
+      .strict(),
+  ])
+  .default({ type: 'sqlite', path: DEFAULTS.audit.sqlitePath });
+
+export const grantsSchema = z
+  .object({
+    /** sqlite (default) shares grants and approvals with `keyward grants` in another process. */
+    store: z.enum(['sqlite', 'memory', 'redis']).default('sqlite'),
+    path: z.string().default(DEFAULTS.grants.sqlitePath),
+  })
+  .strict()
+  .default({ store: 'sqlite', path: DEFAULTS.grants.sqlitePath });
+
+export const httpServerSchema = z
+  .object({
+    host: z.string().default('127.0.0.1'),
+    port: z.number().int().min(0).max(65535).default(8787),
+    /** The public URL of /mcp (the JWT audience and RFC 9728 resource). */
+    publicUrl: z.string().url().optional(),
+    allowedHosts: z.array(z.string()).optional(),
+    allowedOrigins: z.array(z.string()).default([]),
+    maxBodyBytes: z.number().int().positive().default(DEFAULTS.http.maxBodyBytes),
+    sessionIdleSeconds: z.number().int().positive().default(DEFAULTS.http.sessionIdleSeconds),
+    maxSessions: z.number().int().positive().default(1000),
+  })
+  .strict();
+
+export const notifierSchema = z
+  .object({
+    webhook: z
+      .object({
+        url: z.string().url(),
+        timeoutMs: z.number().int().positive().default(3000),
+        retries: z.number().int().min(0).max(5).default(2),
+      })
+      .strict()
+      .optional(),
+    repeatedDenials: z
+      .object({ count: z.number().int().positive().default(5), windowSeconds: z.number().positive().default(60) })
+      .strict()
+      .default({ count: 5, windowSeconds: 60 }),
+  })
+  .strict()
+  .default({ repeatedDenials: { count: 5, windowSeconds: 60 } });
+
+export const configSchema = z
+  .object({
+    $schema: z.string().optional(),
+    agents: z.record(name, agentSchema).default({}),
+    identity: identitySchema,
+    backends: z.record(name, backendSchema).default({}),
+    credentials: z.record(name, credentialSchema).default({}),
+    tools: z.record(toolName, toolSchema).default({}),
+    toolSources: z.array(toolSourceSchema).default([]),
+    policy: policySchema,
+    cache: cacheSchema,
+    audit: auditSchema,
+    grants: grantsSchema,
+    server: z.object({ http: httpServerSchema.optional() }).strict().default({}),
+    notifier: notifierSchema,
+    logging: z
+      .object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') })
+      .strict()
+      .default({ level: 'info' }),
+  })
+  .strict();
+
+export type KeywardConfig = z.infer<typeof configSchema>;
+export type ConfigInput = z.input<typeof configSchema>;

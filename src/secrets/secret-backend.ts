@@ -1,0 +1,62 @@
+/**
+ * SecretBackend: where credentials live (file, Vault, AWS Secrets Manager, env).
+ * Implementations throw KeywardError with one of: credential_not_found, credential_revoked,
+ * credential_expired, credential_invalid, secret_backend_unavailable. Error messages must be safe
+ * for the agent: no secret value, no backend path, no raw backend error body.
+ */
+import type { ProbeResult, Secret, SecretRequest } from '../core/types.js';
+
+export interface GetOptions {
+  readonly signal?: AbortSignal;
+  /**
+   * The version the caller last used, when it is re-fetching after the upstream rejected it (401/403).
+   * Backends with staged rotation (AWS) may then try the current or pending version.
+   */
+  readonly rejectedVersion?: string;
+}
+
+export interface SecretSummary {
+  readonly name: string;
+  readonly version: string;
+  readonly createdAt?: string;
+  readonly updatedAt?: string;
+}
+
+export interface RotateOptions {
+  /** AWS: call RotateSecret (the backend's rotation function) instead of writing a value. */
+  readonly trigger?: boolean;
+}
+
+export interface SecretBackend {
+  /** The backend type, e.g. 'file', 'vault', 'aws-secrets-manager', 'env'. */
+  readonly kind: string;
+  /** Fetches the current (or pinned) value. Must honour its own timeout; never hangs. */
+  get(request: SecretRequest, options?: GetOptions): Promise<Secret>;
+  /** Writes a new version (a value is given) or triggers rotation. Optional: read-only backends omit it. */
+  rotate?(ref: string, newValue: string | undefined, options?: RotateOptions): Promise<{ version: string }>;
+  /** Creates or replaces a value. Optional. */
+  set?(ref: string, value: string): Promise<{ version: string }>;
+  /** Removes a value. Optional. */
+  remove?(ref: string): Promise<void>;
+  /** Lists names and versions, never values. Optional. */
+  list?(): Promise<SecretSummary[]>;
+  /** Renews what needs renewing (Vault token and leases); called by the resolver before expiry. Optional. */
+  renew?(secret: Secret): Promise<Secret | undefined>;
+  /**
+   * Subscribes to changes made outside this process (another `keyward secrets rotate`, a Vault
+   * version bump seen by polling). The resolver drops cached copies of the named ref (or all, when
+   * ref is undefined). Optional.
+   */
+  onChange?(listener: (ref: string | undefined) => void): void;
+  /** Checks connectivity and permissions; never throws. */
+  probe(): Promise<ProbeResult>;
+  /** Releases connections, timers and leases (Vault revokes leases here). Idempotent. */
+  close(): Promise<void>;
+}
+
+export interface BackendDeps {
+  readonly logger: import('../observability/logger.js').Logger;
+  readonly clock: import('../core/clock.js').Clock;
+  /** Directory relative paths are resolved against. */
+  readonly baseDir: string;
+}

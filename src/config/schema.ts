@@ -109,6 +109,8 @@ export const vaultBackendSchema = z
       .optional(),
     /** Dynamic-secret paths (not KV): read as `GET /v1/<ref>`, leases renewed/re-issued. */
     dynamicMounts: z.array(z.string()).default([]),
+    /** Renew (or re-issue) a Vault token or lease this long before it expires. */
+    renewBeforeSeconds: z.number().int().min(0).max(3600).default(30),
     ...backendCommon,
   })
   .strict();

@@ -35,6 +35,8 @@ export interface Secret {
   readonly renewable?: boolean;
   /** Extra named values of the same secret (e.g. basic-auth username, OAuth client id). */
   readonly fields?: Readonly<Record<string, string>>;
+  /** Non-secret metadata of the secret (Vault KV `custom_metadata`); safe to log and show. */
+  readonly metadata?: Readonly<Record<string, string>>;
 }
 
 export interface ProbeResult {

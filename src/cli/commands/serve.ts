@@ -1,0 +1,49 @@
+/** `keyward serve`: runs the MCP server over stdio (default) or HTTP, until a signal or stdin EOF. */
+import type { Command } from 'commander';
+import { findConfigFile, loadConfigFile } from '../../config/load.js';
+import { createLogger, SecretRegistry, type LogLevel } from '../../observability/logger.js';
+import { Gateway, principalFromConfig } from '../../server/gateway.js';
+import { shutdownGateway } from '../../server/shutdown.js';
+import { startStdio } from '../../transports/stdio.js';
+import { action } from '../errors.js';
+import { gatewayPlugins } from '../../server/plugins.js';
+
+interface ServeOptions {
+  config?: string;
+  agent?: string;
+  logLevel?: LogLevel;
+}
+
+export function registerServeCommand(program: Command): void {
+  program
+    .command('serve')
+    .description('serve MCP over stdio (logs go to stderr)')
+    .option('-c, --config <file>', 'config file (default ./tools.config.json, then ~/.keyward/tools.config.json)')
+    .option('--agent <name>', 'the agent this stdio session acts as (default: identity.stdio.agent)')
+    .option('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent (default: config logging.level)')
+    .action(action(serve));
+}
+
+async function serve(options: ServeOptions): Promise<void> {
+  const loaded = loadConfigFile(findConfigFile(options.config));
+  const level = options.logLevel ?? (process.env.KEYWARD_LOG_LEVEL as LogLevel | undefined) ?? loaded.config.logging.level;
+  const secrets = new SecretRegistry();
+  const logger = createLogger(level, secrets);
+  const principal = principalFromConfig(loaded.config, options.agent);
+  const gateway = await Gateway.create(loaded, { logger, secrets, ...gatewayPlugins() });
+  const stdio = await startStdio(gateway, principal);
+  logger.info({ config: loaded.file, agent: principal.agent, tools: gateway.parts.tools.size }, 'keyward serving on stdio');
+
+  let stopping = false;
+  const stop = async (reason: string): Promise<void> => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ reason }, 'shutting down');
+    await shutdownGateway(gateway, logger, [() => stdio.close()]);
+    process.exit(0);
+  };
+  process.once('SIGINT', () => void stop('SIGINT'));
+  process.once('SIGTERM', () => void stop('SIGTERM'));
+  await stdio.closed;
+  await stop('stdin closed');
+}

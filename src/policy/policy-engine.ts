@@ -1,0 +1,86 @@
+/**
+ * The rule engine: deny by default; any matching deny wins; then approve; then allow.
+ * Rules are compiled once at load. A decision carries the ids of the rules that decided it.
+ */
+import type { RuleConfig } from '../config/schema.js';
+import { compileRuleTarget, type CompiledRuleTarget, type MatchInput } from './rule-matcher.js';
+
+export type Effect = 'allow' | 'deny' | 'approve';
+
+export interface PolicyInput extends MatchInput {
+  readonly args: Readonly<Record<string, unknown>>;
+}
+
+export interface PolicyDecision {
+  readonly effect: Effect;
+  /** The deciding rules: every matching deny, or every matching approve, or every matching allow. */
+  readonly ruleIds: readonly string[];
+  /** The deciding rules themselves (empty on default deny). */
+  readonly rules: readonly RuleConfig[];
+  /** 'default' when no rule matched. */
+  readonly reason: 'rule' | 'default';
+}
+
+/** Evaluates a rule's `when` condition; absent conditions are always true. */
+export type ConditionEvaluator = (input: PolicyInput) => boolean;
+
+export interface CompiledRule extends CompiledRuleTarget {
+  readonly condition: ConditionEvaluator | undefined;
+}
+
+export type ConditionCompiler = (expression: string, path: string) => ConditionEvaluator;
+
+export class PolicyEngine {
+  readonly rules: readonly CompiledRule[];
+
+  constructor(rules: readonly RuleConfig[], compileCondition?: ConditionCompiler) {
+    this.rules = rules.map((rule, index) => {
+      const target = compileRuleTarget(rule);
+      let condition: ConditionEvaluator | undefined;
+      if (rule.when !== undefined) {
+        if (!compileCondition) throw new Error(`policy.rules[${index}].when: conditions are not supported here`);
+        condition = compileCondition(rule.when, `policy.rules[${index}].when`);
+      }
+      return { ...target, condition };
+    });
+  }
+
+  decide(input: PolicyInput): PolicyDecision {
+    const deny: CompiledRule[] = [];
+    const approve: CompiledRule[] = [];
+    const allow: CompiledRule[] = [];
+    for (const rule of this.rules) {
+      if (!rule.matchesTarget(input)) continue;
+      // A condition that throws (missing field, wrong type) counts as matching for deny rules and
+      // as not matching for allow/approve rules: errors can only make a decision stricter.
+      let conditionHolds: boolean;
+      try {
+        conditionHolds = rule.condition === undefined || rule.condition(input);
+      } catch {
+        conditionHolds = rule.config.effect === 'deny';
+      }
+      if (!conditionHolds) continue;
+      if (rule.config.effect === 'deny') deny.push(rule);
+      else if (rule.config.effect === 'approve') approve.push(rule);
+      else allow.push(rule);
+    }
+    const deciding = deny.length > 0 ? deny : approve.length > 0 ? approve : allow;
+    if (deciding.length === 0) return { effect: 'deny', ruleIds: [], rules: [], reason: 'default' };
+    const effect: Effect = deny.length > 0 ? 'deny' : approve.length > 0 ? 'approve' : 'allow';
+    return { effect, ruleIds: deciding.map((r) => r.id), rules: deciding.map((r) => r.config), reason: 'rule' };
+  }
+
+  /**
+   * Whether some rule could ever let this principal use the permission (allow or approve, ignoring
+   * conditions, which depend on arguments), with no unconditional deny. Used to hide tools.
+   */
+  canEverUse(input: MatchInput): boolean {
+    let possible = false;
+    for (const rule of this.rules) {
+      if (!rule.matchesTarget(input)) continue;
+      if (rule.config.effect === 'deny' && rule.condition === undefined) return false;
+      if (rule.config.effect !== 'deny') possible = true;
+    }
+    return possible;
+  }
+}

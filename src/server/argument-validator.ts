@@ -1,0 +1,68 @@
+/**
+ * Compiles each tool's input JSON Schema once (ajv, JSON Schema 2020-12) and validates arguments
+ * strictly: unknown keys are rejected unless the schema explicitly allows them.
+ */
+import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js';
+import addFormatsModule from 'ajv-formats';
+import { KeywardError } from '../core/errors.js';
+import { DEFAULTS } from '../config/defaults.js';
+
+const addFormats = addFormatsModule as unknown as (ajv: Ajv2020) => Ajv2020;
+
+export type ArgumentValidator = (args: unknown) => Record<string, unknown>;
+
+/** Returns the schema agents see: a copy with `additionalProperties: false` unless set explicitly. */
+export function strictInputSchema(schema: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...schema, type: 'object' };
+  if (!('additionalProperties' in out)) out.additionalProperties = false;
+  if (!('properties' in out)) out.properties = {};
+  return out;
+}
+
+export function createValidatorFactory(): (schema: Record<string, unknown>, path: string) => ArgumentValidator {
+  const ajv = new Ajv2020({ allErrors: true, strict: false, coerceTypes: false, useDefaults: false });
+  addFormats(ajv);
+  return (schema, path) => {
+    let validate: ValidateFunction;
+    try {
+      validate = ajv.compile(schema);
+    } catch (error) {
+      throw new Error(`${path}: invalid JSON Schema: ${(error as Error).message}`);
+    }
+    return (args) => {
+      const value = args ?? {};
+      if (typeof value !== 'object' || Array.isArray(value)) {
+        throw new KeywardError('invalid_arguments', 'arguments must be a JSON object');
+      }
+      if (!validate(value)) throw new KeywardError('invalid_arguments', describe(validate.errors ?? []));
+      return value as Record<string, unknown>;
+    };
+  };
+}
+
+/** Size cap on serialized arguments (DESIGN.md §10: 64 KiB). */
+export function checkArgumentSize(args: unknown): void {
+  if (args === undefined) return;
+  const size = Buffer.byteLength(JSON.stringify(args));
+  if (size > DEFAULTS.http.maxArgumentsBytes) {
+    throw new KeywardError(
+      'invalid_arguments',
+      `arguments are ${size} bytes; the limit is ${DEFAULTS.http.maxArgumentsBytes}`,
+    );
+  }
+}
+
+function describe(errors: readonly ErrorObject[]): string {
+  const parts = errors.slice(0, 5).map((e) => {
+    const where = e.instancePath === '' ? 'arguments' : `argument ${e.instancePath.slice(1).replace(/\//g, '.')}`;
+    if (e.keyword === 'additionalProperties') {
+      return `unknown argument "${String((e.params as { additionalProperty: string }).additionalProperty)}"`;
+    }
+    if (e.keyword === 'required') {
+      return `missing required argument "${String((e.params as { missingProperty: string }).missingProperty)}"`;
+    }
+    return `${where} ${e.message ?? 'is invalid'}`;
+  });
+  const more = errors.length > 5 ? ` (and ${errors.length - 5} more)` : '';
+  return `invalid arguments: ${parts.join('; ')}${more}`;
+}

@@ -1,0 +1,28 @@
+/** The mutable state of one tool call as it walks the pipeline. */
+import type { Principal, Secret } from '../core/types.js';
+import type { Authorization, Elicitor } from '../policy/authorizer.js';
+import type { CompiledTool } from './compiled-tool.js';
+
+export interface CallContext {
+  readonly requestId: string;
+  readonly startedAt: number;
+  readonly principal: Principal;
+  readonly tool: CompiledTool;
+  readonly rawArgs: unknown;
+  readonly sessionId: string | undefined;
+  readonly signal: AbortSignal | undefined;
+  readonly elicitor: Elicitor | undefined;
+  /** Validated arguments (set by the validate step). */
+  args: Record<string, unknown>;
+  authorization: Authorization | undefined;
+  /** True once call.started is durable in the audit trail. */
+  started: boolean;
+  secret: Secret | undefined;
+  /** Set for the one re-fetch after an upstream 401/403. */
+  forceRefresh: boolean;
+  rejectedVersion: string | undefined;
+  /** Every secret-bearing string injected in any attempt, for redaction. */
+  injected: string[];
+  upstreamStatus: number | undefined;
+  credentialRefetched: boolean;
+}

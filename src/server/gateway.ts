@@ -1,0 +1,260 @@
+/**
+ * The composition root: builds every plugin from config (backends, cache, resolver, audit,
+ * policy, HTTP client, compiled tools), composes the call pipeline, and serves tool calls for
+ * any number of sessions. Picking an implementation happens here and in the registries only.
+ */
+import { randomUUID } from 'node:crypto';
+import type { CallToolResult, Tool } from '@modelcontextprotocol/sdk/types.js';
+import type { AuditSink } from '../audit/audit-sink.js';
+import { createAuditSink } from '../audit/registry.js';
+import type { CredentialCache } from '../cache/credential-cache.js';
+import { createCredentialCache } from '../cache/registry.js';
+import type { LoadedConfig } from '../config/load.js';
+import type { KeywardConfig } from '../config/schema.js';
+import { systemClock, type Clock } from '../core/clock.js';
+import { ConfigError, KeywardError, isKeywardError } from '../core/errors.js';
+import type { Principal } from '../core/types.js';
+import type { Logger, SecretRegistry } from '../observability/logger.js';
+import type { Authorizer, Elicitor } from '../policy/authorizer.js';
+import { BasicAuthorizer } from '../policy/basic-authorizer.js';
+import { PolicyEngine } from '../policy/policy-engine.js';
+import { CredentialResolver } from '../secrets/credential-resolver.js';
+import { createSecretBackend } from '../secrets/registry.js';
+import { withResilience } from '../secrets/resilient-backend.js';
+import type { SecretBackend } from '../secrets/secret-backend.js';
+import { createHttpClient, type HttpClient } from '../upstream/http-client.js';
+import type { CallContext } from './call-context.js';
+import { buildCallPipeline, type CallPipeline } from './call-pipeline.js';
+import { compileTools } from './compile-tools.js';
+import type { CompiledTool } from './compiled-tool.js';
+import type { MetaTool } from './session-server.js';
+import { errorResult, successResult } from './tool-result.js';
+
+export interface GatewayDeps {
+  readonly logger: Logger;
+  readonly secrets: SecretRegistry;
+  readonly clock?: Clock;
+  /** Replaces the authorizer built from config (the capabilities layer plugs in here). */
+  readonly authorizer?: (config: KeywardConfig, parts: GatewayParts) => Promise<Authorizer> | Authorizer;
+  /** Told about every finished call (metrics). Must not throw or block. */
+  readonly observer?: CallObserver;
+  /** Meta-tools served beside the configured tools. */
+  readonly metaTools?: (parts: GatewayParts & { authorizer: Authorizer }) => readonly MetaTool[];
+}
+
+/** The pieces a plug-in (authorizer, meta-tools, HTTP transport) may need. */
+export interface GatewayParts {
+  readonly config: KeywardConfig;
+  readonly baseDir: string;
+  readonly logger: Logger;
+  readonly clock: Clock;
+  readonly audit: AuditSink;
+  readonly cache: CredentialCache;
+  readonly resolver: CredentialResolver;
+  readonly backends: ReadonlyMap<string, SecretBackend>;
+  readonly tools: ReadonlyMap<string, CompiledTool>;
+}
+
+export interface CallObserver {
+  callFinished(event: { tool: string; permission: string; errorCode: string | undefined; durationMs: number }): void;
+}
+
+export interface CallOptions {
+  readonly principal: Principal;
+  readonly sessionId: string | undefined;
+  readonly signal: AbortSignal | undefined;
+  readonly elicitor: Elicitor | undefined;
+}
+
+export class Gateway {
+  private inFlight = 0;
+  private drainWaiters: (() => void)[] = [];
+  private closed = false;
+  private readonly listeners = new Set<{ principal: Principal; notify: () => void }>();
+  private readonly listCache = new Map<string, Tool[]>();
+  private readonly metaByName: ReadonlyMap<string, MetaTool>;
+
+  private constructor(
+    readonly parts: GatewayParts,
+    readonly authorizer: Authorizer,
+    private readonly http: HttpClient,
+    private readonly pipeline: CallPipeline,
+    metaTools: readonly MetaTool[],
+    private readonly observer: CallObserver | undefined,
+  ) {
+    this.metaByName = new Map(metaTools.map((t) => [t.definition.name, t]));
+  }
+
+  static async create(loaded: LoadedConfig, deps: GatewayDeps): Promise<Gateway> {
+    const { config, baseDir } = loaded;
+    const logger = deps.logger;
+    const clock = deps.clock ?? systemClock;
+    const closers: (() => Promise<void>)[] = [];
+    try {
+      const backends = new Map<string, SecretBackend>();
+      for (const [name, backendConfig] of Object.entries(config.backends)) {
+        const backend = await createSecretBackend(name, backendConfig, { logger, clock, baseDir });
+        closers.push(() => backend.close());
+        backends.set(name, withResilience(backend, backendConfig, { logger, clock, name }));
+      }
+      const cache = await createCredentialCache(config.cache, { logger, clock, baseDir });
+      closers.push(() => cache.close());
+      const resolver = new CredentialResolver({ credentials: config.credentials, backends, cache, clock, logger });
+      const audit = await createAuditSink(config.audit, { logger, clock });
+      closers.push(() => audit.close());
+      const tools = compileTools(config);
+      const parts: GatewayParts = { config, baseDir, logger, clock, audit, cache, resolver, backends, tools };
+      const authorizer = deps.authorizer
+        ? await deps.authorizer(config, parts)
+        : new BasicAuthorizer(new PolicyEngine(config.policy.rules));
+      const http = createHttpClient();
+      const pipeline = buildCallPipeline({ audit, authorizer, resolver, http, clock, logger, secrets: deps.secrets });
+      const metaTools = deps.metaTools ? deps.metaTools({ ...parts, authorizer }) : [];
+      return new Gateway(parts, authorizer, http, pipeline, metaTools, deps.observer);
+    } catch (error) {
+      for (const close of closers.reverse()) await close().catch(() => undefined);
+      if (error instanceof ConfigError) throw error;
+      throw error;
+    }
+  }
+
+  hasTool(name: string): boolean {
+    return this.parts.tools.has(name) || this.metaByName.has(name);
+  }
+
+  /** tools/list for a principal: meta-tools plus the tools it could ever use (unless configured otherwise). */
+  listTools(principal: Principal): Tool[] {
+    const key = principalKey(principal);
+    let list = this.listCache.get(key);
+    if (list === undefined) {
+      list = [...this.metaByName.values()].map((t) => t.definition);
+      for (const tool of this.parts.tools.values()) {
+        if (
+          !this.parts.config.policy.hideUnusableTools ||
+          this.authorizer.canEverUse(principal, tool.name, tool.permission)
+        ) {
+          list.push(tool.definition);
+        }
+      }
+      this.listCache.set(key, list);
+    }
+    return list;
+  }
+
+  /** Tells sessions their tool list may have changed (grants changed). */
+  notifyToolListChanged(): void {
+    this.listCache.clear();
+    for (const listener of this.listeners) listener.notify();
+  }
+
+  onToolListChanged(principal: Principal, notify: () => void): () => void {
+    const entry = { principal, notify };
+    this.listeners.add(entry);
+    return () => this.listeners.delete(entry);
+  }
+
+  async callTool(name: string, rawArgs: unknown, options: CallOptions): Promise<CallToolResult> {
+    const requestId = randomUUID();
+    const meta = this.metaByName.get(name);
+    if (meta !== undefined) {
+      const args = rawArgs !== null && typeof rawArgs === 'object' ? (rawArgs as Record<string, unknown>) : {};
+      return meta.call(args, {
+        principal: options.principal,
+        sessionId: options.sessionId,
+        elicitor: options.elicitor,
+        requestId,
+      });
+    }
+    const tool = this.parts.tools.get(name);
+    if (tool === undefined) throw new Error(`unknown tool ${name}`);
+    const ctx: CallContext = {
+      requestId,
+      startedAt: this.parts.clock.now(),
+      principal: options.principal,
+      tool,
+      rawArgs,
+      sessionId: options.sessionId,
+      signal: options.signal,
+      elicitor: options.elicitor,
+      args: {},
+      authorization: undefined,
+      started: false,
+      secret: undefined,
+      forceRefresh: false,
+      rejectedVersion: undefined,
+      injected: [],
+      upstreamStatus: undefined,
+      credentialRefetched: false,
+    };
+    if (this.closed) {
+      const stopping = new KeywardError('internal_error', 'keyward is shutting down; retry shortly');
+      return errorResult(stopping, { tool: name, permission: tool.permission, requestId });
+    }
+    this.inFlight++;
+    let errorCode: string | undefined;
+    try {
+      return successResult(await this.pipeline(ctx));
+    } catch (error) {
+      errorCode = isKeywardError(error) ? error.code : 'internal_error';
+      if (!isKeywardError(error)) {
+        this.parts.logger.error({ requestId, tool: name, err: describeInternal(error) }, 'internal error in tool call');
+      }
+      return errorResult(error, { tool: name, permission: tool.permission, requestId });
+    } finally {
+      this.observer?.callFinished({
+        tool: name,
+        permission: tool.permission,
+        errorCode,
+        durationMs: this.parts.clock.now() - ctx.startedAt,
+      });
+      this.inFlight--;
+      if (this.inFlight === 0) for (const wake of this.drainWaiters.splice(0)) wake();
+    }
+  }
+
+  get inFlightCalls(): number {
+    return this.inFlight;
+  }
+
+  /** Stops taking calls and waits (up to timeoutMs) for in-flight ones to finish. */
+  async drain(timeoutMs: number): Promise<boolean> {
+    this.closed = true;
+    if (this.inFlight === 0) return true;
+    return new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => resolve(false), timeoutMs);
+      timer.unref();
+      this.drainWaiters.push(() => {
+        clearTimeout(timer);
+        resolve(true);
+      });
+    });
+  }
+
+  /** Closes everything in reverse build order; flushes the audit trail. */
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.http.close().catch(() => undefined);
+    await this.parts.audit.flush().catch(() => undefined);
+    await this.parts.audit.close().catch(() => undefined);
+    await this.parts.resolver.close?.().catch(() => undefined);
+    await this.parts.cache.close().catch(() => undefined);
+    for (const backend of this.parts.backends.values()) await backend.close().catch(() => undefined);
+  }
+}
+
+function principalKey(p: Principal): string {
+  return `${p.agent}\u0000${p.tenant}\u0000${p.roles.join(',')}`;
+}
+
+/** Internal errors are logged by type and message only; the logger scrubs registered secrets. */
+function describeInternal(error: unknown): string {
+  return error instanceof Error ? `${error.name}: ${error.message}` : typeof error;
+}
+
+export function principalFromConfig(config: KeywardConfig, agentName: string | undefined): Principal {
+  const name = agentName ?? config.identity.stdio?.agent ?? Object.keys(config.agents)[0];
+  if (name === undefined) throw new ConfigError('no agent configured: add one under "agents" and identity.stdio');
+  const agent = config.agents[name];
+  if (agent === undefined) throw new ConfigError(`unknown agent "${name}"`, [{ path: 'agents', message: `no agent "${name}"` }]);
+  return { agent: name, tenant: agent.tenant, roles: agent.roles, attributes: agent.attributes, authMethod: 'stdio' };
+}

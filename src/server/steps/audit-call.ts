@@ -1,0 +1,97 @@
+/**
+ * Steps around the audit trail.
+ * - `auditRejectionsStep` (outermost) records calls refused before they started (invalid arguments,
+ *   denials, approvals, rate limits): best effort, since nothing was sent upstream.
+ * - `auditCallStep` records call.started before anything touches a secret or the upstream (fail
+ *   closed: no record, no call) and exactly one call.completed afterwards.
+ */
+import type { AuditSink } from '../../audit/audit-sink.js';
+import { KeywardError, isKeywardError } from '../../core/errors.js';
+import type { Clock } from '../../core/clock.js';
+import type { Step } from '../../core/pipeline.js';
+import type { AuditEvent, CallSuccess } from '../../core/types.js';
+import type { Logger } from '../../observability/logger.js';
+import type { CallContext } from '../call-context.js';
+
+function baseEvent(ctx: CallContext, type: string, clock: Clock): AuditEvent {
+  return {
+    type,
+    time: new Date(clock.now()).toISOString(),
+    requestId: ctx.requestId,
+    ...(ctx.sessionId === undefined ? {} : { sessionId: ctx.sessionId }),
+    agent: ctx.principal.agent,
+    tenant: ctx.principal.tenant,
+    tool: ctx.tool.name,
+    permission: ctx.tool.permission,
+    ...(ctx.authorization === undefined
+      ? {}
+      : { decision: ctx.authorization.via, ruleIds: ctx.authorization.ruleIds }),
+  };
+}
+
+export function errorCodeOf(error: unknown): string {
+  return isKeywardError(error) ? error.code : 'internal_error';
+}
+
+export function auditRejectionsStep(audit: AuditSink, clock: Clock, logger: Logger): Step<CallContext, CallSuccess> {
+  return async (ctx, next) => {
+    try {
+      return await next();
+    } catch (error) {
+      if (!ctx.started) {
+        const code = errorCodeOf(error);
+        const event: AuditEvent = {
+          ...baseEvent(ctx, 'call.rejected', clock),
+          decision: code === 'invalid_arguments' ? 'invalid' : 'deny',
+          errorCode: code,
+          outcome: 'rejected',
+          latencyMs: clock.now() - ctx.startedAt,
+        };
+        await audit.append(event).catch((auditError: unknown) => {
+          logger.error({ requestId: ctx.requestId, err: String(auditError) }, 'audit: could not record a rejection');
+        });
+      }
+      throw error;
+    }
+  };
+}
+
+export function auditCallStep(audit: AuditSink, clock: Clock, logger: Logger): Step<CallContext, CallSuccess> {
+  return async (ctx, next) => {
+    try {
+      await audit.append({ ...baseEvent(ctx, 'call.started', clock), origin: ctx.tool.origin });
+    } catch (error) {
+      logger.error({ requestId: ctx.requestId, err: String(error) }, 'audit: cannot record call.started; refusing');
+      throw new KeywardError('audit_unavailable', 'the audit trail cannot record this call, so it was not made', {
+        retryAfterSeconds: 5,
+      });
+    }
+    ctx.started = true;
+    let outcome: CallSuccess | undefined;
+    let failure: unknown;
+    try {
+      outcome = await next();
+      return outcome;
+    } catch (error) {
+      failure = error;
+      throw error;
+    } finally {
+      const event: AuditEvent = {
+        ...baseEvent(ctx, 'call.completed', clock),
+        origin: ctx.tool.origin,
+        outcome: failure === undefined ? 'ok' : 'error',
+        latencyMs: clock.now() - ctx.startedAt,
+        ...(failure === undefined ? {} : { errorCode: errorCodeOf(failure) }),
+        ...(ctx.upstreamStatus === undefined ? {} : { status: ctx.upstreamStatus }),
+        ...(ctx.secret === undefined ? {} : { keyId: ctx.secret.keyId, keyVersion: ctx.secret.version }),
+        ...(ctx.credentialRefetched ? { details: { credentialRefetched: true } } : {}),
+        ...(outcome?.fallback === undefined ? {} : { details: { fallback: outcome.fallback } }),
+      };
+      // The upstream has already acted: the result is returned even if this record fails, and
+      // the failure is logged loudly (retrying the call would repeat the action).
+      await audit.append(event).catch((error: unknown) => {
+        logger.error({ requestId: ctx.requestId, err: String(error) }, 'audit: could not record call.completed');
+      });
+    }
+  };
+}

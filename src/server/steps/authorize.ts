@@ -1,0 +1,20 @@
+/** Step 2: the policy decides for principal × permission × arguments (deny by default). */
+import type { Step } from '../../core/pipeline.js';
+import type { CallSuccess } from '../../core/types.js';
+import type { Authorizer } from '../../policy/authorizer.js';
+import type { CallContext } from '../call-context.js';
+
+export function authorizeStep(authorizer: Authorizer): Step<CallContext, CallSuccess> {
+  return async (ctx, next) => {
+    ctx.authorization = await authorizer.authorize({
+      principal: ctx.principal,
+      tool: ctx.tool.name,
+      permission: ctx.tool.permission,
+      args: ctx.args,
+      requestId: ctx.requestId,
+      ...(ctx.sessionId === undefined ? {} : { sessionId: ctx.sessionId }),
+      ...(ctx.elicitor === undefined ? {} : { elicitor: ctx.elicitor }),
+    });
+    return next();
+  };
+}

@@ -1,0 +1,43 @@
+/** Maps pipeline outcomes to MCP CallToolResults: structured success or a structured error. */
+import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import { KeywardError, isKeywardError, toStructuredError } from '../core/errors.js';
+import type { CallSuccess } from '../core/types.js';
+
+export function successResult(success: CallSuccess): CallToolResult {
+  const isJson = success.contentType?.includes('json') ?? false;
+  let body: unknown = success.body;
+  if (isJson && success.body.length > 0) {
+    try {
+      body = JSON.parse(success.body);
+    } catch {
+      body = success.body;
+    }
+  }
+  const structured: Record<string, unknown> = { status: success.status, headers: success.headers, body };
+  if (success.fallback !== undefined) structured.fallback = success.fallback;
+  return {
+    content: [{ type: 'text', text: success.body }],
+    structuredContent: structured,
+  };
+}
+
+export function errorResult(
+  error: unknown,
+  context: { tool: string; permission: string; requestId: string },
+): CallToolResult {
+  const known = isKeywardError(error)
+    ? error
+    : new KeywardError('internal_error', `an internal error occurred; requestId ${context.requestId}`);
+  const structured = toStructuredError(known, context);
+  const retry = structured.retryAfterSeconds === undefined ? '' : ` Retry after ${structured.retryAfterSeconds} s.`;
+  return {
+    isError: true,
+    content: [
+      {
+        type: 'text',
+        text: `${structured.code}: ${structured.message}.${retry} Next: ${structured.nextStep}. (requestId ${structured.requestId})`,
+      },
+    ],
+    structuredContent: { error: structured },
+  };
+}

@@ -1,0 +1,237 @@
+/** Per-writer hash chains: canonical JSON, record hashing, chain building and chain verification. */
+import { createHash, randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import type { AuditEvent } from '../core/types.js';
+import type { AuditRecord, VerifyReport } from './audit-sink.js';
+
+/** The prevHash of the first record of every writer chain. */
+export const GENESIS_HASH = '0'.repeat(64);
+
+/** A unique writer id for one sink instance: `<hostname>-<pid>-<random>`. */
+export function newWriterId(): string {
+  const host =
+    hostname()
+      .replace(/[^A-Za-z0-9.-]/g, '_')
+      .slice(0, 64) || 'host';
+  return `${host}-${process.pid}-${randomBytes(6).toString('hex')}`;
+}
+
+/**
+ * JSON with object keys sorted at every level and `undefined` members dropped, so the same record
+ * always hashes to the same bytes whatever order its fields were built in.
+ */
+export function canonicalJson(value: unknown): string {
+  if (value === null || typeof value !== 'object') {
+    if (typeof value === 'number' && !Number.isFinite(value)) return 'null';
+    if (typeof value === 'bigint') return JSON.stringify(value.toString());
+    return JSON.stringify(value) ?? 'null';
+  }
+  if (Array.isArray(value)) {
+    return `[${value.map((v) => (v === undefined ? 'null' : canonicalJson(v))).join(',')}]`;
+  }
+  if (value instanceof Date) return JSON.stringify(value.toISOString());
+  const obj = value as Record<string, unknown>;
+  const keys = Object.keys(obj).sort();
+  let out = '{';
+  let first = true;
+  for (const key of keys) {
+    const v = obj[key];
+    if (v === undefined || typeof v === 'function' || typeof v === 'symbol') continue;
+    out += `${first ? '' : ','}${JSON.stringify(key)}:${canonicalJson(v)}`;
+    first = false;
+  }
+  return `${out}}`;
+}
+
+export function sha256Hex(text: string): string {
+  return createHash('sha256').update(text, 'utf8').digest('hex');
+}
+
+/** A record ready to store: its chain position, canonical body and hash. */
+export interface ChainedRecord {
+  readonly event: AuditEvent;
+  readonly writer: string;
+  readonly seq: number;
+  readonly prevHash: string;
+  /** Canonical JSON of the record without `hash`; `hash` = sha256(body). Stored verbatim. */
+  readonly body: string;
+  readonly hash: string;
+}
+
+/** Builds the canonical body and hash of one record. */
+export function chainRecord(event: AuditEvent, writer: string, seq: number, prevHash: string): ChainedRecord {
+  // Chain fields win over same-named fields an event might carry.
+  const unhashed = { ...event, seq, writer, prevHash } as Record<string, unknown>;
+  delete unhashed.hash;
+  const body = canonicalJson(unhashed);
+  return { event, writer, seq, prevHash, body, hash: sha256Hex(body) };
+}
+
+/** Parses a stored body back into a record (trusting nothing but the JSON itself). */
+export function recordFromBody(body: string, hash: string): AuditRecord {
+  return { ...(JSON.parse(body) as AuditRecord), hash };
+}
+
+/**
+ * The chain head of one writer. `build` is pure: a sink builds a batch's records from the current
+ * head, commits them, and only then calls `advance`, so a failed commit never moves the head.
+ */
+export class WriterChain {
+  private seq = 0;
+  private head = GENESIS_HASH;
+
+  constructor(readonly writer: string = newWriterId()) {}
+
+  /** The seq of the last committed record (0 before the first). */
+  get lastSeq(): number {
+    return this.seq;
+  }
+
+  get lastHash(): string {
+    return this.head;
+  }
+
+  /** The records for `events`, continuing from the committed head. Does not move the head. */
+  build(events: readonly AuditEvent[]): ChainedRecord[] {
+    const out: ChainedRecord[] = new Array<ChainedRecord>(events.length);
+    let seq = this.seq;
+    let prev = this.head;
+    for (let i = 0; i < events.length; i++) {
+      seq += 1;
+      const chained = chainRecord(events[i] as AuditEvent, this.writer, seq, prev);
+      out[i] = chained;
+      prev = chained.hash;
+    }
+    return out;
+  }
+
+  /** Continues after a stored head (a batch whose commit was reported failed but did land). */
+  resume(seq: number, hash: string): void {
+    this.seq = seq;
+    this.head = hash;
+  }
+
+  /** Moves the head past a batch that is now committed. */
+  advance(committed: readonly ChainedRecord[]): void {
+    const last = committed[committed.length - 1];
+    if (!last) return;
+    if (last.seq !== this.seq + committed.length) {
+      throw new Error(`chain of ${this.writer} advanced out of order`);
+    }
+    this.seq = last.seq;
+    this.head = last.hash;
+  }
+}
+
+/** One stored row as verification sees it. Indexed columns are compared against the hashed body. */
+export interface StoredRow {
+  readonly writer: string;
+  readonly seq: number;
+  readonly prevHash: string;
+  readonly hash: string;
+  readonly body: string;
+  /** Indexed copies of body fields (type, agent, time…); each must equal the body's value. */
+  readonly columns?: Readonly<Record<string, string | number | null | undefined>>;
+}
+
+const MAX_PROBLEMS = 1000;
+
+/**
+ * Streaming verifier. Rows must arrive grouped by writer and ordered by seq (then storage id).
+ * Per writer: seq contiguous from 1 (a gap = deleted records, a repeated seq = inserted record),
+ * prevHash links to the previous record's hash, sha256(body) equals the stored hash, and the
+ * body's chain fields and the indexed columns match the body.
+ */
+export class ChainVerifier {
+  private readonly problems: string[] = [];
+  private dropped = 0;
+  private records = 0;
+  private writers = 0;
+  private writer: string | undefined;
+  private expectedSeq = 1;
+  private prevHash = GENESIS_HASH;
+
+  add(row: StoredRow): void {
+    this.records += 1;
+    if (row.writer !== this.writer) {
+      this.writer = row.writer;
+      this.writers += 1;
+      this.expectedSeq = 1;
+      this.prevHash = GENESIS_HASH;
+    }
+    const where = `writer ${row.writer} seq ${row.seq}`;
+    if (sha256Hex(row.body) !== row.hash) {
+      this.problem(`${where}: hash mismatch (record edited)`);
+    } else {
+      this.checkBody(row, where);
+    }
+
+    if (row.seq < this.expectedSeq) {
+      this.problem(`${where}: duplicate seq (record inserted)`);
+      return;
+    }
+    if (row.seq > this.expectedSeq) {
+      const from = this.expectedSeq;
+      const to = row.seq - 1;
+      this.problem(
+        from === to
+          ? `writer ${row.writer} seq ${from}: missing (record deleted)`
+          : `writer ${row.writer} seq ${from}-${to}: missing (${to - from + 1} records deleted)`,
+      );
+    } else if (row.prevHash !== this.prevHash) {
+      this.problem(
+        `${where}: prevHash does not match the hash of seq ${row.seq - 1} (record inserted, replaced or edited)`,
+      );
+    }
+    this.expectedSeq = row.seq + 1;
+    this.prevHash = row.hash;
+  }
+
+  report(): VerifyReport {
+    const problems = [...this.problems];
+    if (this.dropped > 0) problems.push(`… and ${this.dropped} more problems`);
+    return { ok: problems.length === 0, records: this.records, writers: this.writers, problems };
+  }
+
+  private checkBody(row: StoredRow, where: string): void {
+    let body: Record<string, unknown>;
+    try {
+      body = JSON.parse(row.body) as Record<string, unknown>;
+    } catch {
+      this.problem(`${where}: stored record is not valid JSON (record edited)`);
+      return;
+    }
+    if (body.writer !== row.writer || body.seq !== row.seq || body.prevHash !== row.prevHash) {
+      this.problem(`${where}: chain columns differ from the hashed record (record edited)`);
+    }
+    for (const [column, value] of Object.entries(row.columns ?? {})) {
+      const hashed = column === 'time' ? timeMs(body.time) : (body[column] ?? null);
+      const stored = value ?? null;
+      if (hashed !== stored) {
+        this.problem(`${where}: column ${column} differs from the hashed record (record edited)`);
+      }
+    }
+  }
+
+  private problem(line: string): void {
+    if (this.problems.length < MAX_PROBLEMS) this.problems.push(line);
+    else this.dropped += 1;
+  }
+}
+
+/** Epoch ms of an event time, or null when it is not a parseable time. */
+export function timeMs(time: unknown): number | null {
+  if (typeof time !== 'string') return null;
+  const ms = Date.parse(time);
+  return Number.isNaN(ms) ? null : ms;
+}
+
+/** Verifies an in-memory list of rows (sorted here by writer, seq). */
+export function verifyRows(rows: readonly StoredRow[]): VerifyReport {
+  const sorted = [...rows].sort((a, b) =>
+    a.writer < b.writer ? -1 : a.writer > b.writer ? 1 : a.seq - b.seq,
+  );
+  const verifier = new ChainVerifier();
+  for (const row of sorted) verifier.add(row);
+  return verifier.report();
+}

@@ -1,0 +1,110 @@
+/**
+ * Versioned schema migrations of the PostgreSQL audit store, applied once at start under an
+ * advisory lock so replicas starting together do not race.
+ */
+import type { PoolClient } from 'pg';
+
+export interface Migration {
+  readonly version: number;
+  readonly description: string;
+  /** SQL for schema `s` (already validated as [a-z_][a-z0-9_]* and quoted by the caller). */
+  sql(s: string): string;
+}
+
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    description: 'append-only audit_events table, indexes, triggers, compliance view',
+    sql: (s) => `
+CREATE TABLE ${s}.audit_events (
+  id bigserial PRIMARY KEY,
+  writer text NOT NULL,
+  seq bigint NOT NULL,
+  prev_hash text NOT NULL,
+  hash text NOT NULL,
+  time timestamptz,
+  type text NOT NULL,
+  agent text,
+  tenant text,
+  tool text,
+  decision text,
+  request_id text,
+  record text NOT NULL
+);
+CREATE INDEX audit_events_writer_seq ON ${s}.audit_events (writer, seq, id);
+CREATE INDEX audit_events_time ON ${s}.audit_events (time);
+CREATE INDEX audit_events_agent ON ${s}.audit_events (agent, time);
+CREATE INDEX audit_events_tenant ON ${s}.audit_events (tenant, time);
+CREATE INDEX audit_events_tool ON ${s}.audit_events (tool, time);
+CREATE INDEX audit_events_request ON ${s}.audit_events (request_id);
+
+CREATE FUNCTION ${s}.audit_events_append_only() RETURNS trigger LANGUAGE plpgsql AS $fn$
+BEGIN
+  RAISE EXCEPTION 'audit_events is append-only (% refused)', TG_OP USING ERRCODE = 'insufficient_privilege';
+END
+$fn$;
+CREATE TRIGGER audit_events_no_update_delete BEFORE UPDATE OR DELETE ON ${s}.audit_events
+  FOR EACH ROW EXECUTE FUNCTION ${s}.audit_events_append_only();
+CREATE TRIGGER audit_events_no_truncate BEFORE TRUNCATE ON ${s}.audit_events
+  FOR EACH STATEMENT EXECUTE FUNCTION ${s}.audit_events_append_only();
+
+-- Read-only (the lateral join makes it not auto-updatable) view for compliance queries.
+CREATE VIEW ${s}.audit_events_v AS
+SELECT e.id,
+       e.time,
+       e.type,
+       e.agent,
+       e.tenant,
+       e.tool,
+       j.r ->> 'permission' AS permission,
+       e.decision,
+       j.r -> 'ruleIds' AS rule_ids,
+       j.r ->> 'outcome' AS outcome,
+       j.r ->> 'errorCode' AS error_code,
+       CASE WHEN jsonb_typeof(j.r -> 'status') = 'number' THEN (j.r ->> 'status')::numeric::int END AS status,
+       CASE WHEN jsonb_typeof(j.r -> 'latencyMs') = 'number' THEN (j.r ->> 'latencyMs')::double precision END
+         AS latency_ms,
+       j.r ->> 'keyId' AS key_id,
+       j.r ->> 'keyVersion' AS key_version,
+       j.r ->> 'origin' AS origin,
+       e.request_id,
+       j.r ->> 'sessionId' AS session_id,
+       j.r -> 'details' AS details,
+       e.writer,
+       e.seq,
+       e.hash
+FROM ${s}.audit_events e
+CROSS JOIN LATERAL (SELECT e.record::jsonb AS r) j;
+`,
+  },
+];
+
+/** Creates the schema and applies the migrations not applied yet, in one transaction. */
+export async function migrate(client: PoolClient, schema: string): Promise<number[]> {
+  const s = `"${schema}"`;
+  const applied: number[] = [];
+  await client.query('BEGIN');
+  try {
+    await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`keyward-audit:${schema}`]);
+    await client.query(`CREATE SCHEMA IF NOT EXISTS ${s}`);
+    await client.query(
+      `CREATE TABLE IF NOT EXISTS ${s}.audit_migrations (version int PRIMARY KEY, description text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`,
+    );
+    const done = await client.query<{ version: number }>(`SELECT version FROM ${s}.audit_migrations`);
+    const have = new Set(done.rows.map((r) => r.version));
+    for (const m of MIGRATIONS) {
+      if (have.has(m.version)) continue;
+      await client.query(m.sql(s));
+      await client.query(`INSERT INTO ${s}.audit_migrations (version, description) VALUES ($1, $2)`, [
+        m.version,
+        m.description,
+      ]);
+      applied.push(m.version);
+    }
+    await client.query('COMMIT');
+    return applied;
+  } catch (error) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw error;
+  }
+}

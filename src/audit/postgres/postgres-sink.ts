@@ -1,0 +1,353 @@
+/**
+ * The production audit sink: an append-only PostgreSQL table shared by every replica, one hash
+ * chain per writer, group commit (one multi-row INSERT per batch), bounded waits, fail closed.
+ */
+import pg from 'pg';
+import type { AuditEvent } from '../../core/types.js';
+import type { Logger } from '../../observability/logger.js';
+import { DEFAULTS } from '../../config/defaults.js';
+import type { AuditQuery, AuditRecord, AuditSink, VerifyReport } from '../audit-sink.js';
+import { ChainVerifier, WriterChain, timeMs } from '../hash-chain.js';
+import { GroupCommitter, type GroupCommitOptions } from '../group-commit.js';
+import { queryTimeRange, recordFromRow } from '../record-row.js';
+import { migrate } from './migrations.js';
+
+export interface PostgresSinkOptions {
+  readonly url: string;
+  /** Schema holding the table and view; must match [a-z_][a-z0-9_]*. */
+  readonly schema: string;
+  readonly statementTimeoutMs: number;
+  readonly connectTimeoutMs: number;
+  readonly logger: Logger;
+  /** Batch write timeout (ms); defaults to the audit write timeout (2 s). */
+  readonly writeTimeoutMs?: number;
+  readonly maxPending?: number;
+  readonly poolSize?: number;
+  /** Writer id of this instance's chain (tests); random by default. */
+  readonly writer?: string;
+}
+
+interface Row {
+  id: string;
+  writer: string;
+  seq: string;
+  prev_hash: string;
+  hash: string;
+  time: Date | null;
+  type: string;
+  agent: string | null;
+  tenant: string | null;
+  tool: string | null;
+  decision: string | null;
+  request_id: string | null;
+  record: string;
+}
+
+const COLUMNS =
+  'id, writer, seq, prev_hash, hash, time, type, agent, tenant, tool, decision, request_id, record';
+const VERIFY_PAGE = 5000;
+
+function str(value: unknown): string | null {
+  return typeof value === 'string' ? value : null;
+}
+
+function describe(error: unknown): string {
+  if (error instanceof Error) {
+    const code = (error as { code?: unknown }).code;
+    return typeof code === 'string' ? `${code}: ${error.message}` : error.message;
+  }
+  return String(error);
+}
+
+export class PostgresAuditSink implements AuditSink {
+  readonly kind = 'postgres';
+  readonly schema: string;
+  private readonly pool: pg.Pool;
+  private readonly chain: WriterChain;
+  private readonly committer: GroupCommitter<AuditEvent>;
+  private readonly logger: Logger;
+  private readonly table: string;
+  private readonly insertSql: string;
+  private readonly insertName: string;
+  private readonly queryTimeoutMs: number;
+  private migrated: Promise<void> | undefined;
+  /** After an ambiguous failure the batch may have committed: re-read this writer's head first. */
+  private resync = false;
+  private closed = false;
+
+  constructor(options: PostgresSinkOptions) {
+    if (!/^[a-z_][a-z0-9_]*$/.test(options.schema)) throw new Error('invalid audit schema name');
+    this.schema = options.schema;
+    this.logger = options.logger;
+    this.table = `"${options.schema}".audit_events`;
+    this.chain = new WriterChain(options.writer);
+    this.queryTimeoutMs = options.statementTimeoutMs + 500;
+    this.pool = new pg.Pool({
+      connectionString: options.url,
+      max: options.poolSize ?? 4,
+      connectionTimeoutMillis: options.connectTimeoutMs,
+      statement_timeout: options.statementTimeoutMs,
+      // Client-side bound as well: a silent network (no RST) never answers a server-side timeout.
+      query_timeout: this.queryTimeoutMs,
+      idleTimeoutMillis: 30_000,
+      keepAlive: true,
+      application_name: 'keyward-audit',
+    });
+    // An idle client losing its connection must not crash the process; the next use reconnects.
+    this.pool.on('error', (error) =>
+      this.logger.warn({ err: describe(error) }, 'idle audit connection lost'),
+    );
+    this.insertName = `keyward_audit_insert_${options.schema}`;
+    this.insertSql = `INSERT INTO ${this.table}
+      (writer, seq, prev_hash, hash, time, type, agent, tenant, tool, decision, request_id, record)
+      SELECT $1, u.seq, u.prev_hash, u.hash, u.time, u.type, u.agent, u.tenant, u.tool, u.decision, u.request_id, u.record
+      FROM unnest($2::bigint[], $3::text[], $4::text[], $5::timestamptz[], $6::text[], $7::text[], $8::text[],
+                  $9::text[], $10::text[], $11::text[], $12::text[])
+        AS u(seq, prev_hash, hash, time, type, agent, tenant, tool, decision, request_id, record)`;
+    const commitOptions: GroupCommitOptions<AuditEvent> = {
+      commit: (events) => this.commit(events),
+      writeTimeoutMs: options.writeTimeoutMs ?? DEFAULTS.audit.writeTimeoutMs,
+      onFailure: (error, kind, size) =>
+        this.logger.error(
+          { err: describe(error), kind, events: size, store: 'postgres' },
+          'audit write failed',
+        ),
+    };
+    if (options.maxPending !== undefined) commitOptions.maxPending = options.maxPending;
+    this.committer = new GroupCommitter(commitOptions);
+  }
+
+  get writer(): string {
+    return this.chain.writer;
+  }
+
+  /** Runs the migrations (once; retried on the next use after a failure). */
+  ensureMigrated(): Promise<void> {
+    if (!this.migrated) {
+      this.migrated = (async () => {
+        const client = await this.pool.connect();
+        try {
+          const applied = await migrate(client, this.schema);
+          client.release();
+          if (applied.length > 0)
+            this.logger.info({ schema: this.schema, applied }, 'audit migrations applied');
+        } catch (error) {
+          client.release(error instanceof Error ? error : true);
+          throw error;
+        }
+      })();
+      this.migrated.catch(() => {
+        this.migrated = undefined;
+      });
+    }
+    return this.migrated;
+  }
+
+  append(event: AuditEvent): Promise<void> {
+    return this.committer.append(event);
+  }
+
+  flush(): Promise<void> {
+    return this.committer.flush();
+  }
+
+  async tail(limit: number): Promise<AuditRecord[]> {
+    await this.ensureMigrated();
+    const res = await this.pool.query<Row>(`SELECT ${COLUMNS} FROM ${this.table} ORDER BY id DESC LIMIT $1`, [
+      Math.max(0, Math.floor(limit)),
+    ]);
+    return res.rows.reverse().map(toRecord);
+  }
+
+  async query(query: AuditQuery): Promise<AuditRecord[]> {
+    await this.ensureMigrated();
+    const where: string[] = [];
+    const params: unknown[] = [];
+    for (const key of ['agent', 'tenant', 'tool', 'type', 'decision'] as const) {
+      const value = query[key];
+      if (value !== undefined) {
+        params.push(value);
+        where.push(`${key} = $${params.length}`);
+      }
+    }
+    const { sinceMs, untilMs } = queryTimeRange(query);
+    if (sinceMs !== undefined) {
+      params.push(new Date(sinceMs));
+      where.push(`time >= $${params.length}`);
+    }
+    if (untilMs !== undefined) {
+      params.push(new Date(untilMs));
+      where.push(`time < $${params.length}`);
+    }
+    params.push(Math.max(0, Math.floor(query.limit ?? 1000)));
+    const sql = `SELECT ${COLUMNS} FROM ${this.table} ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
+                 ORDER BY id DESC LIMIT $${params.length}`;
+    const res = await this.pool.query<Row>(sql, params);
+    return res.rows.reverse().map(toRecord);
+  }
+
+  async verify(): Promise<VerifyReport> {
+    await this.ensureMigrated();
+    const verifier = new ChainVerifier();
+    let after: [string, string, string] | undefined;
+    // Keyset pages in (writer, seq, id) order: bounded memory whatever the table size.
+    for (;;) {
+      const res: pg.QueryResult<Row> = after
+        ? await this.pool.query<Row>(
+            `SELECT ${COLUMNS} FROM ${this.table} WHERE (writer, seq, id) > ($1, $2, $3)
+             ORDER BY writer, seq, id LIMIT ${VERIFY_PAGE}`,
+            after,
+          )
+        : await this.pool.query<Row>(
+            `SELECT ${COLUMNS} FROM ${this.table} ORDER BY writer, seq, id LIMIT ${VERIFY_PAGE}`,
+          );
+      for (const row of res.rows) {
+        verifier.add({
+          writer: row.writer,
+          seq: Number(row.seq),
+          prevHash: row.prev_hash,
+          hash: row.hash,
+          body: row.record,
+          columns: {
+            time: row.time === null ? null : row.time.getTime(),
+            type: row.type,
+            agent: row.agent,
+            tenant: row.tenant,
+            tool: row.tool,
+            decision: row.decision,
+            requestId: row.request_id,
+          },
+        });
+      }
+      const last = res.rows[res.rows.length - 1];
+      if (!last || res.rows.length < VERIFY_PAGE) break;
+      after = [last.writer, last.seq, last.id];
+    }
+    return verifier.report();
+  }
+
+  async probe(): Promise<{ ok: boolean; message: string }> {
+    try {
+      await this.ensureMigrated();
+      await this.pool.query(`SELECT 1 FROM ${this.table} LIMIT 1`);
+      return { ok: true, message: `postgres audit store (schema ${this.schema}) is reachable` };
+    } catch (error) {
+      // pg error messages name hosts and objects, never the password of the URL.
+      return {
+        ok: false,
+        message: `postgres audit store (schema ${this.schema}) is unavailable: ${describe(error)}`,
+      };
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.committer.close();
+    await this.pool.end();
+  }
+
+  private async commit(events: readonly AuditEvent[]): Promise<void> {
+    await this.ensureMigrated();
+    const client = await this.pool.connect();
+    try {
+      if (this.resync) await this.resyncHead(client);
+      const records = this.chain.build(events);
+      const n = records.length;
+      const seqs = new Array<number>(n);
+      const prevs = new Array<string>(n);
+      const hashes = new Array<string>(n);
+      const times = new Array<string | null>(n);
+      const types = new Array<string>(n);
+      const agents = new Array<string | null>(n);
+      const tenants = new Array<string | null>(n);
+      const tools = new Array<string | null>(n);
+      const decisions = new Array<string | null>(n);
+      const requestIds = new Array<string | null>(n);
+      const bodies = new Array<string>(n);
+      for (let i = 0; i < n; i++) {
+        const r = records[i];
+        if (!r) continue;
+        const e = r.event;
+        const ms = timeMs(e.time);
+        seqs[i] = r.seq;
+        prevs[i] = r.prevHash;
+        hashes[i] = r.hash;
+        times[i] = ms === null ? null : new Date(ms).toISOString();
+        types[i] = e.type;
+        agents[i] = str(e.agent);
+        tenants[i] = str(e.tenant);
+        tools[i] = str(e.tool);
+        decisions[i] = str(e.decision);
+        requestIds[i] = str(e.requestId);
+        bodies[i] = r.body;
+      }
+      // One statement = one transaction for the whole batch.
+      await client.query({
+        name: this.insertName,
+        text: this.insertSql,
+        values: [
+          this.chain.writer,
+          seqs,
+          prevs,
+          hashes,
+          times,
+          types,
+          agents,
+          tenants,
+          tools,
+          decisions,
+          requestIds,
+          bodies,
+        ],
+      });
+      client.release();
+      this.chain.advance(records);
+    } catch (error) {
+      // A lost connection or timeout leaves the outcome unknown: drop the connection, re-read the head.
+      this.resync = true;
+      client.release(error instanceof Error ? error : true);
+      throw error;
+    }
+  }
+
+  private async resyncHead(client: pg.PoolClient): Promise<void> {
+    const res = await client.query<{ seq: string; hash: string }>(
+      `SELECT seq, hash FROM ${this.table} WHERE writer = $1 ORDER BY seq DESC, id DESC LIMIT 1`,
+      [this.chain.writer],
+    );
+    const head = res.rows[0];
+    if (head && Number(head.seq) > this.chain.lastSeq) {
+      this.logger.warn(
+        { writer: this.chain.writer, seq: Number(head.seq) },
+        'an audit batch reported as failed was committed; continuing the chain after it',
+      );
+      this.chain.resume(Number(head.seq), head.hash);
+    }
+    this.resync = false;
+  }
+}
+
+function toRecord(row: Row): AuditRecord {
+  return recordFromRow(row.record, row.hash, {
+    writer: row.writer,
+    seq: Number(row.seq),
+    prevHash: row.prev_hash,
+    type: row.type,
+    time: row.time === null ? '' : row.time.toISOString(),
+  });
+}
+
+/** Builds the PostgreSQL sink and tries its migrations once; an unreachable store fails closed per call. */
+export async function createPostgresSink(options: PostgresSinkOptions): Promise<PostgresAuditSink> {
+  const sink = new PostgresAuditSink(options);
+  try {
+    await sink.ensureMigrated();
+  } catch (error) {
+    options.logger.error(
+      { err: describe(error), schema: options.schema },
+      'audit store unavailable at start',
+    );
+  }
+  return sink;
+}

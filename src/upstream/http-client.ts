@@ -1,0 +1,219 @@
+/**
+ * The outbound HTTP client: one keep-alive undici Pool per origin, no redirect following, connect /
+ * headers / total deadlines and a streamed byte cap. Errors become catalogued KeywardErrors whose
+ * messages never carry the URL (its query string may hold a query-injected key).
+ */
+import { Pool } from 'undici';
+import { KeywardError } from '../core/errors.js';
+import type { OutboundRequest } from './outbound-request.js';
+
+export interface SendLimits {
+  /** TCP/TLS connect deadline. */
+  readonly connectMs: number;
+  /** Deadline for the response headers after the request was sent. */
+  readonly headersMs: number;
+  /** Deadline for the whole call, body included. */
+  readonly totalMs: number;
+  /** The response body is aborted past this many bytes. */
+  readonly maxResponseBytes: number;
+}
+
+export interface UpstreamResponse {
+  status: number;
+  /** Lowercase names; repeated headers joined with ", ". Unfiltered: apply filterResponseHeaders. */
+  headers: Record<string, string>;
+  body: Buffer;
+  durationMs: number;
+}
+
+export interface HttpClient {
+  /** Sends `request` (which must already carry its credential). Throws KeywardError on failure. */
+  send(request: OutboundRequest, limits: SendLimits, signal?: AbortSignal): Promise<UpstreamResponse>;
+  /** Closes every pool; in-flight requests finish first. */
+  close(): Promise<void>;
+}
+
+export interface HttpClientOptions {
+  /** Concurrent connections per origin. Default 64. */
+  connectionsPerOrigin?: number;
+  /** How long an idle keep-alive socket is kept. Default 4 s (below common upstream idle timeouts). */
+  keepAliveTimeoutMs?: number;
+  /** Extra TLS options for the connector (e.g. a test CA). */
+  tls?: { ca?: string | Buffer; rejectUnauthorized?: boolean };
+}
+
+type AbortCause = { kind: 'deadline' } | { kind: 'caller'; reason: unknown };
+
+function errorCode(error: unknown): string | undefined {
+  if (error === null || typeof error !== 'object') return undefined;
+  const code = (error as { code?: unknown }).code;
+  if (typeof code === 'string') return code;
+  // Happy eyeballs (autoSelectFamily) wraps per-address failures in an AggregateError.
+  const inner = (error as { errors?: unknown }).errors;
+  if (Array.isArray(inner)) for (const e of inner) if (errorCode(e) !== undefined) return errorCode(e);
+  const cause = (error as { cause?: unknown }).cause;
+  return cause === error ? undefined : errorCode(cause);
+}
+
+function mapError(
+  error: unknown,
+  aborted: AbortCause | undefined,
+  limits: SendLimits,
+  where: string,
+): KeywardError {
+  if (error instanceof KeywardError) return error;
+  if (aborted?.kind === 'deadline') {
+    return new KeywardError('upstream_timeout', `upstream total deadline of ${limits.totalMs} ms exceeded`, {
+      detail: where,
+    });
+  }
+  if (aborted?.kind === 'caller') {
+    const reason = aborted.reason;
+    if (reason instanceof KeywardError) return reason;
+    if (reason instanceof Error && reason.name === 'TimeoutError') {
+      return new KeywardError('upstream_timeout', 'the call deadline passed during the upstream request', {
+        detail: where,
+      });
+    }
+    return new KeywardError('upstream_error', 'the upstream request was cancelled', { detail: where });
+  }
+  const code = errorCode(error) ?? 'unknown';
+  switch (code) {
+    case 'UND_ERR_CONNECT_TIMEOUT':
+      return new KeywardError('upstream_timeout', `upstream connect timeout after ${limits.connectMs} ms`, {
+        detail: where,
+      });
+    case 'UND_ERR_HEADERS_TIMEOUT':
+      return new KeywardError(
+        'upstream_timeout',
+        `no upstream response headers within ${limits.headersMs} ms`,
+        {
+          detail: where,
+        },
+      );
+    case 'UND_ERR_BODY_TIMEOUT':
+      return new KeywardError('upstream_timeout', `upstream body stalled for ${limits.totalMs} ms`, {
+        detail: where,
+      });
+    default:
+      // Only the code: undici messages and causes may quote the URL (and a query-injected key).
+      return new KeywardError('upstream_error', `upstream request failed (${code})`, {
+        detail: `${where}: ${code}`,
+      });
+  }
+}
+
+function flattenHeaders(raw: Record<string, string | string[] | undefined>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [name, value] of Object.entries(raw)) {
+    if (value === undefined) continue;
+    out[name.toLowerCase()] = Array.isArray(value) ? value.join(', ') : value;
+  }
+  return out;
+}
+
+export function createHttpClient(options: HttpClientOptions = {}): HttpClient {
+  const pools = new Map<string, Pool>();
+  let closed = false;
+
+  function poolFor(origin: string, connectMs: number): Pool {
+    const key = `${origin} ${connectMs}`;
+    let pool = pools.get(key);
+    if (pool === undefined) {
+      pool = new Pool(origin, {
+        connections: options.connectionsPerOrigin ?? 64,
+        keepAliveTimeout: options.keepAliveTimeoutMs ?? 4_000,
+        pipelining: 1,
+        connect: { timeout: connectMs, ...(options.tls ?? {}) },
+      });
+      pools.set(key, pool);
+    }
+    return pool;
+  }
+
+  async function send(
+    request: OutboundRequest,
+    limits: SendLimits,
+    signal?: AbortSignal,
+  ): Promise<UpstreamResponse> {
+    if (closed) throw new KeywardError('upstream_error', 'the HTTP client is closed');
+    const url = request.url;
+    if (url.protocol !== 'https:' && url.protocol !== 'http:') {
+      throw new KeywardError('upstream_error', `unsupported protocol ${url.protocol}`);
+    }
+    // Never the query string in anything that may be logged.
+    const where = `${request.method} ${url.origin}${url.pathname}`;
+    const started = performance.now();
+
+    let aborted: AbortCause | undefined;
+    const controller = new AbortController();
+    const timer = setTimeout(() => {
+      aborted ??= { kind: 'deadline' };
+      controller.abort(
+        new KeywardError('upstream_timeout', `upstream total deadline of ${limits.totalMs} ms exceeded`),
+      );
+    }, limits.totalMs);
+    const onCallerAbort = (): void => {
+      aborted ??= { kind: 'caller', reason: signal?.reason };
+      controller.abort(signal?.reason);
+    };
+    if (signal?.aborted) onCallerAbort();
+    else signal?.addEventListener('abort', onCallerAbort, { once: true });
+
+    try {
+      if (aborted) throw new Error('aborted before send');
+      const pool = poolFor(url.origin, limits.connectMs);
+      const response = await pool.request({
+        path: url.pathname + url.search,
+        method: request.method as 'GET',
+        headers: request.headers,
+        body: request.body ?? null,
+        signal: controller.signal,
+        headersTimeout: limits.headersMs,
+        bodyTimeout: limits.totalMs,
+      });
+      const headers = flattenHeaders(response.headers);
+      const cap = limits.maxResponseBytes;
+      const declared = Number(headers['content-length']);
+      if (Number.isFinite(declared) && declared > cap) {
+        response.body.destroy();
+        throw new KeywardError('response_too_large', `the upstream response is over the ${cap}-byte cap`, {
+          detail: `${where}: content-length ${declared}`,
+        });
+      }
+      const chunks: Buffer[] = [];
+      let size = 0;
+      for await (const chunk of response.body) {
+        const buf = chunk as Buffer;
+        size += buf.length;
+        if (size > cap) {
+          response.body.destroy();
+          throw new KeywardError('response_too_large', `the upstream response is over the ${cap}-byte cap`, {
+            detail: where,
+          });
+        }
+        chunks.push(buf);
+      }
+      return {
+        status: response.statusCode,
+        headers,
+        body: chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size),
+        durationMs: performance.now() - started,
+      };
+    } catch (error) {
+      throw mapError(error, aborted, limits, where);
+    } finally {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', onCallerAbort);
+    }
+  }
+
+  async function close(): Promise<void> {
+    closed = true;
+    const all = [...pools.values()];
+    pools.clear();
+    await Promise.all(all.map((pool) => pool.close()));
+  }
+
+  return { send, close };
+}

@@ -6,6 +6,7 @@ import { Command } from 'commander';
 import { registerServeCommand } from './commands/serve.js';
 import { registerCheckCommand } from './commands/check.js';
 import { registerSchemaCommand } from './commands/schema.js';
+import { registerDemoCommand } from './commands/demo.js';
 
 export function buildProgram(): Command {
   const program = new Command('keyward')
@@ -15,5 +16,6 @@ export function buildProgram(): Command {
   registerServeCommand(program);
   registerCheckCommand(program);
   registerSchemaCommand(program);
+  registerDemoCommand(program);
   return program;
 }

@@ -1,0 +1,146 @@
+/**
+ * `keyward demo`: a guided run on embedded defaults. It starts a local sample API, stores its key
+ * in a fresh encrypted store, starts keyward over stdio and drives it as an agent would, printing
+ * what the agent sees: tools, a call, a denial, a rotation mid-run, a redacted echo, the audit.
+ */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Command } from 'commander';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import { startSampleApi } from '../../demo/sample-api.js';
+import { action } from '../errors.js';
+
+const mainJs = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../main.js');
+
+function cli(args: string[], input = ''): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [mainJs, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+    child.stdin.end(input);
+  });
+}
+
+async function must(args: string[], input = ''): Promise<string> {
+  const result = await cli(args, input);
+  if (result.code !== 0) throw new Error(`keyward ${args.join(' ')} failed: ${result.stderr.trim()}`);
+  return result.stdout;
+}
+
+const out = (line = ''): boolean => process.stdout.write(`${line}\n`);
+const step = (title: string): boolean => out(`\n== ${title}`);
+const show = (label: string, value: unknown): boolean =>
+  out(`${label}\n${JSON.stringify(value, null, 2).replace(/^/gm, '   ')}`);
+
+export function registerDemoCommand(program: Command): void {
+  program
+    .command('demo')
+    .description('a guided run on embedded defaults against a local sample API')
+    .option('--keep', 'keep the temporary workspace')
+    .action(action(demo));
+}
+
+async function demo(options: { keep?: boolean }): Promise<void> {
+  const dir = mkdtempSync(path.join(tmpdir(), 'keyward-demo-'));
+  const key1 = `demo_${Math.random().toString(36).slice(2)}${Math.random().toString(36).slice(2)}`;
+  const key2 = `demo_${Math.random().toString(36).slice(2)}${Math.random().toString(36).slice(2)}`;
+  const api = await startSampleApi(key1);
+  const configPath = path.join(dir, 'tools.config.json');
+  let client: Client | undefined;
+  try {
+    step('1. Set up: a fresh encrypted store, the API key stored in it (never in the config)');
+    await must(['init', '--dir', dir]);
+    const tool = (p: string, permission: string, input: Record<string, unknown> = {}) => ({
+      description: `${p} on the sample API`,
+      permission,
+      credential: 'sample',
+      request: { method: 'GET', url: `${api.origin}${p}` },
+      input: { type: 'object', properties: input, required: Object.keys(input) },
+    });
+    writeFileSync(
+      configPath,
+      JSON.stringify(
+        {
+          agents: { assistant: { roles: ['reader'], tenant: 'demo' } },
+          identity: { stdio: { agent: 'assistant' } },
+          backends: { local: { type: 'file', path: './secrets.enc', keyPath: './master.key' } },
+          credentials: {
+            sample: { backend: 'local', ref: 'sample-api', inject: { type: 'bearer' }, origins: [api.origin] },
+          },
+          tools: {
+            list_projects: tool('/projects', 'projects:read'),
+            get_project: tool('/projects/{id}', 'projects:read', { id: { type: 'string' } }),
+            debug_whoami: tool('/debug/whoami', 'projects:read'),
+            delete_project: { ...tool('/projects/{id}', 'projects:delete', { id: { type: 'string' } }), request: { method: 'DELETE', url: `${api.origin}/projects/{id}` } },
+          },
+          policy: {
+            hideUnusableTools: false,
+            rules: [{ id: 'readers-read', effect: 'allow', roles: ['reader'], permissions: ['projects:read'] }],
+          },
+          audit: { type: 'sqlite', path: './audit.db' },
+          grants: { store: 'memory', path: './grants.db' },
+          logging: { level: 'warn' },
+        },
+        null,
+        2,
+      ),
+    );
+    await must(['secrets', 'set', 'sample-api', '--config', configPath], key1);
+    out(`   workspace: ${dir}`);
+    out('   keyward secrets list:');
+    out((await must(['secrets', 'list', '--config', configPath])).replace(/^/gm, '     ').trimEnd());
+
+    step('2. Start keyward over stdio and connect as an agent');
+    const transport = new StdioClientTransport({
+      command: process.execPath,
+      args: [mainJs, 'serve', '--config', configPath],
+      stderr: 'ignore',
+    });
+    client = new Client({ name: 'demo-agent', version: '1.0.0' });
+    await client.connect(transport);
+    const { tools } = await client.listTools();
+    out(`   tools/list → ${tools.map((t) => t.name).join(', ')}`);
+
+    step('3. A call: keyward checks the policy, fetches the key just in time and injects it');
+    const listed = (await client.callTool({ name: 'get_project', arguments: { id: 'p1' } })) as CallToolResult;
+    show('   get_project {id:"p1"} →', listed.structuredContent);
+    out(`   the API received the stored key: ${api.seenKeys.at(-1) === key1 ? 'yes' : 'NO'}; the agent saw it: ${JSON.stringify(listed).includes(key1) ? 'YES (bug)' : 'no'}`);
+
+    step('4. A denied call: a structured error the agent can plan around (no key read, no request)');
+    const before = api.seenKeys.length;
+    const denied = (await client.callTool({ name: 'delete_project', arguments: { id: 'p1' } })) as CallToolResult;
+    show('   delete_project {id:"p1"} →', denied.structuredContent);
+    out(`   requests that reached the API: ${api.seenKeys.length - before}`);
+
+    step('5. The key is rotated mid-run: the API now accepts only the new key');
+    await must(['secrets', 'rotate', 'sample-api', '--config', configPath], key2);
+    api.acceptedKeys = new Set([key2]);
+    const afterRotation = (await client.callTool({ name: 'list_projects', arguments: {} })) as CallToolResult;
+    out(`   list_projects → ${afterRotation.isError ? 'FAILED' : 'ok'} (keyward saw a 401, re-fetched the new version once, retried)`);
+
+    step('6. A careless endpoint echoes the key back: keyward redacts it in every encoding');
+    const echoed = (await client.callTool({ name: 'debug_whoami', arguments: {} })) as CallToolResult;
+    show('   debug_whoami →', echoed.structuredContent);
+
+    await client.close();
+    client = undefined;
+
+    step('7. The audit trail: every decision and call, hash-chained, no secret');
+    out((await must(['audit', 'tail', '-n', '8', '--config', configPath])).replace(/^/gm, '   ').trimEnd());
+    out((await must(['audit', 'verify', '--config', configPath])).replace(/^/gm, '   ').trimEnd());
+    out('\nDone. Next: `keyward init` for your own setup, then `keyward secrets set NAME` and `keyward serve`.');
+  } finally {
+    await client?.close().catch(() => undefined);
+    await api.close();
+    if (!options.keep) rmSync(dir, { recursive: true, force: true });
+  }
+}

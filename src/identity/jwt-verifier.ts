@@ -1,0 +1,141 @@
+/**
+ * Verifies JWT bearer tokens with jose against a JWKS (URI or file): issuer allowlist, audience =
+ * this server's resource URL, asymmetric algorithms only (alg none and HS* never verify), `exp`
+ * required, bounded clock leeway. Claims map to agent, tenant and roles.
+ */
+import { readFileSync } from 'node:fs';
+import {
+  createLocalJWKSet,
+  createRemoteJWKSet,
+  errors as joseErrors,
+  jwtVerify,
+  type JSONWebKeySet,
+  type JWTPayload,
+  type JWTVerifyGetKey,
+} from 'jose';
+import { resolvePath } from '../config/load.js';
+import type { KeywardConfig } from '../config/schema.js';
+import { ConfigError } from '../core/errors.js';
+import type { Principal } from '../core/types.js';
+import type { Logger } from '../observability/logger.js';
+import { AuthError } from './auth-error.js';
+import type { Authenticated, TokenVerifier } from './authenticated.js';
+
+type JwtConfig = NonNullable<KeywardConfig['identity']['jwt']>;
+
+const NAME = /^[\w.@:+-]{1,128}$/;
+
+export interface JwtVerifierOptions {
+  readonly config: JwtConfig;
+  readonly agents: KeywardConfig['agents'];
+  readonly baseDir: string;
+  readonly logger: Logger;
+  /** Current time for `exp`/`nbf` checks (tests); defaults to the system clock. */
+  readonly now?: () => number;
+}
+
+export class JwtVerifier implements TokenVerifier {
+  readonly kind = 'jwt';
+  private readonly keys: JWTVerifyGetKey;
+
+  constructor(private readonly options: JwtVerifierOptions) {
+    const { config } = options;
+    if (config.jwksUri !== undefined) {
+      // Keys cached 10 min; an unknown kid triggers at most one refetch a minute (then 401, never 500).
+      this.keys = createRemoteJWKSet(new URL(config.jwksUri), {
+        timeoutDuration: 3_000,
+        cooldownDuration: 60_000,
+        cacheMaxAge: 600_000,
+      });
+    } else if (config.jwksFile !== undefined) {
+      const file = resolvePath(config.jwksFile, options.baseDir);
+      let jwks: JSONWebKeySet;
+      try {
+        jwks = JSON.parse(readFileSync(file, 'utf8')) as JSONWebKeySet;
+      } catch (error) {
+        throw new ConfigError(`cannot read identity.jwt.jwksFile ${file}: ${(error as Error).message}`);
+      }
+      if (!Array.isArray(jwks.keys))
+        throw new ConfigError(`identity.jwt.jwksFile ${file} has no "keys" array`);
+      this.keys = createLocalJWKSet(jwks);
+    } else {
+      throw new ConfigError('identity.jwt needs jwksUri or jwksFile', [
+        { path: 'identity.jwt', message: 'set jwksUri or jwksFile' },
+      ]);
+    }
+  }
+
+  async verify(token: string): Promise<Authenticated | undefined> {
+    const { config } = this.options;
+    let payload: JWTPayload;
+    try {
+      const now = this.options.now?.();
+      ({ payload } = await jwtVerify(token, this.keys, {
+        issuer: config.issuers,
+        audience: config.audience,
+        algorithms: config.algorithms,
+        clockTolerance: config.clockToleranceSeconds,
+        requiredClaims: ['exp', 'iss', 'aud'],
+        ...(now === undefined ? {} : { currentDate: new Date(now) }),
+      }));
+    } catch (error) {
+      const reason = describe(error);
+      this.options.logger.debug({ reason }, 'jwt rejected');
+      throw new AuthError('invalid_token', reason);
+    }
+    const agentName = claimString(payload, config.claims.agent);
+    if (agentName === undefined)
+      throw new AuthError('invalid_token', `token lacks a valid "${config.claims.agent}" claim`);
+    const configured = this.options.agents[agentName];
+    const tenant = claimString(payload, config.claims.tenant) ?? configured?.tenant ?? 'default';
+    const roles = claimRoles(payload, config.claims.roles) ?? configured?.roles ?? [];
+    const principal: Principal = {
+      agent: agentName,
+      tenant,
+      roles,
+      attributes: configured?.attributes ?? {},
+      authMethod: 'jwt',
+    };
+    const result: Authenticated = {
+      principal,
+      subject: `jwt:${payload.iss ?? ''}|${payload.sub ?? agentName}`,
+      ...(payload.exp === undefined ? {} : { expiresAt: payload.exp * 1000 }),
+    };
+    return result;
+  }
+}
+
+/** A short, token-free reason for the log and the WWW-Authenticate error_description. */
+function describe(error: unknown): string {
+  if (error instanceof joseErrors.JWTExpired) return 'token expired';
+  if (error instanceof joseErrors.JWTClaimValidationFailed) return `token claim "${error.claim}" is invalid`;
+  if (error instanceof joseErrors.JOSEAlgNotAllowed) return 'token algorithm not allowed';
+  if (error instanceof joseErrors.JWKSNoMatchingKey) return 'no key matches the token';
+  if (error instanceof joseErrors.JWSSignatureVerificationFailed) return 'token signature invalid';
+  if (error instanceof joseErrors.JWKSTimeout) return 'key set unavailable';
+  if (error instanceof joseErrors.JWTInvalid || error instanceof joseErrors.JWSInvalid)
+    return 'malformed token';
+  if (error instanceof joseErrors.JOSENotSupported) return 'token algorithm not supported';
+  return 'token could not be verified';
+}
+
+function claim(payload: JWTPayload, path: string): unknown {
+  let value: unknown = payload;
+  for (const part of path.split('.')) {
+    if (value === null || typeof value !== 'object') return undefined;
+    value = (value as Record<string, unknown>)[part];
+  }
+  return value;
+}
+
+function claimString(payload: JWTPayload, path: string): string | undefined {
+  const value = claim(payload, path);
+  return typeof value === 'string' && NAME.test(value) ? value : undefined;
+}
+
+function claimRoles(payload: JWTPayload, path: string): string[] | undefined {
+  const value = claim(payload, path);
+  const list = typeof value === 'string' ? value.split(/\s+/).filter(Boolean) : value;
+  if (!Array.isArray(list)) return undefined;
+  return list.filter((r): r is string => typeof r === 'string' && NAME.test(r)).slice(0, 64);
+}

@@ -204,12 +204,16 @@ export class ChainVerifier {
     if (body.writer !== row.writer || body.seq !== row.seq || body.prevHash !== row.prevHash) {
       this.problem(`${where}: chain columns differ from the hashed record (record edited)`);
     }
+    const differing: string[] = [];
     for (const [column, value] of Object.entries(row.columns ?? {})) {
       const hashed = column === 'time' ? timeMs(body.time) : (body[column] ?? null);
-      const stored = value ?? null;
-      if (hashed !== stored) {
-        this.problem(`${where}: column ${column} differs from the hashed record (record edited)`);
-      }
+      if (hashed !== (value ?? null)) differing.push(column);
+    }
+    if (differing.length > 0) {
+      const what = differing.length === 1 ? `column ${differing[0]}` : `columns ${differing.join(', ')}`;
+      this.problem(
+        `${where}: ${what} differ${differing.length === 1 ? 's' : ''} from the hashed record (record edited)`,
+      );
     }
   }
 

@@ -1,0 +1,353 @@
+/** The AuditSink contract, run against every implementation: SQLite (file) and PostgreSQL (real server). */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { afterAll, describe, expect, it } from 'vitest';
+import Database from 'better-sqlite3';
+import pg from 'pg';
+import type { AuditSink } from '../../src/audit/audit-sink.js';
+import type { AuditEvent } from '../../src/core/types.js';
+import { createSqliteSink } from '../../src/audit/sqlite/sqlite-sink.js';
+import { createPostgresSink } from '../../src/audit/postgres/postgres-sink.js';
+import { silentLogger } from '../../src/observability/logger.js';
+
+const PG_URL = process.env.KEYWARD_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+const logger = silentLogger();
+
+/** One fresh, isolated store per test and the raw SQL access a tamperer would have. */
+interface Store {
+  open(): Promise<AuditSink>;
+  /** Runs SQL against the table `audit_events` with the append-only triggers disabled. */
+  tamper(sql: string, params?: unknown[]): Promise<void>;
+  /** Runs SQL with the triggers left in place. */
+  exec(sql: string): Promise<void>;
+}
+
+interface Harness {
+  name: string;
+  store(): Promise<Store>;
+  unwritable(): Promise<AuditSink>;
+  cleanup(): Promise<void>;
+}
+
+const sqliteHarness = (): Harness => {
+  const root = mkdtempSync(path.join(tmpdir(), 'keyward-audit-contract-'));
+  let n = 0;
+  return {
+    name: 'sqlite',
+    async store() {
+      const file = path.join(root, `s${++n}`, 'audit.db');
+      return {
+        open: async () => createSqliteSink({ path: file, logger }),
+        async tamper(sql, params = []) {
+          const db = new Database(file);
+          db.exec(
+            'DROP TRIGGER IF EXISTS audit_events_no_update; DROP TRIGGER IF EXISTS audit_events_no_delete;',
+          );
+          db.prepare(sql).run(...params);
+          db.close();
+        },
+        async exec(sql) {
+          const db = new Database(file);
+          try {
+            db.exec(sql);
+          } finally {
+            db.close();
+          }
+        },
+      };
+    },
+    async unwritable() {
+      // A regular file where the directory should be: nothing can be created beneath it.
+      const blocker = path.join(root, 'not-a-dir');
+      writeFileSync(blocker, 'x');
+      return createSqliteSink({ path: path.join(blocker, 'audit.db'), logger });
+    },
+    async cleanup() {
+      rmSync(root, { recursive: true, force: true });
+    },
+  };
+};
+
+const postgresHarness = (): Harness => {
+  const prefix = `kw_audit_c_${randomBytes(4).toString('hex')}`;
+  const schemas: string[] = [];
+  const admin = new pg.Pool({ connectionString: PG_URL, max: 2 });
+  return {
+    name: 'postgres',
+    async store() {
+      const schema = `${prefix}_${schemas.length}`;
+      schemas.push(schema);
+      const opts = { url: PG_URL, schema, statementTimeoutMs: 2000, connectTimeoutMs: 2000, logger };
+      const withTable = async (sql: string, params: unknown[], disable: boolean) => {
+        const client = await admin.connect();
+        try {
+          await client.query(`SET search_path TO "${schema}"`);
+          if (disable) await client.query('ALTER TABLE audit_events DISABLE TRIGGER USER');
+          await client.query(sql, params);
+          if (disable) await client.query('ALTER TABLE audit_events ENABLE TRIGGER USER');
+        } finally {
+          await client.query('RESET search_path').catch(() => undefined);
+          client.release();
+        }
+      };
+      return {
+        open: () => createPostgresSink(opts),
+        tamper: (sql, params = []) => withTable(sql, params, true),
+        exec: (sql) => withTable(sql, [], false),
+      };
+    },
+    async unwritable() {
+      // A closed local port: nothing listens there.
+      const port = await closedPort();
+      return createPostgresSink({
+        url: `postgres://postgres@127.0.0.1:${port}/test`,
+        schema: `${prefix}_x`,
+        statementTimeoutMs: 500,
+        connectTimeoutMs: 500,
+        logger,
+      });
+    },
+    async cleanup() {
+      for (const s of schemas) await admin.query(`DROP SCHEMA IF EXISTS "${s}" CASCADE`);
+      await admin.end();
+    },
+  };
+};
+
+async function closedPort(): Promise<number> {
+  const net = await import('node:net');
+  return new Promise((resolve) => {
+    const server = net.createServer();
+    server.listen(0, '127.0.0.1', () => {
+      const port = (server.address() as { port: number }).port;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+let clock = Date.parse('2026-03-01T10:00:00.000Z');
+function event(overrides: Partial<AuditEvent> = {}): AuditEvent {
+  clock += 1000;
+  return {
+    type: 'call.started',
+    time: new Date(clock).toISOString(),
+    requestId: `req-${randomBytes(4).toString('hex')}`,
+    agent: 'alice',
+    tenant: 'acme',
+    tool: 'github_get_repo',
+    permission: 'github:read',
+    decision: 'allow',
+    ruleIds: ['read'],
+    ...overrides,
+  };
+}
+
+async function appendAll(sink: AuditSink, events: AuditEvent[]): Promise<void> {
+  for (const e of events) await sink.append(e);
+}
+
+for (const make of [sqliteHarness, postgresHarness]) {
+  const harness = make();
+  describe(`AuditSink contract: ${harness.name}`, () => {
+    const sinks: AuditSink[] = [];
+    const open = async (store: Store) => {
+      const sink = await store.open();
+      sinks.push(sink);
+      return sink;
+    };
+    afterAll(async () => {
+      for (const s of sinks) await s.close().catch(() => undefined);
+      await harness.cleanup();
+    });
+
+    it('appends and tails in order, records carry the chain fields', async () => {
+      const sink = await open(await harness.store());
+      const events = [
+        event({ type: 'a' }),
+        event({ type: 'b', details: { z: 1, a: [1, 'x'] } }),
+        event({ type: 'c' }),
+      ];
+      await appendAll(sink, events);
+      const tail = await sink.tail(2);
+      expect(tail.map((r) => r.type)).toEqual(['b', 'c']);
+      expect(tail[0]).toMatchObject({ ...events[1], seq: 2 });
+      expect(tail[1]?.seq).toBe(3);
+      expect(tail[1]?.prevHash).toBe(tail[0]?.hash);
+      expect(tail[0]?.hash).toMatch(/^[0-9a-f]{64}$/);
+      const all = await sink.tail(100);
+      expect(all.map((r) => r.seq)).toEqual([1, 2, 3]);
+      expect(all[0]?.prevHash).toBe('0'.repeat(64));
+    });
+
+    it('queries by agent, tenant, tool, type, decision and time range', async () => {
+      const sink = await open(await harness.store());
+      const e1 = event({
+        agent: 'alice',
+        tenant: 'acme',
+        tool: 't1',
+        type: 'call.started',
+        decision: 'allow',
+      });
+      const e2 = event({
+        agent: 'bob',
+        tenant: 'acme',
+        tool: 't2',
+        type: 'call.completed',
+        decision: 'allow',
+      });
+      const e3 = event({
+        agent: 'bob',
+        tenant: 'umbrella',
+        tool: 't1',
+        type: 'call.started',
+        decision: 'deny',
+      });
+      const e4 = event({ agent: "x'); DROP TABLE audit_events;--", tenant: 'acme', tool: 't3' });
+      await appendAll(sink, [e1, e2, e3, e4]);
+      const ids = async (q: Parameters<AuditSink['query']>[0]) =>
+        (await sink.query(q)).map((r) => r.requestId);
+      expect(await ids({ agent: 'bob' })).toEqual([e2.requestId, e3.requestId]);
+      expect(await ids({ tenant: 'acme', tool: 't1' })).toEqual([e1.requestId]);
+      expect(await ids({ type: 'call.completed' })).toEqual([e2.requestId]);
+      expect(await ids({ decision: 'deny' })).toEqual([e3.requestId]);
+      expect(await ids({ since: e2.time, until: e3.time })).toEqual([e2.requestId]);
+      expect(await ids({ since: e3.time })).toEqual([e3.requestId, e4.requestId]);
+      expect(await ids({ tenant: 'acme', limit: 2 })).toEqual([e2.requestId, e4.requestId]);
+      expect(await ids({ agent: e4.agent as string })).toEqual([e4.requestId]);
+      expect(await ids({ agent: 'nobody' })).toEqual([]);
+      await expect(sink.query({ since: 'yesterday-ish' })).rejects.toThrow(/invalid since time/);
+      expect((await sink.verify()).ok).toBe(true);
+    });
+
+    it('verifies an intact chain', async () => {
+      const sink = await open(await harness.store());
+      await appendAll(sink, [event(), event(), event()]);
+      expect(await sink.verify()).toEqual({ ok: true, records: 3, writers: 1, problems: [] });
+    });
+
+    it('refuses UPDATE and DELETE while the triggers are in place', async () => {
+      const store = await harness.store();
+      const sink = await open(store);
+      await appendAll(sink, [event(), event()]);
+      await expect(store.exec(`UPDATE audit_events SET agent = 'mallory'`)).rejects.toThrow(/append-only/);
+      await expect(store.exec('DELETE FROM audit_events')).rejects.toThrow(/append-only/);
+      expect((await sink.verify()).ok).toBe(true);
+    });
+
+    it('detects an edited record (body or indexed column), triggers dropped', async () => {
+      const store = await harness.store();
+      const sink = await open(store);
+      await appendAll(sink, [event(), event(), event(), event()]);
+      const writer = (await sink.tail(1))[0]?.writer as string;
+      await store.tamper(
+        `UPDATE audit_events SET record = replace(record, '"alice"', '"mallory"') WHERE seq = 2`,
+      );
+      await store.tamper(`UPDATE audit_events SET tenant = 'other' WHERE seq = 4`);
+      const report = await sink.verify();
+      expect(report.ok).toBe(false);
+      expect(report.problems).toEqual([
+        `writer ${writer} seq 2: hash mismatch (record edited)`,
+        `writer ${writer} seq 4: column tenant differs from the hashed record (record edited)`,
+      ]);
+    });
+
+    it('detects an edit that recomputes the hash (next record no longer links)', async () => {
+      const store = await harness.store();
+      const sink = await open(store);
+      await appendAll(sink, [event(), event(), event()]);
+      const rec = (await sink.tail(3))[1];
+      if (!rec) throw new Error('missing record');
+      const { hash: _h, ...unhashed } = rec;
+      const { canonicalJson, sha256Hex } = await import('../../src/audit/hash-chain.js');
+      const body = canonicalJson({ ...unhashed, outcome: 'forged' });
+      await store.tamper(
+        harness.name === 'sqlite'
+          ? 'UPDATE audit_events SET record = ?, hash = ? WHERE seq = 2'
+          : 'UPDATE audit_events SET record = $1, hash = $2 WHERE seq = 2',
+        [body, sha256Hex(body)],
+      );
+      const report = await sink.verify();
+      expect(report.problems).toEqual([
+        `writer ${rec.writer} seq 3: prevHash does not match the hash of seq 2 (record inserted, replaced or edited)`,
+      ]);
+    });
+
+    it('detects an inserted record', async () => {
+      const store = await harness.store();
+      const sink = await open(store);
+      await appendAll(sink, [event(), event(), event()]);
+      const second = (await sink.tail(3))[1];
+      if (!second) throw new Error('missing record');
+      const time = harness.name === 'sqlite' ? 'time_ms' : 'time';
+      const copy = `writer, seq, prev_hash, hash, ${time}, type, agent, tenant, tool, decision, request_id, record`;
+      await store.tamper(`INSERT INTO audit_events (${copy}) SELECT ${copy} FROM audit_events WHERE seq = 2`);
+      const report = await sink.verify();
+      expect(report.ok).toBe(false);
+      expect(report.problems).toEqual([`writer ${second.writer} seq 2: duplicate seq (record inserted)`]);
+    });
+
+    it('detects a deleted record', async () => {
+      const store = await harness.store();
+      const sink = await open(store);
+      await appendAll(sink, [event(), event(), event(), event(), event()]);
+      const writer = (await sink.tail(1))[0]?.writer as string;
+      await store.tamper('DELETE FROM audit_events WHERE seq IN (2, 3)');
+      const report = await sink.verify();
+      expect(report).toMatchObject({ ok: false, records: 3, writers: 1 });
+      expect(report.problems).toEqual([`writer ${writer} seq 2-3: missing (2 records deleted)`]);
+    });
+
+    it('commits 500 concurrent appends with contiguous seqs', async () => {
+      const sink = await open(await harness.store());
+      const events = Array.from({ length: 500 }, (_, i) => event({ requestId: `c-${i}` }));
+      await Promise.all(events.map((e) => sink.append(e)));
+      const all = await sink.tail(1000);
+      expect(all).toHaveLength(500);
+      expect(all.map((r) => r.seq)).toEqual(Array.from({ length: 500 }, (_, i) => i + 1));
+      expect(new Set(all.map((r) => r.requestId)).size).toBe(500);
+      expect(await sink.verify()).toMatchObject({ ok: true, records: 500, writers: 1 });
+    });
+
+    it('keeps one chain per writer when two instances share the store', async () => {
+      const store = await harness.store();
+      const a = await open(store);
+      const b = await open(store);
+      await Promise.all([
+        ...Array.from({ length: 50 }, () => a.append(event({ agent: 'a' }))),
+        ...Array.from({ length: 50 }, () => b.append(event({ agent: 'b' }))),
+      ]);
+      const report = await a.verify();
+      expect(report).toEqual({ ok: true, records: 100, writers: 2, problems: [] });
+      expect(await b.verify()).toEqual(report);
+      const writers = new Set((await a.tail(100)).map((r) => r.writer));
+      expect(writers.size).toBe(2);
+    });
+
+    it('rejects appends and reports on probe when the store cannot be written', async () => {
+      const sink = await harness.unwritable();
+      sinks.push(sink);
+      await expect(sink.append(event())).rejects.toMatchObject({ code: 'audit_unavailable' });
+      const probe = await sink.probe();
+      expect(probe.ok).toBe(false);
+      expect(probe.message).toMatch(/not writable|unavailable/);
+    });
+
+    it('probes ok on a healthy store', async () => {
+      const sink = await open(await harness.store());
+      expect((await sink.probe()).ok).toBe(true);
+    });
+
+    it('close flushes pending appends', async () => {
+      const store = await harness.store();
+      const sink = await store.open();
+      const settled = Array.from({ length: 20 }, () => sink.append(event()));
+      await sink.close();
+      await Promise.all(settled);
+      await expect(sink.append(event())).rejects.toMatchObject({ code: 'audit_unavailable' });
+      const reader = await open(store);
+      expect(await reader.verify()).toMatchObject({ ok: true, records: 20, writers: 1 });
+    });
+  });
+}

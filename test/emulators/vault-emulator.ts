@@ -241,7 +241,8 @@ export class VaultEmulator {
 
   addDynamicRole(path: string, role: Partial<DynamicRole> = {}): void {
     this.dynamic.set(path, {
-      generate: role.generate ?? ((n) => ({ username: `v-user-${n}`, password: `dyn-pass-${n}-${randomUUID()}` })),
+      generate:
+        role.generate ?? ((n) => ({ username: `v-user-${n}`, password: `dyn-pass-${n}-${randomUUID()}` })),
       ttlSeconds: role.ttlSeconds ?? 60,
       maxTtlSeconds: role.maxTtlSeconds ?? 600,
       renewable: role.renewable ?? true,
@@ -256,7 +257,12 @@ export class VaultEmulator {
 
   setKvMetadata(
     path: string,
-    meta: { customMetadata?: Record<string, string>; maxVersions?: number; casRequired?: boolean; deleteVersionAfter?: string },
+    meta: {
+      customMetadata?: Record<string, string>;
+      maxVersions?: number;
+      casRequired?: boolean;
+      deleteVersionAfter?: string;
+    },
     mount = 'secret',
   ): void {
     const key = this.kvKey(mount, path, true);
@@ -453,7 +459,8 @@ export class VaultEmulator {
     const role = typeof body['role_id'] === 'string' ? this.approles.get(body['role_id']) : undefined;
     const secretId = typeof body['secret_id'] === 'string' ? body['secret_id'] : '';
     const entry = role?.secretIds.get(secretId);
-    if (!role || !entry || entry.usesLeft === 0) return new Reply(400, { errors: ['invalid role or secret ID'] });
+    if (!role || !entry || entry.usesLeft === 0)
+      return new Reply(400, { errors: ['invalid role or secret ID'] });
     if (entry.usesLeft !== undefined) entry.usesLeft -= 1;
     const id = this.addToken({
       policies: ['default', 'keyward'],
@@ -511,7 +518,8 @@ export class VaultEmulator {
   }
 
   private renewSelf(t: TokenEntry): Reply {
-    if (!t.renewable || t.expiresAt === undefined) return new Reply(400, { errors: ['lease is not renewable'] });
+    if (!t.renewable || t.expiresAt === undefined)
+      return new Reply(400, { errors: ['lease is not renewable'] });
     const now = this.clock.now();
     let expires = now + t.ttlSeconds * 1000;
     if (t.maxExpiresAt !== undefined) expires = Math.min(expires, t.maxExpiresAt);
@@ -581,14 +589,18 @@ export class VaultEmulator {
       lease.lastRenewal = now;
       const duration = Math.max(0, Math.floor((lease.expiresAt - now) / 1000));
       const warnings = lease.expiresAt === lease.maxExpiresAt ? ['TTL of lease capped by max_ttl'] : null;
-      return new Reply(200, this.envelope(null, { lease_id: lease.id, renewable: true, lease_duration: duration, warnings }));
+      return new Reply(
+        200,
+        this.envelope(null, { lease_id: lease.id, renewable: true, lease_duration: duration, warnings }),
+      );
     }
     if ((op === 'revoke' || fromPath !== undefined) && (method === 'PUT' || method === 'POST')) {
       if (lease) lease.revoked = true;
       return new Reply(204, null);
     }
     if (op === 'lookup' && (method === 'PUT' || method === 'POST')) {
-      if (!lease || lease.revoked || lease.expiresAt <= now) return new Reply(400, { errors: ['invalid lease'] });
+      if (!lease || lease.revoked || lease.expiresAt <= now)
+        return new Reply(400, { errors: ['invalid lease'] });
       return new Reply(
         200,
         this.envelope({
@@ -671,7 +683,8 @@ export class VaultEmulator {
         const key = this.kvKey(mount, path, true) as KvKey;
         if (typeof body['max_versions'] === 'number') key.maxVersions = body['max_versions'];
         if (typeof body['cas_required'] === 'boolean') key.casRequired = body['cas_required'];
-        if (typeof body['delete_version_after'] === 'string') key.deleteVersionAfter = body['delete_version_after'];
+        if (typeof body['delete_version_after'] === 'string')
+          key.deleteVersionAfter = body['delete_version_after'];
         if (body['custom_metadata'] && typeof body['custom_metadata'] === 'object') {
           key.customMetadata = body['custom_metadata'] as Record<string, string>;
         }
@@ -754,7 +767,11 @@ export class VaultEmulator {
     if (!key) return new Reply(404, { errors: [] });
     const versions: Record<string, unknown> = {};
     for (const [n, v] of key.versions) {
-      versions[String(n)] = { created_time: v.createdTime, deletion_time: v.deletionTime, destroyed: v.destroyed };
+      versions[String(n)] = {
+        created_time: v.createdTime,
+        deletion_time: v.deletionTime,
+        destroyed: v.destroyed,
+      };
     }
     return new Reply(
       200,

@@ -5,6 +5,7 @@ import type { KeywardConfig } from '../config/schema.js';
 import type { Logger } from '../observability/logger.js';
 import type { CredentialCache } from './credential-cache.js';
 import { MemoryCache } from './memory/memory-cache.js';
+import { createRedisCacheFromConfig } from './redis/redis-cache.js';
 
 export interface CacheDeps {
   readonly clock: Clock;
@@ -21,8 +22,7 @@ export async function createCredentialCache(
     case 'memory':
       return new MemoryCache(config.maxEntries, deps.clock);
     case 'redis':
-      // wired by the redis cache
-      throw new ConfigError(`cache type ${config.type} is not available in this build`);
+      return createRedisCacheFromConfig(config, deps);
     default: {
       const unknown: never = config;
       throw new ConfigError(`unknown cache type ${String((unknown as { type: unknown }).type)}`);

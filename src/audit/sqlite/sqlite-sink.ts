@@ -212,8 +212,14 @@ export class SqliteAuditSink implements AuditSink {
     try {
       const { db } = this.ensureOpen();
       this.checkFile();
+      // A real (rolled back) write: BEGIN IMMEDIATE alone succeeds on a database opened read-only.
+      const version = db.pragma('user_version', { simple: true }) as number;
       db.exec('BEGIN IMMEDIATE');
-      db.exec('ROLLBACK');
+      try {
+        db.pragma(`user_version = ${Number(version)}`);
+      } finally {
+        db.exec('ROLLBACK');
+      }
       return { ok: true, message: `sqlite audit store ${this.path} is writable` };
     } catch (error) {
       return { ok: false, message: `sqlite audit store ${this.path} is not writable: ${describe(error)}` };

@@ -103,6 +103,12 @@ function mapError(
   }
 }
 
+/** Destroys a body we stop reading; undici reports that as an error nobody is listening for. */
+function discard(body: { on(event: 'error', listener: () => void): unknown; destroy(): unknown }): void {
+  body.on('error', () => undefined);
+  body.destroy();
+}
+
 function flattenHeaders(raw: Record<string, string | string[] | undefined>): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [name, value] of Object.entries(raw)) {
@@ -176,7 +182,7 @@ export function createHttpClient(options: HttpClientOptions = {}): HttpClient {
       const cap = limits.maxResponseBytes;
       const declared = Number(headers['content-length']);
       if (Number.isFinite(declared) && declared > cap) {
-        response.body.destroy();
+        discard(response.body);
         throw new KeywardError('response_too_large', `the upstream response is over the ${cap}-byte cap`, {
           detail: `${where}: content-length ${declared}`,
         });
@@ -187,7 +193,7 @@ export function createHttpClient(options: HttpClientOptions = {}): HttpClient {
         const buf = chunk as Buffer;
         size += buf.length;
         if (size > cap) {
-          response.body.destroy();
+          discard(response.body);
           throw new KeywardError('response_too_large', `the upstream response is over the ${cap}-byte cap`, {
             detail: where,
           });

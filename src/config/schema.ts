@@ -191,6 +191,8 @@ export const injectSchema = z.discriminatedUnion('type', [
       clientSecretField: z.string().default('client_secret'),
       refreshTokenField: z.string().default('refresh_token'),
       scopes: z.array(z.string()).default([]),
+      /** How the client authenticates to the token endpoint (public clients without a secret: body). */
+      clientAuth: z.enum(['basic', 'body']).default('basic'),
       refreshSkewSeconds: z.number().int().min(0).default(30),
     })
     .strict(),

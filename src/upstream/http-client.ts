@@ -187,6 +187,18 @@ export function createHttpClient(options: HttpClientOptions = {}): HttpClient {
           detail: `${where}: content-length ${declared}`,
         });
       }
+      // The redactor works on text: a compressed body would carry an echoed key past it. Fail closed.
+      const encoding = headers['content-encoding']?.trim().toLowerCase();
+      if (encoding !== undefined && encoding !== '' && encoding !== 'identity' && request.method !== 'HEAD') {
+        discard(response.body);
+        throw new KeywardError(
+          'upstream_error',
+          `upstream sent a ${encoding}-encoded body; only identity is accepted`,
+          {
+            detail: where,
+          },
+        );
+      }
       const chunks: Buffer[] = [];
       let size = 0;
       for await (const chunk of response.body) {

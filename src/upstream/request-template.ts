@@ -39,6 +39,8 @@ const FORBIDDEN_HEADERS = new Set([
   'trailer',
   'expect',
   'proxy-connection',
+  // Bodies must arrive uncompressed so the redactor sees them (see http-client.ts).
+  'accept-encoding',
 ]);
 
 const PLACEHOLDER = /\{([A-Za-z_$][A-Za-z0-9_$.-]*)\}/g;
@@ -316,7 +318,11 @@ export function compileRequestTemplate(
     // Defence in depth: the origin is fixed by config whatever the arguments were.
     if (url.origin !== origin) throw invalid('arguments would change the request origin');
 
-    const headers: Record<string, string> = { accept: DEFAULT_ACCEPT, 'user-agent': USER_AGENT };
+    const headers: Record<string, string> = {
+      accept: DEFAULT_ACCEPT,
+      'accept-encoding': 'identity',
+      'user-agent': USER_AGENT,
+    };
     let body: string | undefined;
     if (buildBody !== undefined) {
       body = buildBody(args);

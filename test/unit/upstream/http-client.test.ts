@@ -194,6 +194,17 @@ describe('createHttpClient', () => {
     expect(error.detail ?? '').not.toContain('cnry_query_secret_123');
   });
 
+  it('refuses a compressed body (the redactor could not see an echoed key inside it)', async () => {
+    const { gzipSync } = await import('node:zlib');
+    const s = await server((_req, res) => {
+      res.writeHead(200, { 'content-encoding': 'gzip', 'content-type': 'application/json' });
+      res.end(gzipSync('{"echo":"cnry_gzip_secret_1234"}'));
+    });
+    const error = await failure(client().send(get(s.origin), LIMITS));
+    expect(error.code).toBe('upstream_error');
+    expect(error.message).toContain('gzip');
+  });
+
   it('a server that resets the connection is upstream_error', async () => {
     const s = await server((req) => req.socket.destroy());
     const error = await failure(client().send(get(s.origin), LIMITS));

@@ -55,7 +55,11 @@ describe('compileRequestTemplate: path', () => {
     expect(req.method).toBe('GET');
     expect(req.url.href).toBe('https://api.example.com/repos/octo/hello-world');
     expect(req.body).toBeUndefined();
-    expect(req.headers).toEqual({ accept: DEFAULT_ACCEPT, 'user-agent': USER_AGENT });
+    expect(req.headers).toEqual({
+      accept: DEFAULT_ACCEPT,
+      'accept-encoding': 'identity',
+      'user-agent': USER_AGENT,
+    });
   });
 
   it('encodes each argument as exactly one segment and never changes the origin', () => {
@@ -72,7 +76,7 @@ describe('compileRequestTemplate: path', () => {
       expect(segments[1]).toBe('repos');
       expect(decodeURIComponent(segments[2]!)).toBe(attack);
       expect(segments[3]).toBe('r');
-      expect(Object.keys(req.headers).sort()).toEqual(['accept', 'user-agent']);
+      expect(Object.keys(req.headers).sort()).toEqual(['accept', 'accept-encoding', 'user-agent']);
     }
   });
 
@@ -129,7 +133,14 @@ describe('compileRequestTemplate: config checks', () => {
   });
 
   it('refuses credential, cookie, host and framing headers', () => {
-    for (const name of ['Authorization', 'cookie', 'Host', 'content-length', 'Proxy-Authorization']) {
+    for (const name of [
+      'Authorization',
+      'cookie',
+      'Host',
+      'content-length',
+      'Proxy-Authorization',
+      'Accept-Encoding',
+    ]) {
       expect(() =>
         compileRequestTemplate(
           't',

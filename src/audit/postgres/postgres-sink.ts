@@ -97,6 +97,8 @@ export class PostgresAuditSink implements AuditSink {
     this.pool.on('error', (error) =>
       this.logger.warn({ err: describe(error) }, 'idle audit connection lost'),
     );
+    // A checked-out client also emits 'error' when its connection drops; the failing query reports it.
+    this.pool.on('connect', (client) => client.on('error', () => undefined));
     this.insertName = `keyward_audit_insert_${options.schema}`;
     this.insertSql = `INSERT INTO ${this.table}
       (writer, seq, prev_hash, hash, time, type, agent, tenant, tool, decision, request_id, record)

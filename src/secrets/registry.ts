@@ -2,10 +2,12 @@
 import { ConfigError } from '../core/errors.js';
 import type { BackendConfig, KeywardConfig } from '../config/schema.js';
 import { resolvePath } from '../config/load.js';
+import { createAwsBackend } from './aws/aws-backend.js';
 import { EnvBackend } from './env/env-backend.js';
 import { FileBackend } from './file/file-backend.js';
 import { type ResilienceOptions, type ResilientBackend, withResilience } from './resilient-backend.js';
 import type { BackendDeps, SecretBackend } from './secret-backend.js';
+import { createVaultBackend } from './vault/vault-backend.js';
 
 /** Creates the raw backend for one config entry (no retries/breaker; see createSecretBackends). */
 export async function createSecretBackend(
@@ -24,11 +26,9 @@ export async function createSecretBackend(
     case 'env':
       return new EnvBackend(config.prefix, deps.logger.child({ backend: name }));
     case 'vault':
-      // wired by the vault/aws backends
-      throw new ConfigError(`backend type ${config.type} is not available in this build`);
+      return createVaultBackend(name, config, { ...deps, logger: deps.logger.child({ backend: name }) });
     case 'aws-secrets-manager':
-      // wired by the vault/aws backends
-      throw new ConfigError(`backend type ${config.type} is not available in this build`);
+      return createAwsBackend(name, config, { ...deps, logger: deps.logger.child({ backend: name }) });
     default: {
       const unknown: never = config;
       throw new ConfigError(`unknown backend type ${String((unknown as { type: unknown }).type)}`);

@@ -7,6 +7,8 @@ import { registerServeCommand } from './commands/serve.js';
 import { registerCheckCommand } from './commands/check.js';
 import { registerSchemaCommand } from './commands/schema.js';
 import { registerDemoCommand } from './commands/demo.js';
+import { registerInitCommand } from './commands/init.js';
+import { registerSecretsCommand } from './commands/secrets.js';
 
 export function buildProgram(): Command {
   const program = new Command('keyward')
@@ -17,5 +19,7 @@ export function buildProgram(): Command {
   registerCheckCommand(program);
   registerSchemaCommand(program);
   registerDemoCommand(program);
+  registerInitCommand(program);
+  registerSecretsCommand(program);
   return program;
 }

@@ -82,8 +82,9 @@ export async function createFileStore(options: {
     mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
   }
   const key = generateKey();
-  const flag = options.force ? 'w' : 'wx';
-  await writeFile(options.keyPath, encodeKey(key), { mode: 0o600, flag });
+  // Replace rather than rewrite in place, so a forced re-init never inherits a loose mode.
+  if (options.force) await unlink(options.keyPath).catch(() => undefined);
+  await writeFile(options.keyPath, encodeKey(key), { mode: 0o600, flag: 'wx' });
   await writeAtomic(options.path, encryptStore(key, Buffer.from(JSON.stringify(emptyStore()))));
 }
 

@@ -6,10 +6,14 @@ import type { InjectConfig } from '../config/schema.js';
 import { ConfigError, KeywardError } from '../core/errors.js';
 import type { Secret } from '../core/types.js';
 import type { Injector, OutboundRequest } from './outbound-request.js';
+import { createClientCredentialsInjector } from './oauth2/client-credentials.js';
+import { createRefreshTokenInjector, type RefreshTokenDeps } from './oauth2/refresh-token.js';
 
 export interface InjectorOptions {
   /** The only origins (scheme://host[:port]) this credential may be sent to. */
   origins: readonly string[];
+  /** OAuth2 types only: credential name, clock, logger, and `rotate` for refresh-token rotation. */
+  oauth2?: Omit<RefreshTokenDeps, 'origins'>;
 }
 
 /** A header value may not carry CR, LF, NUL or other control characters (header injection). */
@@ -111,8 +115,8 @@ function placeFor(inject: InjectConfig): Place {
     }
     case 'oauth2-client-credentials':
     case 'oauth2-refresh-token':
-      // wired by oauth2 (src/upstream/oauth2/)
-      throw new ConfigError(`inject type ${inject.type} is not available in this build`);
+      // unreachable: createInjector hands these to src/upstream/oauth2/ before placeFor
+      throw new ConfigError(`inject type ${inject.type} is created by createInjector`);
     default: {
       const unknownType: never = inject;
       throw new ConfigError(`unknown inject type ${String((unknownType as { type?: unknown }).type)}`);
@@ -121,6 +125,13 @@ function placeFor(inject: InjectConfig): Place {
 }
 
 export function createInjector(inject: InjectConfig, options: InjectorOptions): Injector {
+  if (inject.type === 'oauth2-client-credentials' || inject.type === 'oauth2-refresh-token') {
+    // Token-deriving injectors are async and stateful; they check origins themselves.
+    const deps = { credentialName: 'oauth2', ...options.oauth2, origins: options.origins };
+    return inject.type === 'oauth2-client-credentials'
+      ? createClientCredentialsInjector(inject, deps)
+      : createRefreshTokenInjector(inject, deps);
+  }
   const origins = normalizeOrigins(options.origins);
   const place = placeFor(inject);
   return {

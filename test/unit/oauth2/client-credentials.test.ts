@@ -6,6 +6,7 @@ import { injectSchema } from '../../../src/config/schema.js';
 import { ManualClock } from '../../../src/core/clock.js';
 import { ConfigError, KeywardError } from '../../../src/core/errors.js';
 import type { Secret } from '../../../src/core/types.js';
+import type { Logger } from '../../../src/observability/logger.js';
 import type { OutboundRequest } from '../../../src/upstream/outbound-request.js';
 import {
   createClientCredentialsInjector,
@@ -35,7 +36,7 @@ function config(server: TokenServer, extra: Record<string, unknown> = {}): Clien
   }) as ClientCredentialsConfig;
 }
 
-function captureLogger(): { logger: ReturnType<typeof pino>; lines: string[] } {
+function captureLogger(): { logger: Logger; lines: string[] } {
   const lines: string[] = [];
   const stream = new Writable({
     write(chunk: Buffer, _enc, cb) {
@@ -43,7 +44,7 @@ function captureLogger(): { logger: ReturnType<typeof pino>; lines: string[] } {
       cb();
     },
   });
-  return { logger: pino({ level: 'trace' }, stream), lines };
+  return { logger: pino({ level: 'trace' }, stream) as unknown as Logger, lines };
 }
 
 let server: TokenServer;

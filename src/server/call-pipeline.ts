@@ -28,21 +28,44 @@ export interface PipelineDeps {
   readonly clock: Clock;
   readonly logger: Logger;
   readonly secrets: SecretRegistry;
+  /** Benchmark-only step switches (benchDisabledSteps); absent in normal operation. */
+  readonly benchDisabled?: ReadonlySet<BenchStep>;
 }
 
 export type CallPipeline = (ctx: CallContext) => Promise<CallSuccess>;
 
-export function buildCallPipeline(deps: PipelineDeps): CallPipeline {
-  return composePipeline<CallContext, CallSuccess>(
-    [
-      auditRejectionsStep(deps.audit, deps.clock, deps.logger),
-      validateStep,
-      authorizeStep(deps.authorizer),
-      auditCallStep(deps.audit, deps.clock, deps.logger),
-      redactStep(deps.secrets),
-      retryAuthStep(deps.resolver),
-      credentialStep(deps.resolver),
-    ],
-    sendTerminal(deps.http),
+/** A step the benchmark can switch off to attribute its cost (see benchDisabledSteps). */
+export type BenchStep = 'redact' | 'audit' | 'policy' | 'credential-cache';
+
+/**
+ * FOR MEASUREMENT ONLY (bench/run.ts): the steps named in the KEYWARD_BENCH_DISABLE environment
+ * variable (comma-separated BenchStep names). Read here and nowhere else; unreachable from config
+ * or arguments. Unset (always, outside the benchmark) means every step runs.
+ */
+export function benchDisabledSteps(env: NodeJS.ProcessEnv = process.env): ReadonlySet<BenchStep> {
+  const raw = env.KEYWARD_BENCH_DISABLE;
+  if (raw === undefined || raw === '') return new Set();
+  const known: readonly BenchStep[] = ['redact', 'audit', 'policy', 'credential-cache'];
+  return new Set(
+    known.filter((step) =>
+      raw
+        .split(',')
+        .map((s) => s.trim())
+        .includes(step),
+    ),
   );
+}
+
+export function buildCallPipeline(deps: PipelineDeps): CallPipeline {
+  const off = deps.benchDisabled ?? new Set<BenchStep>();
+  const steps = [
+    off.has('audit') ? undefined : auditRejectionsStep(deps.audit, deps.clock, deps.logger),
+    validateStep,
+    off.has('policy') ? undefined : authorizeStep(deps.authorizer),
+    off.has('audit') ? undefined : auditCallStep(deps.audit, deps.clock, deps.logger),
+    off.has('redact') ? undefined : redactStep(deps.secrets),
+    retryAuthStep(deps.resolver),
+    credentialStep(deps.resolver),
+  ].filter((step) => step !== undefined);
+  return composePipeline<CallContext, CallSuccess>(steps, sendTerminal(deps.http));
 }

@@ -24,7 +24,7 @@ import { withResilience } from '../secrets/resilient-backend.js';
 import type { SecretBackend } from '../secrets/secret-backend.js';
 import { createHttpClient, type HttpClient } from '../upstream/http-client.js';
 import type { CallContext } from './call-context.js';
-import { buildCallPipeline, type CallPipeline } from './call-pipeline.js';
+import { benchDisabledSteps, buildCallPipeline, type CallPipeline } from './call-pipeline.js';
 import { compileTools } from './compile-tools.js';
 import type { CompiledTool } from './compiled-tool.js';
 import type { MetaTool } from './session-server.js';
@@ -97,8 +97,11 @@ export class Gateway {
         closers.push(() => backend.close());
         backends.set(name, withResilience(backend, backendConfig, { logger, clock, name }));
       }
-      const cache = await createCredentialCache(config.cache, { logger, clock, baseDir });
-      closers.push(() => cache.close());
+      const benchDisabled = benchDisabledSteps();
+      if (benchDisabled.size > 0) logger.warn({ disabled: [...benchDisabled] }, 'KEYWARD_BENCH_DISABLE: measurement only');
+      const realCache = await createCredentialCache(config.cache, { logger, clock, baseDir });
+      closers.push(() => realCache.close());
+      const cache = benchDisabled.has('credential-cache') ? uncachedForBench(realCache) : realCache;
       const resolver = new CredentialResolver({ credentials: config.credentials, backends, cache, clock, logger });
       const audit = await createAuditSink(config.audit, { logger, clock });
       closers.push(() => audit.close());
@@ -108,7 +111,10 @@ export class Gateway {
         ? await deps.authorizer(config, parts)
         : new BasicAuthorizer(new PolicyEngine(config.policy.rules));
       const http = createHttpClient();
-      const pipeline = buildCallPipeline({ audit, authorizer, resolver, http, clock, logger, secrets: deps.secrets });
+      const pipeline = buildCallPipeline({
+        ...{ audit, authorizer, resolver, http, clock, logger, secrets: deps.secrets },
+        benchDisabled,
+      });
       const metaTools = deps.metaTools ? deps.metaTools({ ...parts, authorizer }) : [];
       return new Gateway(parts, authorizer, http, pipeline, metaTools, deps.observer);
     } catch (error) {
@@ -240,6 +246,18 @@ export class Gateway {
     await this.parts.cache.close().catch(() => undefined);
     for (const backend of this.parts.backends.values()) await backend.close().catch(() => undefined);
   }
+}
+
+/** Benchmark only (KEYWARD_BENCH_DISABLE=credential-cache): every lookup misses. */
+function uncachedForBench(inner: CredentialCache): CredentialCache {
+  return {
+    kind: `${inner.kind}(bench: off)`,
+    get: () => Promise.resolve(undefined),
+    set: () => Promise.resolve(),
+    invalidate: () => Promise.resolve(),
+    probe: () => inner.probe(),
+    close: () => inner.close(),
+  };
 }
 
 function principalKey(p: Principal): string {

@@ -6,6 +6,7 @@ import { Command } from 'commander';
 import { registerServeCommand } from './commands/serve.js';
 import { registerCheckCommand } from './commands/check.js';
 import { registerSchemaCommand } from './commands/schema.js';
+import { registerAuditCommand } from './commands/audit.js';
 import { registerDemoCommand } from './commands/demo.js';
 import { registerInitCommand } from './commands/init.js';
 import { registerSecretsCommand } from './commands/secrets.js';
@@ -18,6 +19,7 @@ export function buildProgram(): Command {
   registerServeCommand(program);
   registerCheckCommand(program);
   registerSchemaCommand(program);
+  registerAuditCommand(program);
   registerDemoCommand(program);
   registerInitCommand(program);
   registerSecretsCommand(program);

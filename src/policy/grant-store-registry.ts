@@ -1,0 +1,53 @@
+/**
+ * Picks the GrantStore and RateLimiter implementations from config (composition root only).
+ * `grants.store: redis` is provided by the remote mode (it registers its factory here).
+ */
+import type { KeywardConfig } from '../config/schema.js';
+import type { Clock } from '../core/clock.js';
+import { ConfigError } from '../core/errors.js';
+import type { Logger } from '../observability/logger.js';
+import type { GrantStore } from './grant-store.js';
+import { MemoryGrantStore } from './memory-grant-store.js';
+import { MemoryRateLimiter, type RateLimiter } from './rate-limiter.js';
+import { SqliteGrantStore } from './sqlite/sqlite-grant-store.js';
+
+export interface StoreDeps {
+  readonly config: KeywardConfig;
+  readonly logger: Logger;
+  readonly clock: Clock;
+}
+
+type GrantStoreFactory = (deps: StoreDeps) => Promise<GrantStore> | GrantStore;
+type RateLimiterFactory = (deps: StoreDeps) => Promise<RateLimiter> | RateLimiter;
+
+const grantStoreFactories = new Map<string, GrantStoreFactory>([
+  ['sqlite', ({ config }) => new SqliteGrantStore({ path: config.grants.path })],
+  ['memory', () => new MemoryGrantStore()],
+]);
+
+/** Registers another store kind (e.g. `redis` from the remote mode). */
+export function registerGrantStore(kind: string, factory: GrantStoreFactory): void {
+  grantStoreFactories.set(kind, factory);
+}
+
+let rateLimiterFactory: RateLimiterFactory = ({ clock }) => new MemoryRateLimiter(clock);
+
+/** Replaces the rate limiter factory (the remote mode picks Redis when configured). */
+export function registerRateLimiter(factory: RateLimiterFactory): void {
+  rateLimiterFactory = factory;
+}
+
+export async function createGrantStore(deps: StoreDeps): Promise<GrantStore> {
+  const kind = deps.config.grants.store;
+  const factory = grantStoreFactories.get(kind);
+  if (factory === undefined) {
+    throw new ConfigError(`grants.store "${kind}" is not available`, [
+      { path: 'grants.store', message: `no "${kind}" grant store in this build; use sqlite or memory` },
+    ]);
+  }
+  return factory(deps);
+}
+
+export async function createRateLimiter(deps: StoreDeps): Promise<RateLimiter> {
+  return rateLimiterFactory(deps);
+}

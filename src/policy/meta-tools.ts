@@ -1,0 +1,145 @@
+/**
+ * The agent's meta-tools: `list_capabilities` (what it may do now, what needs approval, live
+ * grants, remaining rate) and `request_capability` (permission, justification, ttlSeconds):
+ * auto-granted by an allow rule, sent for approval on an approve rule, denied otherwise.
+ * Both answer with structuredContent; neither ever touches a credential.
+ */
+import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import type { MetaTool } from '../server/session-server.js';
+import type { ArgConstraints } from './grant-store.js';
+import type { CapabilityAuthorizer, RequestInput } from './capability-authorizer.js';
+
+function result(structured: Record<string, unknown>, text: string, isError = false): CallToolResult {
+  return {
+    content: [{ type: 'text', text }],
+    structuredContent: structured,
+    ...(isError ? { isError: true } : {}),
+  };
+}
+
+function invalid(message: string): CallToolResult {
+  return result(
+    {
+      error: {
+        code: 'invalid_arguments',
+        message,
+        retryable: false,
+        nextStep: 'fix the arguments named in the message and call again',
+      },
+    },
+    `invalid_arguments: ${message}`,
+    true,
+  );
+}
+
+/** Validates request_capability arguments by hand (small, closed shape; unknown keys rejected). */
+export function parseRequest(args: Record<string, unknown>): RequestInput | string {
+  const allowed = new Set(['permission', 'justification', 'ttlSeconds', 'constraints']);
+  for (const key of Object.keys(args)) if (!allowed.has(key)) return `unknown argument "${key}"`;
+  const { permission, justification, ttlSeconds, constraints } = args;
+  if (typeof permission !== 'string' || !/^[A-Za-z0-9_.:-]{1,128}$/.test(permission)) {
+    return 'permission must be a permission name such as github:write (no wildcards)';
+  }
+  if (justification !== undefined && (typeof justification !== 'string' || justification.length > 2000)) {
+    return 'justification must be a string of at most 2000 characters';
+  }
+  if (
+    ttlSeconds !== undefined &&
+    (typeof ttlSeconds !== 'number' || !Number.isInteger(ttlSeconds) || ttlSeconds < 1)
+  ) {
+    return 'ttlSeconds must be a positive integer';
+  }
+  let pinned: ArgConstraints | undefined;
+  if (constraints !== undefined) {
+    if (constraints === null || typeof constraints !== 'object' || Array.isArray(constraints)) {
+      return 'constraints must be an object of argument values';
+    }
+    const entries = Object.entries(constraints as Record<string, unknown>);
+    if (entries.length > 16) return 'constraints may pin at most 16 arguments';
+    for (const [key, value] of entries) {
+      if (!['string', 'number', 'boolean'].includes(typeof value))
+        return `constraints.${key} must be a string, number or boolean`;
+    }
+    pinned = constraints as ArgConstraints;
+  }
+  return {
+    permission,
+    ...(justification === undefined ? {} : { justification: justification as string }),
+    ...(ttlSeconds === undefined ? {} : { ttlSeconds: ttlSeconds as number }),
+    ...(pinned === undefined ? {} : { constraints: pinned }),
+  };
+}
+
+export function capabilityMetaTools(authorizer: CapabilityAuthorizer): MetaTool[] {
+  const listCapabilities: MetaTool = {
+    definition: {
+      name: 'list_capabilities',
+      description:
+        'List what you may do: for each tool, whether its permission is allowed, granted, needs a human approval or is ' +
+        'denied, your live grants with their expiry, and the calls left in each rate limit.',
+      inputSchema: { type: 'object', properties: {}, additionalProperties: false },
+      annotations: { readOnlyHint: true, openWorldHint: false },
+    },
+    async call(_args, context) {
+      const capabilities = await authorizer.describe(context.principal);
+      const lines = capabilities.map(
+        (c) =>
+          `${c.tool} (${c.permission}): ${c.status}${c.dependsOnArguments ? ' (depends on arguments)' : ''}`,
+      );
+      return result(
+        { agent: context.principal.agent, capabilities },
+        lines.join('\n') || 'no tools configured',
+      );
+    },
+  };
+
+  const requestCapability: MetaTool = {
+    definition: {
+      name: 'request_capability',
+      description:
+        'Ask for a permission you do not have yet. Give a justification a human will read. The answer is granted ' +
+        '(retry your call), pending (an operator must approve the approvalId; retry later) or denied (continue without it).',
+      inputSchema: {
+        type: 'object',
+        properties: {
+          permission: {
+            type: 'string',
+            description: 'The permission, e.g. github:write (see list_capabilities)',
+          },
+          justification: {
+            type: 'string',
+            maxLength: 2000,
+            description: 'Why you need it, for the human approver',
+          },
+          ttlSeconds: { type: 'integer', minimum: 1, description: 'How long you need it (capped by policy)' },
+          constraints: {
+            type: 'object',
+            description: 'Optional: pin the grant to these exact argument values (narrows the grant)',
+            additionalProperties: { type: ['string', 'number', 'boolean'] },
+          },
+        },
+        required: ['permission'],
+        additionalProperties: false,
+      },
+      annotations: { readOnlyHint: false, openWorldHint: false },
+    },
+    async call(args, context) {
+      const request = parseRequest(args);
+      if (typeof request === 'string') return invalid(request);
+      const outcome = await authorizer.requestCapability(context.principal, request, {
+        requestId: context.requestId,
+        ...(context.sessionId === undefined ? {} : { sessionId: context.sessionId }),
+        ...(context.elicitor === undefined ? {} : { elicitor: context.elicitor }),
+      });
+      const text =
+        outcome.status === 'granted'
+          ? `granted ${request.permission} (${outcome.via})${outcome.expiresAt === undefined ? '' : ` until ${outcome.expiresAt}`}`
+          : outcome.status === 'pending'
+            ? `pending: ${outcome.nextStep} (approvalId ${outcome.approvalId})`
+            : `denied: ${outcome.message}`;
+      return result({ permission: request.permission, ...outcome }, text);
+    },
+  };
+
+  return [listCapabilities, requestCapability];
+}

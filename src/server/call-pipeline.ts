@@ -19,6 +19,8 @@ import { redactStep } from './steps/redact.js';
 import { retryAuthStep } from './steps/retry-auth.js';
 import { sendTerminal } from './steps/send.js';
 import { validateStep } from './steps/validate.js';
+import { fallbackStep } from './steps/fallback.js';
+import type { CompiledTool } from './compiled-tool.js';
 
 export interface PipelineDeps {
   readonly audit: AuditSink;
@@ -28,6 +30,8 @@ export interface PipelineDeps {
   readonly clock: Clock;
   readonly logger: Logger;
   readonly secrets: SecretRegistry;
+  /** Every compiled tool by name, for `fallback: { tool }` (steps/fallback.ts). */
+  readonly tools?: ReadonlyMap<string, CompiledTool>;
   /** Benchmark-only step switches (benchDisabledSteps); absent in normal operation. */
   readonly benchDisabled?: ReadonlySet<BenchStep>;
 }
@@ -59,6 +63,7 @@ export function benchDisabledSteps(env: NodeJS.ProcessEnv = process.env): Readon
 export function buildCallPipeline(deps: PipelineDeps): CallPipeline {
   const off = deps.benchDisabled ?? new Set<BenchStep>();
   const steps = [
+    fallbackStep(deps, buildCallPipeline),
     off.has('audit') ? undefined : auditRejectionsStep(deps.audit, deps.clock, deps.logger),
     validateStep,
     off.has('policy') ? undefined : authorizeStep(deps.authorizer),

@@ -32,7 +32,8 @@ export function compileTools(config: KeywardConfig, hooks: InjectorHooks = {}): 
   const tools = new Map<string, CompiledTool>();
   for (const [name, tool] of Object.entries(config.tools)) {
     const inputSchema = strictInputSchema(tool.input as Record<string, unknown>);
-    const template = compileRequestTemplate(name, tool);
+    const inject = tool.credential === undefined ? undefined : config.credentials[tool.credential]?.inject;
+    const template = compileRequestTemplate(name, tool, inject === undefined ? {} : { inject });
     const definition: Tool = {
       name,
       description: tool.description,

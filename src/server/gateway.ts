@@ -40,6 +40,8 @@ export interface GatewayDeps {
   readonly observer?: CallObserver;
   /** Meta-tools served beside the configured tools. */
   readonly metaTools?: (parts: GatewayParts & { authorizer: Authorizer }) => readonly MetaTool[];
+  /** Told the gateway once it is built (plug-ins that call notifyToolListChanged). */
+  readonly onCreated?: (gateway: Gateway) => void;
 }
 
 /** The pieces a plug-in (authorizer, meta-tools, HTTP transport) may need. */
@@ -112,11 +114,13 @@ export class Gateway {
         : new BasicAuthorizer(new PolicyEngine(config.policy.rules));
       const http = createHttpClient();
       const pipeline = buildCallPipeline({
-        ...{ audit, authorizer, resolver, http, clock, logger, secrets: deps.secrets },
+        ...{ audit, authorizer, resolver, http, clock, logger, secrets: deps.secrets, tools },
         benchDisabled,
       });
       const metaTools = deps.metaTools ? deps.metaTools({ ...parts, authorizer }) : [];
-      return new Gateway(parts, authorizer, http, pipeline, metaTools, deps.observer);
+      const gateway = new Gateway(parts, authorizer, http, pipeline, metaTools, deps.observer);
+      deps.onCreated?.(gateway);
+      return gateway;
     } catch (error) {
       for (const close of closers.reverse()) await close().catch(() => undefined);
       if (error instanceof ConfigError) throw error;

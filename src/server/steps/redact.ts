@@ -1,29 +1,24 @@
 /**
  * Step 8: removes every injected secret, in every encoding, from what goes back to the agent:
  * the body, the passed-through headers, and error messages. Redactors are compiled per distinct
- * set of secrets and reused (bounded), so a cached credential costs no recompilation.
+ * set of secrets and reused (upstream/redaction.ts), so a cached credential costs no recompilation.
  */
 import { KeywardError, isKeywardError } from '../../core/errors.js';
 import type { Step } from '../../core/pipeline.js';
 import type { CallSuccess } from '../../core/types.js';
 import type { SecretRegistry } from '../../observability/logger.js';
-import { compileRedactor, type Redactor } from '../../upstream/redaction.js';
+import { redactorFor as cachedRedactorFor, type Redactor } from '../../upstream/redaction.js';
 import type { CallContext } from '../call-context.js';
 
-const MAX_REDACTORS = 256;
-
 export function redactStep(secrets: SecretRegistry): Step<CallContext, CallSuccess> {
-  const redactors = new Map<string, Redactor>();
-
+  const registered = new Set<Redactor>();
   const redactorFor = (values: readonly string[]): Redactor => {
-    const key = values.join('\u0000');
-    let redactor = redactors.get(key);
-    if (redactor === undefined) {
-      redactor = compileRedactor(values);
-      if (redactors.size >= MAX_REDACTORS) redactors.clear();
-      redactors.set(key, redactor);
+    const redactor = cachedRedactorFor(values);
+    if (!registered.has(redactor)) {
       // The logger scrubs the same values from every log line.
       for (const value of values) secrets.add(value);
+      if (registered.size > 1024) registered.clear();
+      registered.add(redactor);
     }
     return redactor;
   };

@@ -2,6 +2,7 @@
 import type { Command } from 'commander';
 import { findConfigFile, loadConfigFile } from '../../config/load.js';
 import { compileTools } from '../../server/compile-tools.js';
+import { assertValidPolicy } from '../../policy/cel-condition.js';
 import { action } from '../errors.js';
 
 interface CheckOptions {
@@ -21,6 +22,7 @@ export function registerCheckCommand(program: Command): void {
 async function check(options: CheckOptions): Promise<void> {
   const file = findConfigFile(options.config);
   const loaded = loadConfigFile(file);
+  assertValidPolicy(loaded.config, file);
   const tools = compileTools(loaded.config);
   const { config } = loaded;
   process.stdout.write(

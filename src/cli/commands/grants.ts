@@ -1,0 +1,223 @@
+/**
+ * `keyward grants list|approve ID [--ttl S]|deny ID|revoke ID`: the operator's side of runtime
+ * capabilities. Works on the configured grant store (SQLite by default), so it acts on a running
+ * server in another process: an approval lets the agent's retry succeed, a revocation denies the
+ * very next call. Every change is audited.
+ */
+import { userInfo } from 'node:os';
+import type { Command } from 'commander';
+import type { AuditSink } from '../../audit/audit-sink.js';
+import { createAuditSink } from '../../audit/registry.js';
+import { findConfigFile, loadConfigFile } from '../../config/load.js';
+import type { KeywardConfig } from '../../config/schema.js';
+import { systemClock } from '../../core/clock.js';
+import type { AuditEvent } from '../../core/types.js';
+import { silentLogger } from '../../observability/logger.js';
+import type { Grant, GrantStore, PendingApproval } from '../../policy/grant-store.js';
+import { createGrantStore } from '../../policy/grant-store-registry.js';
+import { action } from '../errors.js';
+
+interface GrantsOptions {
+  config?: string;
+  json?: boolean;
+  by?: string;
+}
+interface ApproveOptions extends GrantsOptions {
+  ttl?: string;
+}
+
+function operator(options: GrantsOptions): string {
+  let name = options.by;
+  if (name === undefined) {
+    try {
+      name = userInfo().username;
+    } catch {
+      name = 'unknown';
+    }
+  }
+  return `operator:${name}`;
+}
+
+async function withStore<T>(
+  options: GrantsOptions,
+  fn: (
+    store: GrantStore,
+    config: KeywardConfig,
+    audit: (event: Omit<AuditEvent, 'time'>) => Promise<void>,
+  ) => Promise<T>,
+): Promise<T> {
+  const { config } = loadConfigFile(findConfigFile(options.config));
+  if (config.grants.store === 'memory') {
+    throw new Error(
+      'grants.store is "memory": grants live inside the server process; use sqlite or redis to manage them here',
+    );
+  }
+  const logger = silentLogger();
+  const store = await createGrantStore({ config, logger, clock: systemClock });
+  let sink: AuditSink | undefined;
+  const audit = async (event: Omit<AuditEvent, 'time'>): Promise<void> => {
+    try {
+      sink ??= await createAuditSink(config.audit, { logger, clock: systemClock });
+      await sink.append({ ...event, time: new Date(systemClock.now()).toISOString() });
+      await sink.flush();
+    } catch (error) {
+      process.stderr.write(
+        `warning: the audit trail could not record ${event.type}: ${(error as Error).message}\n`,
+      );
+    }
+  };
+  try {
+    return await fn(store, config, audit);
+  } finally {
+    await store.close();
+    await sink?.close().catch(() => undefined);
+  }
+}
+
+function iso(ms: number): string {
+  return new Date(ms).toISOString();
+}
+
+function describeGrant(g: Grant): string {
+  const calls = g.maxCalls === undefined ? '' : `, ${g.maxCalls - g.used}/${g.maxCalls} calls left`;
+  const pinned = g.constraints === undefined ? '' : `, only ${JSON.stringify(g.constraints)}`;
+  return `${g.id}  ${g.agent}@${g.tenant}  ${g.permission}  until ${iso(g.expiresAt)}${calls}${pinned}  (by ${g.createdBy})`;
+}
+
+function describeApproval(a: PendingApproval): string {
+  const what = a.tool === undefined ? a.permission : `${a.permission} via ${a.tool}`;
+  const why =
+    a.justification === undefined
+      ? ''
+      : `\n      justification (from the agent, unverified): ${a.justification}`;
+  return `${a.id}  ${a.agent}@${a.tenant}  ${what}  ttl ${a.ttlSeconds}s (max ${a.maxTtlSeconds}s)  args ${a.argsSummary}  rules ${a.ruleIds.join(',')}${why}`;
+}
+
+export function registerGrantsCommand(program: Command): void {
+  const grants = program.command('grants').description('list, approve, deny and revoke runtime grants');
+
+  grants
+    .command('list')
+    .description('pending approval requests and live grants, with their ids')
+    .option('-c, --config <file>', 'config file')
+    .option('--json', 'print JSON')
+    .action(
+      action(async (options: GrantsOptions) => {
+        await withStore(options, async (store) => {
+          const now = systemClock.now();
+          const pending = await store.listApprovals('pending', now);
+          const live = await store.listGrants({}, now);
+          if (options.json) {
+            process.stdout.write(`${JSON.stringify({ pending, grants: live }, null, 2)}\n`);
+            return;
+          }
+          process.stdout.write(`pending approvals (${pending.length}):\n`);
+          for (const a of pending) process.stdout.write(`  ${describeApproval(a)}\n`);
+          process.stdout.write(`live grants (${live.length}):\n`);
+          for (const g of live) process.stdout.write(`  ${describeGrant(g)}\n`);
+        });
+      }),
+    );
+
+  grants
+    .command('approve <id>')
+    .description('approve a pending request; the agent’s retry then succeeds')
+    .option('-c, --config <file>', 'config file')
+    .option('--ttl <seconds>', 'grant lifetime in seconds (capped by the rule)')
+    .option('--by <name>', 'who approves (default: the OS user)')
+    .action(
+      action(async (id: string, options: ApproveOptions) => {
+        let ttlSeconds: number | undefined;
+        if (options.ttl !== undefined) {
+          ttlSeconds = Number(options.ttl);
+          if (!Number.isInteger(ttlSeconds) || ttlSeconds < 1)
+            throw new Error('--ttl must be a positive whole number of seconds');
+        }
+        await withStore(options, async (store, _config, audit) => {
+          const by = operator(options);
+          const answered = await store.answerApproval(id, {
+            approved: true,
+            by,
+            now: systemClock.now(),
+            ...(ttlSeconds === undefined ? {} : { ttlSeconds }),
+          });
+          if (answered === undefined) throw new Error(`no approval request ${id}`);
+          const { approval, grant } = answered;
+          if (grant === undefined)
+            throw new Error(`approval request ${id} is ${approval.status}, not pending`);
+          const base = {
+            agent: approval.agent,
+            tenant: approval.tenant,
+            permission: approval.permission,
+            ruleIds: approval.ruleIds,
+          };
+          await audit({
+            ...base,
+            type: 'approval.answered',
+            decision: 'approved',
+            details: { approvalId: id, by, channel: 'operator' },
+          });
+          await audit({
+            ...base,
+            type: 'capability.granted',
+            decision: 'grant',
+            details: { grantId: grant.id, by, approvalId: id, expiresAt: iso(grant.expiresAt) },
+          });
+          process.stdout.write(`approved ${id}: grant ${describeGrant(grant)}\n`);
+        });
+      }),
+    );
+
+  grants
+    .command('deny <id>')
+    .description('decline a pending request')
+    .option('-c, --config <file>', 'config file')
+    .option('--by <name>', 'who declines (default: the OS user)')
+    .action(
+      action(async (id: string, options: GrantsOptions) => {
+        await withStore(options, async (store, _config, audit) => {
+          const by = operator(options);
+          const answered = await store.answerApproval(id, { approved: false, by, now: systemClock.now() });
+          if (answered === undefined) throw new Error(`no approval request ${id}`);
+          const { approval } = answered;
+          if (approval.status !== 'denied' || approval.answeredBy !== by) {
+            throw new Error(`approval request ${id} is ${approval.status}, not pending`);
+          }
+          await audit({
+            type: 'approval.answered',
+            agent: approval.agent,
+            tenant: approval.tenant,
+            permission: approval.permission,
+            decision: 'declined',
+            ruleIds: approval.ruleIds,
+            details: { approvalId: id, by, channel: 'operator' },
+          });
+          process.stdout.write(`denied ${id}\n`);
+        });
+      }),
+    );
+
+  grants
+    .command('revoke <id>')
+    .description('revoke a grant at once: the next call relying on it is denied')
+    .option('-c, --config <file>', 'config file')
+    .option('--by <name>', 'who revokes (default: the OS user)')
+    .action(
+      action(async (id: string, options: GrantsOptions) => {
+        await withStore(options, async (store, _config, audit) => {
+          const by = operator(options);
+          const grant = await store.revokeGrant(id, by, systemClock.now());
+          if (grant === undefined) throw new Error(`no grant ${id}`);
+          await audit({
+            type: 'grant.revoked',
+            agent: grant.agent,
+            tenant: grant.tenant,
+            permission: grant.permission,
+            decision: 'revoked',
+            details: { grantId: id, by: grant.revokedBy ?? by },
+          });
+          process.stdout.write(`revoked ${id}\n`);
+        });
+      }),
+    );
+}

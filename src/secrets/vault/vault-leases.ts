@@ -68,6 +68,13 @@ export class VaultLeases {
           const refused = f.status !== undefined && f.status < 500 && f.status !== 429;
           // Still valid and the backend is only briefly unavailable: keep using it.
           if (!refused && this.options.clock.now() < entry.expiresAt) return entry;
+          // Vault no longer knows a lease that should still be alive: an operator revoked it.
+          // Report that once (the caller's cache is evicted); the next read issues a new lease.
+          if (refused && f.message.includes('lease not found')) {
+            this.current.delete(ref);
+            this.issued.delete(entry.leaseId);
+            throw mapVaultError(error, this.options.backend, this.options.clock.now());
+          }
           this.options.logger.info(
             { backend: this.options.backend, detail: mapVaultError(error, this.options.backend).detail },
             'vault lease renewal refused; issuing a new lease',

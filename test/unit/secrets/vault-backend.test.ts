@@ -323,13 +323,26 @@ describe('dynamic secrets', () => {
     expect(vault.liveLeases()).toEqual([]);
   });
 
-  it('a revoked lease that cannot be renewed is re-issued', async () => {
+  it('a lease revoked by an operator is credential_revoked once; the next read issues a new lease', async () => {
     vault.addDynamicRole('database/creds/rv', { ttlSeconds: 60 });
     const b = backend({ dynamicMounts: ['database/creds'] });
     const s1 = await b.get({ ref: 'database/creds/rv', field: 'password' });
     vault.revokeLease(s1.leaseId as string);
     clock.advance(45_000);
-    const s2 = await b.renew(s1);
-    expect(s2?.leaseId).not.toBe(s1.leaseId);
+    const e = await failure(b.renew(s1));
+    expect(e.code).toBe('credential_revoked');
+    expect(e.message).not.toContain(s1.value);
+    const s2 = await b.get({ ref: 'database/creds/rv', field: 'password' });
+    expect(s2.leaseId).not.toBe(s1.leaseId);
+  });
+
+  it('an expired lease is re-issued', async () => {
+    vault.addDynamicRole('database/creds/ex', { ttlSeconds: 60 });
+    const b = backend({ dynamicMounts: ['database/creds'] });
+    const s1 = await b.get({ ref: 'database/creds/ex', field: 'password' });
+    clock.advance(61_000);
+    const s2 = await b.get({ ref: 'database/creds/ex', field: 'password' });
+    expect(s2.leaseId).not.toBe(s1.leaseId);
+    expect(s2.expiresAt).toBe(clock.now() + 60_000);
   });
 });

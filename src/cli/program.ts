@@ -4,7 +4,10 @@
  */
 import { Command } from 'commander';
 import { registerServeCommand } from './commands/serve.js';
+import { registerImportCommand } from './commands/import.js';
 import { registerCheckCommand } from './commands/check.js';
+import { registerGrantsCommand } from './commands/grants.js';
+import { registerPolicyCommand } from './commands/policy.js';
 import { registerSchemaCommand } from './commands/schema.js';
 import { registerAuditCommand } from './commands/audit.js';
 import { registerDemoCommand } from './commands/demo.js';
@@ -18,10 +21,13 @@ export function buildProgram(): Command {
     .showHelpAfterError();
   registerServeCommand(program);
   registerCheckCommand(program);
+  registerGrantsCommand(program);
+  registerPolicyCommand(program);
   registerSchemaCommand(program);
   registerAuditCommand(program);
   registerDemoCommand(program);
   registerInitCommand(program);
   registerSecretsCommand(program);
+  registerImportCommand(program);
   return program;
 }

@@ -285,6 +285,7 @@ function compileOperation(
   o: Operation,
   prefix: string,
   options: ImportOptions,
+  credentialParams: { header?: string; query?: string },
   report: (message: string, skipped?: boolean) => void,
 ): { definition: ToolDefinition; origin: string } | undefined {
   if (!SUPPORTED_METHODS.has(o.method)) {
@@ -338,10 +339,14 @@ function compileOperation(
         if (required) return undefined;
         continue;
       }
-      if (RESERVED_HEADERS.has(pname.toLowerCase())) {
+      if (RESERVED_HEADERS.has(pname.toLowerCase()) || pname.toLowerCase() === credentialParams.header) {
         report(`header parameter "${pname}" is reserved and is not exposed as an argument`, false);
         continue;
       }
+    }
+    if (where === 'query' && pname === credentialParams.query) {
+      report(`query parameter "${pname}" carries the credential and is not exposed as an argument`, false);
+      continue;
     }
     let schema: JsonSchema;
     if (swagger2) {
@@ -408,7 +413,8 @@ function compileOperation(
   const order = { path: 0, query: 1, header: 2 } as Record<string, number>;
   const sorted = [...params].sort((a, b) => (order[a.in] ?? 9) - (order[b.in] ?? 9));
   for (const p of sorted) {
-    const baseName = sanitizeName(p.name, 'param', 64);
+    const sanitized = sanitizeName(p.name, 'param', 64);
+    const baseName = /^[A-Za-z_]/.test(sanitized) ? sanitized : `p_${sanitized}`.slice(0, 64);
     const arg = taken.has(baseName)
       ? uniqueName(`${p.in}_${baseName}`, taken, 64)
       : uniqueName(baseName, taken, 64);
@@ -439,7 +445,7 @@ function compileOperation(
 
   let bodyTemplate: unknown;
   if (body) {
-    headers['content-type'] = body.mediaType;
+    if (body.mediaType.toLowerCase() !== 'application/json') headers['content-type'] = body.mediaType;
     const s = body.schema;
     const bodyProps = isObject(s.properties) ? (s.properties as Record<string, JsonSchema>) : undefined;
     const flat =
@@ -611,8 +617,8 @@ export function openApiToTools(document: OpenApiDocument, options: ImportOptions
     }
   }
 
-  const firstBase = selected.map((o) => baseUrlFor(document, o, options)).find((b) => typeof b === 'string');
-  const { mapping, perOp } = chooseScheme(document, selected, firstBase);
+  const firstBase = ops.map((o) => baseUrlFor(document, o, options)).find((b) => typeof b === 'string');
+  const { mapping, perOp } = chooseScheme(document, ops, firstBase);
   if (mapping && !mapping.inject && options.credential) {
     issues.push({
       operation: '(document)',
@@ -621,12 +627,15 @@ export function openApiToTools(document: OpenApiDocument, options: ImportOptions
     });
   }
 
+  const credentialParams: { header?: string; query?: string } = {};
+  if (mapping?.inject?.type === 'header') credentialParams.header = mapping.inject.header.toLowerCase();
+  if (mapping?.inject?.type === 'query') credentialParams.query = mapping.inject.param;
   for (const o of selected) {
     const name = names.get(o)!;
     const report = (message: string, skipped = false): void => {
       issues.push({ operation: o.label, message, skipped });
     };
-    const compiled = compileOperation(document, o, prefix, options, report);
+    const compiled = compileOperation(document, o, prefix, options, credentialParams, report);
     if (!compiled) continue;
     const { definition } = compiled;
     const reqs = perOp.get(o);

@@ -177,6 +177,17 @@ describe('keyward over stdio', () => {
     expect(tail.stdout).toContain('permission_denied');
     expect(tail.stdout).not.toContain(KEY);
     expect(tail.stdout).not.toContain(ROTATED);
+
+    // An operator with file access edits a record (dropping the append-only trigger first).
+    const { default: Database } = await import('better-sqlite3');
+    const db = new Database(configPath.replace(/tools\.config\.json$/, 'audit.db'));
+    db.exec('DROP TRIGGER IF EXISTS audit_events_no_update');
+    const changed = db.prepare("UPDATE audit_events SET tool = 'innocent' WHERE rowid = (SELECT MIN(rowid) FROM audit_events WHERE type = 'call.completed')").run();
+    db.close();
+    expect(changed.changes).toBe(1);
+    const broken = await runCli(['audit', 'verify', '--config', configPath]);
+    expect(broken.code).toBe(1);
+    expect(broken.stdout + broken.stderr).toMatch(/edited|mismatch/i);
   });
 });
 

@@ -6,6 +6,7 @@
  * and request counters per path. Listens on 127.0.0.1, port 0.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { Socket } from 'node:net';
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
@@ -83,6 +84,8 @@ export interface VaultEmulatorOptions {
   kvMounts?: string[];
   /** A root token created at start (default 'root-token'). */
   rootToken?: string;
+  /** Serve HTTPS with this PEM key and certificate. */
+  tls?: { key: string | Buffer; cert: string | Buffer };
 }
 
 /** One received request, for assertions (headers lower-cased; no bodies kept). */
@@ -130,6 +133,7 @@ export class VaultEmulator {
   /** Every request received, in order. */
   readonly requests: RecordedRequest[] = [];
   readonly rootToken: string;
+  private readonly tls: { key: string | Buffer; cert: string | Buffer } | undefined;
   url = '';
 
   // Fault switches.
@@ -154,18 +158,20 @@ export class VaultEmulator {
     this.clock = options.clock ?? { now: () => Date.now() };
     for (const m of options.kvMounts ?? ['secret']) this.kv.set(m, new Map());
     this.rootToken = options.rootToken ?? 'root-token';
+    this.tls = options.tls;
     this.addToken({ id: this.rootToken, policies: ['root'] });
   }
 
   async start(): Promise<string> {
-    this.server = createServer((req, res) => void this.handle(req, res));
+    const handler = (req: IncomingMessage, res: ServerResponse): void => void this.handle(req, res);
+    this.server = this.tls ? createHttpsServer(this.tls, handler) : createServer(handler);
     this.server.on('connection', (s: Socket) => {
       this.sockets.add(s);
       s.on('close', () => this.sockets.delete(s));
     });
     await new Promise<void>((resolve) => this.server?.listen(0, '127.0.0.1', resolve));
     const { port } = this.server.address() as AddressInfo;
-    this.url = `http://127.0.0.1:${port}`;
+    this.url = `${this.tls ? 'https' : 'http'}://127.0.0.1:${port}`;
     return this.url;
   }
 

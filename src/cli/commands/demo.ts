@@ -124,8 +124,13 @@ async function demo(options: { keep?: boolean }): Promise<void> {
     step('5. The key is rotated mid-run: the API now accepts only the new key');
     await must(['secrets', 'rotate', 'sample-api', '--config', configPath], key2);
     api.acceptedKeys = new Set([key2]);
+    const sentBefore = api.seenKeys.length;
     const afterRotation = (await client.callTool({ name: 'list_projects', arguments: {} })) as CallToolResult;
-    out(`   list_projects → ${afterRotation.isError ? 'FAILED' : 'ok'} (keyward saw a 401, re-fetched the new version once, retried)`);
+    const sent = api.seenKeys.slice(sentBefore);
+    const how = sent.includes(key1)
+      ? 'the API refused the old key (401); keyward re-fetched the new version once and retried'
+      : 'keyward noticed the store changed, dropped its cached copy and fetched the new version';
+    out(`   list_projects → ${afterRotation.isError ? 'FAILED' : 'ok'}: ${how}`);
 
     step('6. A careless endpoint echoes the key back: keyward redacts it in every encoding');
     const echoed = (await client.callTool({ name: 'debug_whoami', arguments: {} })) as CallToolResult;

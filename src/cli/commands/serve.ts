@@ -7,32 +7,52 @@ import { shutdownGateway } from '../../server/shutdown.js';
 import { startStdio } from '../../transports/stdio.js';
 import { action } from '../errors.js';
 import { gatewayPlugins } from '../../server/plugins.js';
+import { serveHttp } from './serve-http.js';
 
 interface ServeOptions {
   config?: string;
   agent?: string;
   logLevel?: LogLevel;
+  http?: boolean;
+  host?: string;
+  port?: string;
 }
 
 export function registerServeCommand(program: Command): void {
   program
     .command('serve')
     .description('serve MCP over stdio (logs go to stderr)')
-    .option('-c, --config <file>', 'config file (default ./tools.config.json, then ~/.keyward/tools.config.json)')
+    .option(
+      '-c, --config <file>',
+      'config file (default ./tools.config.json, then ~/.keyward/tools.config.json)',
+    )
     .option('--agent <name>', 'the agent this stdio session acts as (default: identity.stdio.agent)')
     .option('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent (default: config logging.level)')
+    .option('--http', 'serve Streamable HTTP (/mcp) and legacy SSE (/sse) instead of stdio')
+    .option('--host <host>', 'HTTP bind address (default: server.http.host, 127.0.0.1)')
+    .option('--port <port>', 'HTTP port (default: server.http.port, 8787)')
     .action(action(serve));
 }
 
 async function serve(options: ServeOptions): Promise<void> {
   const loaded = loadConfigFile(findConfigFile(options.config));
-  const level = options.logLevel ?? (process.env.KEYWARD_LOG_LEVEL as LogLevel | undefined) ?? loaded.config.logging.level;
+  const level =
+    options.logLevel ??
+    (process.env.KEYWARD_LOG_LEVEL as LogLevel | undefined) ??
+    loaded.config.logging.level;
   const secrets = new SecretRegistry();
   const logger = createLogger(level, secrets);
+  if (options.http) {
+    await serveHttp(loaded, options, logger, secrets);
+    return;
+  }
   const principal = principalFromConfig(loaded.config, options.agent);
   const gateway = await Gateway.create(loaded, { logger, secrets, ...gatewayPlugins() });
   const stdio = await startStdio(gateway, principal);
-  logger.info({ config: loaded.file, agent: principal.agent, tools: gateway.parts.tools.size }, 'keyward serving on stdio');
+  logger.info(
+    { config: loaded.file, agent: principal.agent, tools: gateway.parts.tools.size },
+    'keyward serving on stdio',
+  );
 
   let stopping = false;
   const stop = async (reason: string): Promise<void> => {

@@ -1,0 +1,343 @@
+/**
+ * The one HTTP server of remote mode (express 5): Host and Origin allowlists (403), a body size
+ * limit (413), /healthz, /readyz, /metrics, the RFC 9728 protected-resource metadata, bearer
+ * authentication on every MCP request (401 + WWW-Authenticate resource_metadata), Streamable HTTP
+ * at /mcp and legacy SSE at /sse + /messages. The inbound token is used for authentication only:
+ * it is never handed to the MCP layer and so can never be forwarded upstream.
+ */
+import { createServer, type Server as NodeServer } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import { hostHeaderValidation } from '@modelcontextprotocol/sdk/server/middleware/hostHeaderValidation.js';
+import express, { type NextFunction, type Request, type RequestHandler, type Response } from 'express';
+import type { KeywardConfig } from '../config/schema.js';
+import { systemClock, type Clock } from '../core/clock.js';
+import { isAuthError } from '../identity/auth-error.js';
+import type { Authenticated } from '../identity/authenticated.js';
+import type { PrincipalResolver } from '../identity/principal-resolver.js';
+import type { Logger } from '../observability/logger.js';
+import type { Metrics } from '../observability/metrics.js';
+import type { Gateway } from '../server/gateway.js';
+import { sendJsonRpcError } from './json-rpc-error.js';
+import { SseSessions } from './sse.js';
+import { StreamableHttpSessions } from './streamable-http.js';
+
+export type HttpServerConfig = NonNullable<KeywardConfig['server']['http']>;
+
+export interface HttpServerOptions {
+  readonly gateway: Gateway;
+  readonly resolver: PrincipalResolver;
+  readonly logger: Logger;
+  readonly http: HttpServerConfig;
+  readonly metrics?: Metrics;
+  readonly clock?: Clock;
+  /** Deadline of each readiness probe. */
+  readonly probeTimeoutMs?: number;
+}
+
+export interface RunningHttpServer {
+  /** `http://host:port` as bound. */
+  readonly baseUrl: string;
+  /** The resource URL of /mcp (publicUrl, or derived from the bound address). */
+  readonly resourceUrl: string;
+  readonly port: number;
+  /** Open sessions across both transports. */
+  readonly sessions: number;
+  /** Stops accepting connections (in-flight requests and open streams continue). */
+  stopAccepting(): void;
+  /** Closes every session and connection. */
+  closeSessions(): Promise<void>;
+  /** stopAccepting + closeSessions. */
+  close(): Promise<void>;
+}
+
+const LOOPBACK_HOSTS = ['localhost', '127.0.0.1', '[::1]'];
+
+export function isLoopbackHost(host: string): boolean {
+  return ['localhost', '127.0.0.1', '::1', '[::1]'].includes(host) || host.startsWith('127.');
+}
+
+export async function startHttpServer(options: HttpServerOptions): Promise<RunningHttpServer> {
+  const { http, logger, resolver, metrics } = options;
+  const clock = options.clock ?? systemClock;
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('trust proxy', false);
+
+  const nodeServer: NodeServer = createServer(app);
+  nodeServer.headersTimeout = 10_000;
+  nodeServer.requestTimeout = 60_000;
+  const sockets = new Set<Socket>();
+  nodeServer.on('connection', (socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+  });
+  await new Promise<void>((resolve, reject) => {
+    nodeServer.once('error', reject);
+    nodeServer.listen(http.port, http.host, () => {
+      nodeServer.off('error', reject);
+      resolve();
+    });
+  });
+  const port = (nodeServer.address() as AddressInfo).port;
+  const urlHost = http.host.includes(':') ? `[${http.host}]` : http.host;
+  const wildcard = http.host === '0.0.0.0' || http.host === '::';
+  const baseUrl = `http://${wildcard ? '127.0.0.1' : urlHost}:${port}`;
+  const resourceUrl = http.publicUrl ?? `${baseUrl}/mcp`;
+  const resource = new URL(resourceUrl);
+  const metadataPath = `/.well-known/oauth-protected-resource${resource.pathname === '/' ? '' : resource.pathname}`;
+  const metadataUrl = `${resource.origin}${metadataPath}`;
+
+  const allowedHosts = http.allowedHosts ?? [
+    ...LOOPBACK_HOSTS,
+    resource.hostname.includes(':') ? `[${resource.hostname}]` : resource.hostname,
+    ...(wildcard ? [] : [urlHost]),
+  ];
+  const allowedOrigins = new Set([
+    ...http.allowedOrigins.map((o) => o.replace(/\/+$/, '')),
+    resource.origin,
+    `http://localhost:${port}`,
+    `http://127.0.0.1:${port}`,
+  ]);
+
+  let total = (): number => 0;
+  const hasCapacity = (): boolean => total() < http.maxSessions;
+  const streamable = new StreamableHttpSessions({
+    gateway: options.gateway,
+    logger,
+    clock,
+    hasCapacity,
+    onCountChange: (n) => metrics?.setSessions('streamable-http', n),
+    onMismatch: () => metrics?.authFailure('session_mismatch'),
+  });
+  const sse = new SseSessions({
+    gateway: options.gateway,
+    logger,
+    clock,
+    messagesPath: '/messages',
+    hasCapacity,
+    onCountChange: (n) => metrics?.setSessions('sse', n),
+    onMismatch: () => metrics?.authFailure('session_mismatch'),
+  });
+  total = () => streamable.size + sse.size;
+
+  // Liveness answers before the Host check: load balancers probe by IP. It reveals nothing.
+  app.get('/healthz', (_req, res) => {
+    res.json({ status: 'ok' });
+  });
+
+  const hostCheck = hostHeaderValidation(allowedHosts);
+  app.use((req, res, next) => {
+    let passed = false;
+    hostCheck(req, res, () => {
+      passed = true;
+      next();
+    });
+    if (!passed) metrics?.authFailure('host');
+  });
+  app.use((req, res, next) => {
+    res.setHeader('Vary', 'Origin');
+    const origin = req.headers.origin;
+    if (origin !== undefined && !allowedOrigins.has(origin)) {
+      metrics?.authFailure('origin');
+      sendJsonRpcError(res, 403, 'Forbidden: origin not allowed');
+      return;
+    }
+    next();
+  });
+
+  app.get('/readyz', async (_req, res) => {
+    const report = await readiness(options.gateway, options.probeTimeoutMs ?? 2_000);
+    for (const [name, component] of Object.entries(report.components)) {
+      if (!component.ok)
+        logger.warn({ component: name, message: component.message }, 'readiness probe failed');
+    }
+    const components = Object.fromEntries(Object.entries(report.components).map(([k, v]) => [k, v.ok]));
+    res.status(report.ok ? 200 : 503).json({ status: report.ok ? 'ready' : 'unavailable', components });
+  });
+
+  app.get('/metrics', async (_req, res) => {
+    if (metrics === undefined) {
+      res.status(404).end();
+      return;
+    }
+    res.setHeader('Content-Type', metrics.contentType);
+    res.send(await metrics.render());
+  });
+
+  const prm = {
+    resource: resourceUrl,
+    authorization_servers: options.gateway.parts.config.identity.jwt?.issuers ?? [],
+    bearer_methods_supported: ['header'],
+    resource_name: 'keyward',
+  };
+  for (const path of new Set([metadataPath, '/.well-known/oauth-protected-resource'])) {
+    app.get(path, (_req, res) => {
+      res.json(prm);
+    });
+  }
+
+  const authenticate: RequestHandler = (req, res, next) => {
+    resolver.authenticate(req.headers.authorization).then(
+      (auth) => {
+        res.locals['auth'] = auth;
+        next();
+      },
+      (error: unknown) => {
+        if (!isAuthError(error)) {
+          next(error);
+          return;
+        }
+        metrics?.authFailure(error.kind);
+        const params = [`resource_metadata="${metadataUrl}"`];
+        if (error.kind === 'invalid_token') {
+          params.unshift(`error="invalid_token"`, `error_description="${error.message.replace(/"/g, "'")}"`);
+        }
+        res.setHeader('WWW-Authenticate', `Bearer ${params.join(', ')}`);
+        sendJsonRpcError(
+          res,
+          error.status,
+          error.kind === 'missing_token' ? 'Unauthorized' : 'Unauthorized: ' + error.message,
+        );
+      },
+    );
+  };
+  const json = express.json({ limit: http.maxBodyBytes, type: ['application/json', 'application/*+json'] });
+  const authOf = (res: Response): Authenticated => res.locals['auth'] as Authenticated;
+  const wrap =
+    (fn: (req: Request, res: Response) => Promise<void>): RequestHandler =>
+    (req, res, next) => {
+      fn(req, res).catch(next);
+    };
+
+  app.post(
+    '/mcp',
+    authenticate,
+    json,
+    wrap((req, res) => streamable.handle(req, res, authOf(res))),
+  );
+  app.get(
+    '/mcp',
+    authenticate,
+    wrap((req, res) => streamable.handle(req, res, authOf(res))),
+  );
+  app.delete(
+    '/mcp',
+    authenticate,
+    wrap((req, res) => streamable.handle(req, res, authOf(res))),
+  );
+  app.get(
+    '/sse',
+    authenticate,
+    wrap((_req, res) => sse.open(res, authOf(res))),
+  );
+  app.post(
+    '/messages',
+    authenticate,
+    json,
+    wrap((req, res) => sse.post(req, res, authOf(res))),
+  );
+  app.all(['/mcp', '/sse', '/messages'], (_req, res) => {
+    res.setHeader('Allow', 'GET, POST, DELETE');
+    sendJsonRpcError(res, 405, 'Method not allowed');
+  });
+
+  // Body parser and transport errors: a fixed message, never a stack or the request body.
+  app.use((error: unknown, _req: Request, res: Response, next: NextFunction) => {
+    if (res.headersSent) {
+      next(error);
+      return;
+    }
+    const type = (error as { type?: string }).type;
+    if (type === 'entity.too.large') sendJsonRpcError(res, 413, 'Request body too large');
+    else if (type === 'entity.parse.failed') sendJsonRpcError(res, 400, 'Parse error', -32700);
+    else {
+      logger.error({ err: error instanceof Error ? error.message : String(error) }, 'http request failed');
+      sendJsonRpcError(res, 500, 'Internal error', -32603);
+    }
+  });
+
+  const idleMs = http.sessionIdleSeconds * 1000;
+  const reaper = setInterval(
+    () => {
+      void streamable.reapIdle(idleMs).then((n) => {
+        if (n > 0) logger.info({ sessions: n }, 'closed idle sessions');
+      });
+    },
+    Math.min(60_000, Math.max(1_000, idleMs / 2)),
+  );
+  reaper.unref();
+
+  let accepting = true;
+  const stopAccepting = (): void => {
+    if (!accepting) return;
+    accepting = false;
+    clearInterval(reaper);
+    nodeServer.close();
+  };
+  const closeSessions = async (): Promise<void> => {
+    await streamable.closeAll();
+    await sse.closeAll();
+    nodeServer.closeAllConnections();
+    for (const socket of sockets) socket.destroy();
+  };
+  logger.info(
+    { url: `${baseUrl}/mcp`, sse: `${baseUrl}/sse`, auth: resolver.required },
+    'keyward serving HTTP',
+  );
+  return {
+    baseUrl,
+    resourceUrl,
+    port,
+    get sessions() {
+      return total();
+    },
+    stopAccepting,
+    closeSessions,
+    async close() {
+      stopAccepting();
+      await closeSessions();
+    },
+  };
+}
+
+interface Readiness {
+  ok: boolean;
+  components: Record<string, { ok: boolean; message: string }>;
+}
+
+/** Probes every backend, the cache and the audit sink in parallel, each bounded by timeoutMs. */
+export async function readiness(gateway: Gateway, timeoutMs: number): Promise<Readiness> {
+  const probes: [string, () => Promise<{ ok: boolean; message: string }>][] = [
+    ['cache', () => gateway.parts.cache.probe()],
+    ['audit', () => gateway.parts.audit.probe()],
+    ...[...gateway.parts.backends].map(
+      ([name, backend]) =>
+        [`backend:${name}`, () => backend.probe()] as [
+          string,
+          () => Promise<{ ok: boolean; message: string }>,
+        ],
+    ),
+  ];
+  const results = await Promise.all(
+    probes.map(async ([name, probe]) => {
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<{ ok: boolean; message: string }>((resolve) => {
+        timer = setTimeout(
+          () => resolve({ ok: false, message: `no answer within ${timeoutMs} ms` }),
+          timeoutMs,
+        );
+      });
+      const result = await Promise.race([
+        probe().catch((error: unknown) => ({
+          ok: false,
+          message: error instanceof Error ? error.message : 'failed',
+        })),
+        timeout,
+      ]);
+      clearTimeout(timer);
+      return [name, result] as const;
+    }),
+  );
+  const components = Object.fromEntries(results);
+  return { ok: results.every(([, r]) => r.ok), components };
+}

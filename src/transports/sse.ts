@@ -1,0 +1,107 @@
+/**
+ * Legacy HTTP+SSE (protocol 2024-11-05): GET /sse opens the stream (first event names the POST
+ * endpoint), POST /messages?sessionId= carries JSON-RPC (400 missing id, 404 unknown, 403 another
+ * principal's). The session lives on one process: load balancers need sticky routing for it.
+ */
+import { SSEServerTransport } from '@modelcontextprotocol/sdk/server/sse.js';
+import type { Request, Response } from 'express';
+import type { Clock } from '../core/clock.js';
+import type { Authenticated } from '../identity/authenticated.js';
+import type { Logger } from '../observability/logger.js';
+import type { Gateway } from '../server/gateway.js';
+import { createSessionServer } from '../server/session-server.js';
+import { sendJsonRpcError } from './json-rpc-error.js';
+import { SessionRegistry, type HttpSession } from './session-registry.js';
+
+export interface SseOptions {
+  readonly gateway: Gateway;
+  readonly logger: Logger;
+  readonly clock: Clock;
+  /** Path clients POST to, as announced in the `endpoint` event. */
+  readonly messagesPath: string;
+  readonly hasCapacity: () => boolean;
+  readonly onCountChange?: (count: number) => void;
+  readonly onMismatch?: () => void;
+  /** Interval of SSE comment pings that keep proxies from closing an idle stream. */
+  readonly keepAliveMs?: number;
+}
+
+export class SseSessions {
+  private readonly sessions: SessionRegistry<SSEServerTransport>;
+
+  constructor(private readonly options: SseOptions) {
+    this.sessions = new SessionRegistry(options.clock);
+  }
+
+  get size(): number {
+    return this.sessions.size;
+  }
+
+  /** GET /sse: opens a session for the authenticated principal; the response stays open. */
+  async open(res: Response, auth: Authenticated): Promise<void> {
+    if (!this.options.hasCapacity()) {
+      res.setHeader('Retry-After', '30');
+      sendJsonRpcError(res, 503, 'Too many sessions; retry later');
+      return;
+    }
+    const transport = new SSEServerTransport(this.options.messagesPath, res);
+    const server = createSessionServer(this.options.gateway, auth.principal, {
+      sessionId: transport.sessionId,
+    });
+    const session: HttpSession<SSEServerTransport> = {
+      id: transport.sessionId,
+      transport,
+      server,
+      subject: auth.subject,
+      lastSeen: this.options.clock.now(),
+    };
+    this.sessions.add(session);
+    this.options.onCountChange?.(this.sessions.size);
+    const ping = setInterval(() => {
+      if (!res.writableEnded) res.write(': ping\n\n');
+    }, this.options.keepAliveMs ?? 15_000);
+    ping.unref();
+    res.on('close', () => {
+      clearInterval(ping);
+      if (this.sessions.delete(session.id)) this.options.onCountChange?.(this.sessions.size);
+      void server.close().catch(() => undefined);
+    });
+    await server.connect(transport);
+  }
+
+  /** POST /messages?sessionId=…: hands one JSON-RPC message to its session. */
+  async post(req: Request, res: Response, auth: Authenticated): Promise<void> {
+    const raw = req.query['sessionId'];
+    const sessionId = typeof raw === 'string' && raw !== '' ? raw : undefined;
+    if (sessionId === undefined) {
+      sendJsonRpcError(res, 400, 'Missing sessionId query parameter');
+      return;
+    }
+    const found = this.sessions.lookup(sessionId, auth.subject);
+    if (found === 'unknown') {
+      sendJsonRpcError(res, 404, 'Unknown sessionId');
+      return;
+    }
+    if (found === 'mismatch') {
+      this.options.onMismatch?.();
+      this.options.logger.warn(
+        { agent: auth.principal.agent },
+        'sse session used by a principal that did not create it',
+      );
+      sendJsonRpcError(res, 403, 'Forbidden: this session belongs to another principal');
+      return;
+    }
+    await found.transport.handlePostMessage(req, res, req.body);
+  }
+
+  async closeAll(): Promise<void> {
+    const all = this.sessions.takeAll();
+    await Promise.all(
+      all.map(async (session) => {
+        await session.server.close().catch(() => undefined);
+        await session.transport.close().catch(() => undefined);
+      }),
+    );
+    this.options.onCountChange?.(0);
+  }
+}

@@ -1,0 +1,115 @@
+/**
+ * Streamable HTTP at /mcp: stateful sessions with SSE responses (so elicitation works), one MCP
+ * server per session bound to the principal that created it, an idle reaper and a session cap.
+ * POST carries JSON-RPC, GET opens the standalone stream, DELETE ends the session.
+ */
+import { randomUUID } from 'node:crypto';
+import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
+import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
+import type { Request, Response } from 'express';
+import type { Clock } from '../core/clock.js';
+import type { Authenticated } from '../identity/authenticated.js';
+import type { Logger } from '../observability/logger.js';
+import type { Gateway } from '../server/gateway.js';
+import { createSessionServer } from '../server/session-server.js';
+import { sendJsonRpcError } from './json-rpc-error.js';
+import { SessionRegistry, type HttpSession } from './session-registry.js';
+
+export interface StreamableHttpOptions {
+  readonly gateway: Gateway;
+  readonly logger: Logger;
+  readonly clock: Clock;
+  /** Whether another session may open (the cap is shared with legacy SSE). */
+  readonly hasCapacity: () => boolean;
+  /** Told when the number of sessions changes. */
+  readonly onCountChange?: (count: number) => void;
+  /** Session id reused by another subject (metrics). */
+  readonly onMismatch?: () => void;
+}
+
+export class StreamableHttpSessions {
+  private readonly sessions: SessionRegistry<StreamableHTTPServerTransport>;
+
+  constructor(private readonly options: StreamableHttpOptions) {
+    this.sessions = new SessionRegistry(options.clock);
+  }
+
+  get size(): number {
+    return this.sessions.size;
+  }
+
+  /** Serves one authenticated POST, GET or DELETE on /mcp. */
+  async handle(req: Request, res: Response, auth: Authenticated): Promise<void> {
+    const header = req.headers['mcp-session-id'];
+    const sessionId = Array.isArray(header) ? header[0] : header;
+    if (sessionId === undefined) {
+      if (req.method !== 'POST' || !isInitializeRequest(req.body)) {
+        sendJsonRpcError(res, 400, 'Bad Request: Mcp-Session-Id header is required');
+        return;
+      }
+      await this.initialize(req, res, auth);
+      return;
+    }
+    const found = this.sessions.lookup(sessionId, auth.subject);
+    if (found === 'unknown') {
+      sendJsonRpcError(res, 404, 'Session not found');
+      return;
+    }
+    if (found === 'mismatch') {
+      this.options.onMismatch?.();
+      this.options.logger.warn(
+        { agent: auth.principal.agent },
+        'session used by a principal that did not create it',
+      );
+      sendJsonRpcError(res, 403, 'Forbidden: this session belongs to another principal');
+      return;
+    }
+    await found.transport.handleRequest(req, res, req.body);
+  }
+
+  private async initialize(req: Request, res: Response, auth: Authenticated): Promise<void> {
+    if (!this.options.hasCapacity()) {
+      res.setHeader('Retry-After', '30');
+      sendJsonRpcError(res, 503, 'Too many sessions; retry later');
+      return;
+    }
+    const server = createSessionServer(this.options.gateway, auth.principal);
+    let session: HttpSession<StreamableHTTPServerTransport> | undefined;
+    const transport = new StreamableHTTPServerTransport({
+      sessionIdGenerator: () => randomUUID(),
+      onsessioninitialized: (id) => {
+        session = { id, transport, server, subject: auth.subject, lastSeen: this.options.clock.now() };
+        this.sessions.add(session);
+        this.options.onCountChange?.(this.sessions.size);
+        this.options.logger.debug({ agent: auth.principal.agent }, 'streamable http session opened');
+      },
+    });
+    transport.onclose = () => {
+      if (session !== undefined && this.sessions.delete(session.id)) {
+        this.options.onCountChange?.(this.sessions.size);
+      }
+    };
+    await server.connect(transport);
+    await transport.handleRequest(req, res, req.body);
+    if (session === undefined) await server.close().catch(() => undefined);
+  }
+
+  /** Closes sessions idle for longer than idleMs; returns how many. */
+  async reapIdle(idleMs: number): Promise<number> {
+    const idle = this.sessions.takeIdle(idleMs);
+    for (const session of idle) await closeSession(session);
+    if (idle.length > 0) this.options.onCountChange?.(this.sessions.size);
+    return idle.length;
+  }
+
+  async closeAll(): Promise<void> {
+    const all = this.sessions.takeAll();
+    await Promise.all(all.map(closeSession));
+    this.options.onCountChange?.(0);
+  }
+}
+
+async function closeSession(session: HttpSession<StreamableHTTPServerTransport>): Promise<void> {
+  await session.server.close().catch(() => undefined);
+  await session.transport.close().catch(() => undefined);
+}

@@ -13,6 +13,7 @@ import { registerAuditCommand } from './commands/audit.js';
 import { registerDemoCommand } from './commands/demo.js';
 import { registerInitCommand } from './commands/init.js';
 import { registerSecretsCommand } from './commands/secrets.js';
+import { registerTokensCommand } from './commands/tokens.js';
 
 export function buildProgram(): Command {
   const program = new Command('keyward')
@@ -29,5 +30,6 @@ export function buildProgram(): Command {
   registerInitCommand(program);
   registerSecretsCommand(program);
   registerImportCommand(program);
+  registerTokensCommand(program);
   return program;
 }

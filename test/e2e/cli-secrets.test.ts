@@ -12,12 +12,31 @@ import { FileBackend } from '../../src/secrets/file/file-backend.js';
 const root = path.resolve(import.meta.dirname, '../..');
 const canary = `cnry_${Math.random().toString(36).slice(2)}${Date.now().toString(36)}`;
 
+/**
+ * Only init/secrets, so each spawn stays fast (the full entry point loads the MCP server); the
+ * first test goes through src/main.ts to prove the commands are registered in program.ts.
+ */
+const harness = `
+import { Command } from 'commander';
+import { registerInitCommand } from ${JSON.stringify(path.join(root, 'src/cli/commands/init.ts'))};
+import { registerSecretsCommand } from ${JSON.stringify(path.join(root, 'src/cli/commands/secrets.ts'))};
+const program = new Command('keyward');
+registerInitCommand(program);
+registerSecretsCommand(program);
+await program.parseAsync(process.argv.slice(1), { from: 'user' });
+`;
+
 function keyward(
   args: string[],
   stdin?: string,
+  entry: 'harness' | 'main' = 'harness',
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const node =
+    entry === 'main'
+      ? ['--import', 'tsx', path.join(root, 'src/main.ts')]
+      : ['--import', 'tsx', '--input-type=module', '-e', harness];
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'src/main.ts'), ...args], {
+    const child = spawn(process.execPath, [...node, ...args], {
       cwd: root,
       stdio: ['pipe', 'pipe', 'pipe'],
     });
@@ -42,7 +61,7 @@ afterAll(() => rmSync(path.dirname(dir), { recursive: true, force: true }));
 
 describe('keyward init + secrets (child process)', () => {
   it('init writes a valid config, a 0600 key and store, and prints the next steps', async () => {
-    const r = await keyward(['init', '--dir', dir]);
+    const r = await keyward(['init', '--dir', dir], undefined, 'main');
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     for (const f of ['tools.config.json', 'master.key', 'secrets.enc']) {

@@ -1,0 +1,104 @@
+/**
+ * keyward under test: a workspace (key, encrypted store or Vault, config) built with the real CLI,
+ * and the environment that switches steps off for attribution (KEYWARD_BENCH_DISABLE).
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { repoRoot } from './proc.js';
+
+export const MAIN_JS = path.join(repoRoot, 'dist/src/main.js');
+export const TOKEN = 'test-token-123';
+
+export interface WorkspaceOptions {
+  readonly upstream: string;
+  /** Default: sqlite in the workspace. */
+  readonly audit?: Record<string, unknown>;
+  /** Default: the encrypted file backend holding TOKEN. */
+  readonly vault?: { url: string; tokenEnv: string; keys: number };
+  readonly cacheTtlSeconds?: number;
+}
+
+export interface Workspace {
+  readonly dir: string;
+  readonly configPath: string;
+}
+
+function cli(args: string[], input = ''): void {
+  const r = spawnSync(process.execPath, [MAIN_JS, ...args], { cwd: repoRoot, input, encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`keyward ${args[0]} failed: ${r.stderr}`);
+}
+
+export function makeWorkspace(options: WorkspaceOptions): Workspace {
+  const dir = mkdtempSync(path.join(tmpdir(), 'keyward-bench-'));
+  cli(['init', '--dir', dir]);
+  const origin = options.upstream;
+  const ttl = options.cacheTtlSeconds ?? 300;
+  const credentials: Record<string, unknown> = {};
+  const tools: Record<string, unknown> = {};
+  const item = (credential: string, pathPrefix = '/items') => ({
+    description: 'Get an item by id',
+    permission: 'items:read',
+    credential,
+    request: { method: 'GET', url: `${origin}${pathPrefix}/{id}`, query: { size: '{size}' } },
+    input: {
+      type: 'object',
+      properties: { id: { type: 'string' }, size: { type: 'string' } },
+      required: ['id'],
+    },
+  });
+  const backends: Record<string, unknown> = {
+    local: { type: 'file', path: `${dir}/secrets.enc`, keyPath: `${dir}/master.key` },
+  };
+  const inject = { header: 'Authorization', format: 'Bearer {value}' };
+  if (options.vault) {
+    backends.vault = {
+      type: 'vault',
+      address: options.vault.url,
+      auth: { method: 'token', token: { env: options.vault.tokenEnv } },
+    };
+    for (let k = 0; k < options.vault.keys; k++) {
+      credentials[`vault${k}`] = {
+        backend: 'vault',
+        ref: `bench/key${k}`,
+        field: 'token',
+        inject,
+        origins: [origin],
+        cacheTtlSeconds: ttl,
+      };
+      tools[`get_item_v${k}`] = item(`vault${k}`);
+    }
+  }
+  credentials.api = { backend: 'local', ref: 'api', inject, origins: [origin], cacheTtlSeconds: ttl };
+  tools.get_item = item('api');
+  tools.get_item_slow = { ...item('api', '/slow/items') };
+  tools.admin_item = { ...item('api'), permission: 'admin:read' };
+  const config = {
+    agents: { local: { roles: ['reader'], tenant: 'default' } },
+    identity: { stdio: { agent: 'local' } },
+    backends,
+    credentials,
+    tools,
+    policy: {
+      hideUnusableTools: false,
+      metaTools: false,
+      rules: [
+        { id: 'read', effect: 'allow', roles: ['reader'], permissions: ['items:read'] },
+        { id: 'no-admin', effect: 'deny', permissions: ['admin:*'] },
+      ],
+    },
+    audit: options.audit ?? { type: 'sqlite', path: `${dir}/audit.db` },
+    grants: { store: 'memory', path: `${dir}/grants.db` },
+    logging: { level: 'warn' },
+  };
+  const configPath = path.join(dir, 'tools.config.json');
+  writeFileSync(configPath, JSON.stringify(config, null, 2));
+  cli(['secrets', 'set', 'api', '--config', configPath], TOKEN);
+  return { dir, configPath };
+}
+
+/** The benchmark-only switch: steps to turn off in the keyward process (never set in production). */
+export function disableEnv(steps: readonly string[]): Record<string, string> {
+  return steps.length ? { KEYWARD_BENCH_DISABLE: steps.join(',') } : {};
+}

@@ -4,7 +4,9 @@
  * credential_expired, credential_invalid, secret_backend_unavailable. Error messages must be safe
  * for the agent: no secret value, no backend path, no raw backend error body.
  */
+import type { Clock } from '../core/clock.js';
 import type { ProbeResult, Secret, SecretRequest } from '../core/types.js';
+import type { Logger } from '../observability/logger.js';
 
 export interface GetOptions {
   readonly signal?: AbortSignal;
@@ -55,8 +57,8 @@ export interface SecretBackend {
 }
 
 export interface BackendDeps {
-  readonly logger: import('../observability/logger.js').Logger;
-  readonly clock: import('../core/clock.js').Clock;
+  readonly logger: Logger;
+  readonly clock: Clock;
   /** Directory relative paths are resolved against. */
   readonly baseDir: string;
 }

@@ -98,7 +98,7 @@ export interface CapabilityView {
   readonly permission: string;
   readonly status: CapabilityStatus;
   readonly ruleIds: readonly string[];
-  /** True when a matching rule's condition reads the arguments: the status is for no arguments. */
+  /** True when a matching rule's condition reads the arguments: each call is still decided with its own. */
   readonly dependsOnArguments: boolean;
   readonly grants: readonly {
     id: string;
@@ -467,21 +467,23 @@ export class CapabilityAuthorizer implements Authorizer {
     const out: CapabilityView[] = [];
     const grantCache = new Map<string, Grant[]>();
     for (const [tool, permission] of this.tools) {
-      const decision = this.options.engine.decide({ principal, tool, permission, args: {} });
+      const decision = this.options.engine.decide(
+        { principal, tool, permission, args: {} },
+        { argsUnknown: true },
+      );
       const dependsOnArguments = this.options.engine.rules.some(
         (r) =>
           r.config.when !== undefined &&
           conditionReadsArgs(r.config.when) &&
           r.matchesTarget({ principal, tool, permission }),
       );
-      let grants = grantCache.get(permission);
-      if (grants === undefined) {
-        grants = (await this.options.grants.grantsFor(principal.agent, principal.tenant, permission)).filter(
-          (g) => grantIsLive(g, now),
-        );
-        grantCache.set(permission, grants);
+      let all = grantCache.get(permission);
+      if (all === undefined) {
+        all = await this.options.grants.grantsFor(principal.agent, principal.tenant, permission);
+        grantCache.set(permission, all);
       }
-      const newest = (await this.options.grants.grantsFor(principal.agent, principal.tenant, permission))[0];
+      const grants = all.filter((g) => grantIsLive(g, now));
+      const newest = all[0];
       let status: CapabilityStatus;
       if (decision.effect === 'deny') status = 'denied';
       else if (decision.effect === 'allow') status = 'allowed';
@@ -554,7 +556,7 @@ export class CapabilityAuthorizer implements Authorizer {
     const toolNames = [...this.tools].filter(([, p]) => p === permission).map(([t]) => t);
     const decisions = (toolNames.length > 0 ? toolNames : ['']).map((tool) => ({
       tool,
-      decision: this.options.engine.decide({ principal, tool, permission, args }),
+      decision: this.options.engine.decide({ principal, tool, permission, args }, { argsUnknown: true }),
     }));
     const approve = decisions.find((d) => d.decision.effect === 'approve');
     const allow = decisions.find((d) => d.decision.effect === 'allow');

@@ -26,6 +26,17 @@ export type ConditionEvaluator = (input: PolicyInput) => boolean;
 
 export interface CompiledRule extends CompiledRuleTarget {
   readonly condition: ConditionEvaluator | undefined;
+  /** True when the condition reads `args` (so it cannot be judged before a call). */
+  readonly readsArgs: boolean;
+}
+
+export interface DecideOptions {
+  /**
+   * The arguments are not known yet (request_capability): conditions that read `args` are assumed
+   * to hold for allow/approve rules and to not hold for deny rules. Only for asking; every call
+   * is still decided with its real arguments, so this can never widen what a call may do.
+   */
+  readonly argsUnknown?: boolean;
 }
 
 export type ConditionCompiler = (expression: string, path: string) => ConditionEvaluator;
@@ -38,28 +49,21 @@ export class PolicyEngine {
       const target = compileRuleTarget(rule);
       let condition: ConditionEvaluator | undefined;
       if (rule.when !== undefined) {
-        if (!compileCondition) throw new Error(`policy.rules[${index}].when: conditions are not supported here`);
+        if (!compileCondition)
+          throw new Error(`policy.rules[${index}].when: conditions are not supported here`);
         condition = compileCondition(rule.when, `policy.rules[${index}].when`);
       }
-      return { ...target, condition };
+      return { ...target, condition, readsArgs: rule.when !== undefined && /\bargs\b/.test(rule.when) };
     });
   }
 
-  decide(input: PolicyInput): PolicyDecision {
+  decide(input: PolicyInput, options: DecideOptions = {}): PolicyDecision {
     const deny: CompiledRule[] = [];
     const approve: CompiledRule[] = [];
     const allow: CompiledRule[] = [];
     for (const rule of this.rules) {
       if (!rule.matchesTarget(input)) continue;
-      // A condition that throws (missing field, wrong type) counts as matching for deny rules and
-      // as not matching for allow/approve rules: errors can only make a decision stricter.
-      let conditionHolds: boolean;
-      try {
-        conditionHolds = rule.condition === undefined || rule.condition(input);
-      } catch {
-        conditionHolds = rule.config.effect === 'deny';
-      }
-      if (!conditionHolds) continue;
+      if (!conditionHolds(rule, input, options)) continue;
       if (rule.config.effect === 'deny') deny.push(rule);
       else if (rule.config.effect === 'approve') approve.push(rule);
       else allow.push(rule);
@@ -67,7 +71,12 @@ export class PolicyEngine {
     const deciding = deny.length > 0 ? deny : approve.length > 0 ? approve : allow;
     if (deciding.length === 0) return { effect: 'deny', ruleIds: [], rules: [], reason: 'default' };
     const effect: Effect = deny.length > 0 ? 'deny' : approve.length > 0 ? 'approve' : 'allow';
-    return { effect, ruleIds: deciding.map((r) => r.id), rules: deciding.map((r) => r.config), reason: 'rule' };
+    return {
+      effect,
+      ruleIds: deciding.map((r) => r.id),
+      rules: deciding.map((r) => r.config),
+      reason: 'rule',
+    };
   }
 
   /**
@@ -82,5 +91,17 @@ export class PolicyEngine {
       if (rule.config.effect !== 'deny') possible = true;
     }
     return possible;
+  }
+}
+
+function conditionHolds(rule: CompiledRule, input: PolicyInput, options: DecideOptions): boolean {
+  if (rule.condition === undefined) return true;
+  if (options.argsUnknown === true && rule.readsArgs) return rule.config.effect !== 'deny';
+  // A condition that throws (missing field, wrong type) counts as matching for deny rules and
+  // as not matching for allow/approve rules: errors can only make a decision stricter.
+  try {
+    return rule.condition(input);
+  } catch {
+    return rule.config.effect === 'deny';
   }
 }

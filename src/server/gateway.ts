@@ -23,6 +23,7 @@ import { createSecretBackend } from '../secrets/registry.js';
 import { withResilience } from '../secrets/resilient-backend.js';
 import type { SecretBackend } from '../secrets/secret-backend.js';
 import { createHttpClient, type HttpClient } from '../upstream/http-client.js';
+import { loadToolSources } from '../openapi/tool-sources.js';
 import type { CallContext } from './call-context.js';
 import { benchDisabledSteps, buildCallPipeline, type CallPipeline } from './call-pipeline.js';
 import { compileTools } from './compile-tools.js';
@@ -107,6 +108,9 @@ export class Gateway {
       const resolver = new CredentialResolver({ credentials: config.credentials, backends, cache, clock, logger });
       const audit = await createAuditSink(config.audit, { logger, clock });
       closers.push(() => audit.close());
+      if (config.toolSources.length > 0) {
+        Object.assign(config.tools, await loadToolSources(config, { logger, baseDir }));
+      }
       const tools = compileTools(config);
       const parts: GatewayParts = { config, baseDir, logger, clock, audit, cache, resolver, backends, tools };
       const authorizer = deps.authorizer

@@ -1,8 +1,17 @@
-/** `keyward check`: validates a config (problems named by JSON path) and compiles every tool. */
+/**
+ * `keyward check`: validates a config (problems named by JSON path), compiles the policy and every
+ * tool (OpenAPI tool sources included), warns about drifted imported tools, and with --probe
+ * connects to every secret backend.
+ */
 import type { Command } from 'commander';
 import { findConfigFile, loadConfigFile } from '../../config/load.js';
-import { compileTools } from '../../server/compile-tools.js';
+import { systemClock } from '../../core/clock.js';
+import { silentLogger } from '../../observability/logger.js';
+import { checkGeneratedDrift, regenerateImportedTools } from '../../openapi/drift.js';
+import { loadToolSources } from '../../openapi/tool-sources.js';
 import { assertValidPolicy } from '../../policy/cel-condition.js';
+import { probeBackends } from '../../secrets/probe.js';
+import { compileTools } from '../../server/compile-tools.js';
 import { action } from '../errors.js';
 
 interface CheckOptions {
@@ -22,12 +31,31 @@ export function registerCheckCommand(program: Command): void {
 async function check(options: CheckOptions): Promise<void> {
   const file = findConfigFile(options.config);
   const loaded = loadConfigFile(file);
-  assertValidPolicy(loaded.config, file);
-  const tools = compileTools(loaded.config);
-  const { config } = loaded;
-  process.stdout.write(
+  const { config, baseDir } = loaded;
+  assertValidPolicy(config, file);
+  if (config.toolSources.length > 0) Object.assign(config.tools, await loadToolSources(config, { baseDir }));
+  const tools = compileTools(config);
+  const out = process.stdout;
+  out.write(
     `ok: ${file}\n  ${tools.size} tools, ${Object.keys(config.credentials).length} credentials, ` +
       `${Object.keys(config.backends).length} backends, ${config.policy.rules.length} policy rules\n`,
   );
-  await Promise.resolve(options.probe);
+
+  if (Object.values(config.tools).some((t) => t.generated !== undefined)) {
+    const { tools: now, errors } = await regenerateImportedTools(config, baseDir);
+    for (const line of [...errors, ...checkGeneratedDrift(config, now)]) out.write(`warning: ${line}\n`);
+  }
+
+  if (options.probe) {
+    const results = await probeBackends(config, { logger: silentLogger(), clock: systemClock, baseDir });
+    let failed = 0;
+    for (const r of results) {
+      out.write(`  ${r.ok ? 'ok  ' : 'FAIL'} ${r.name} (${r.kind}): ${r.message}\n`);
+      if (!r.ok) failed++;
+    }
+    if (failed > 0) {
+      process.stderr.write(`error: ${failed} backend check(s) failed\n`);
+      process.exitCode = 1;
+    }
+  }
 }

@@ -16,6 +16,8 @@ import { action } from '../errors.js';
 interface InitOptions {
   dir?: string;
   force?: boolean;
+  /** Do nothing (successfully) when the config, key and store all exist already. */
+  ifMissing?: boolean;
 }
 
 /** The starter config: one local agent, the file store, a GitHub credential, a read and an approved write tool. */
@@ -135,6 +137,10 @@ export async function init(options: InitOptions): Promise<void> {
   const keyFile = path.join(dir, 'master.key');
   const storeFile = path.join(dir, 'secrets.enc');
   const existing = [configFile, keyFile, storeFile].filter((f) => existsSync(f));
+  if (options.ifMissing && existing.length === 3 && !options.force) {
+    process.stderr.write(`keyward: using the existing setup in ${dir}\n`);
+    return;
+  }
   if (existing.length > 0 && !options.force) {
     throw new ConfigError(
       `refusing to overwrite ${existing.join(', ')} (use --force to replace; the old secrets become unreadable)`,
@@ -168,5 +174,6 @@ export function registerInitCommand(program: Command): void {
     .description('create a starter config, a 0600 key file and an empty encrypted secret store')
     .option('-d, --dir <dir>', `directory to create them in (default ${DEFAULTS.home})`)
     .option('-f, --force', 'overwrite existing files (existing secrets become unreadable)')
+    .option('--if-missing', 'succeed without changes when the directory is already set up')
     .action(action(init));
 }

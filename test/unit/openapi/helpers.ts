@@ -27,13 +27,14 @@ export function acceptAsConfig(result: ImportResult, credential?: string): Keywa
     },
     tools: result.definitions,
   };
-  if (credential && result.security?.inject) {
+  if (credential) {
+    // Without a supported scheme in the spec, the operator would pick one; bearer stands in for it.
+    const inject = result.security?.inject ?? { type: 'bearer' };
     const origins = [...result.origins];
-    if (result.security.tokenOrigin && !origins.includes(result.security.tokenOrigin))
-      origins.push(result.security.tokenOrigin);
-    raw.credentials = {
-      [credential]: { backend: 'local', ref: credential, inject: result.security.inject, origins },
-    };
+    const tokenOrigin = result.security?.inject ? result.security.tokenOrigin : undefined;
+    if (tokenOrigin && !origins.includes(tokenOrigin)) origins.push(tokenOrigin);
+    if (origins.length === 0) origins.push('https://unused.example.com');
+    raw.credentials = { [credential]: { backend: 'local', ref: credential, inject, origins } };
   }
   const { config } = parseConfig(raw);
   compileTools(config);

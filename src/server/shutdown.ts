@@ -11,6 +11,8 @@ export async function shutdownGateway(
 ): Promise<void> {
   const drained = await gateway.drain(drainMs);
   if (!drained) logger.warn({ inFlight: gateway.inFlightCalls }, 'shutdown: drain timed out');
+  // The last results are handed to their transports on the next turns of the event loop.
+  await new Promise<void>((resolve) => setTimeout(resolve, 50));
   for (const close of closers) await close().catch(() => undefined);
   await gateway.close();
 }

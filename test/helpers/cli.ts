@@ -53,6 +53,8 @@ export async function makeWorkspace(config: (dir: string) => Record<string, unkn
 
 export interface StdioSession {
   client: Client;
+  /** The server process id. */
+  pid: number | null;
   /** Everything the server wrote to stderr so far. */
   stderr(): string;
   close(): Promise<void>;
@@ -72,7 +74,7 @@ export async function connectStdio(
   transport.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
   const client = new Client({ name: 'keyward-test', version: '0.0.0' }, { capabilities: options.capabilities ?? {} });
   await client.connect(transport);
-  return { client, stderr: () => stderr, close: () => client.close() };
+  return { client, pid: transport.pid, stderr: () => stderr, close: () => client.close() };
 }
 
 export function writeJson(file: string, value: unknown): void {

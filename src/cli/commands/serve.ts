@@ -60,6 +60,8 @@ async function serve(options: ServeOptions): Promise<void> {
     stopping = true;
     logger.info({ reason }, 'shutting down');
     await shutdownGateway(gateway, logger, [() => stdio.close()]);
+    // Pipes are asynchronous: let the last responses reach the client before exiting.
+    await new Promise<void>((resolve) => process.stdout.write('', () => resolve()));
     process.exit(0);
   };
   process.once('SIGINT', () => void stop('SIGINT'));

@@ -76,7 +76,7 @@ describe('policy CLI', () => {
       '--tool',
       'pay',
       '--args',
-      '{"amount":1}',
+      '{"amount":1,"owner":"acme"}',
     ]);
     expect(text.stdout).toContain('decision: allow');
     expect(text.stdout).toContain('rules: small');

@@ -89,8 +89,8 @@ function parseText(text: string, location: string): unknown {
   }
 }
 
-/** A file resolver for external `$ref`s that refuses anything outside `root`. */
-function confinedFileResolver(root: string) {
+/** A file resolver for external `$ref`s that refuses anything outside `root` (refusals are recorded). */
+function confinedFileResolver(root: string, refusals: string[]) {
   return {
     order: 100,
     canRead: (file: { url: string }) => /^file:/i.test(file.url) || !/^[a-z][a-z0-9+.-]*:/i.test(file.url),
@@ -104,13 +104,44 @@ function confinedFileResolver(root: string) {
       }
       const relative = path.relative(root, real);
       if (relative.startsWith('..') || path.isAbsolute(relative)) {
-        throw new SpecLoadError(
-          `external $ref outside the spec's directory refused: ${path.basename(filePath)}`,
-        );
+        const message = `external $ref outside the spec's directory refused: ${path.basename(filePath)}`;
+        refusals.push(message);
+        throw new SpecLoadError(message);
       }
       return readFile(real);
     },
   };
+}
+
+/**
+ * Makes relative `servers` URLs absolute against the spec's own URL (swagger-parser's own fix-up
+ * drops the port).
+ */
+function absolutizeServers(doc: Record<string, unknown>, specUrl: string): void {
+  const fix = (servers: unknown): void => {
+    if (!Array.isArray(servers)) return;
+    for (const server of servers) {
+      if (server && typeof server === 'object' && typeof (server as { url?: unknown }).url === 'string') {
+        const s = server as { url: string };
+        if (!/^[a-z][a-z0-9+.-]*:/i.test(s.url) && !s.url.includes('{')) {
+          try {
+            s.url = new URL(s.url, specUrl).href;
+          } catch {
+            // left as is; to-tools reports it
+          }
+        }
+      }
+    }
+  };
+  fix(doc.servers);
+  const paths = doc.paths && typeof doc.paths === 'object' ? (doc.paths as Record<string, unknown>) : {};
+  for (const item of Object.values(paths)) {
+    if (!item || typeof item !== 'object') continue;
+    fix((item as Record<string, unknown>).servers);
+    for (const op of Object.values(item as Record<string, unknown>)) {
+      if (op && typeof op === 'object' && !Array.isArray(op)) fix((op as Record<string, unknown>).servers);
+    }
+  }
 }
 
 /** Loads and dereferences an OpenAPI document. Throws SpecLoadError with a one-line message. */
@@ -143,13 +174,19 @@ export async function loadSpec(location: string, options: LoadSpecOptions = {}):
     }
   }
   const baseUrl = isUrl(where) ? where : pathToFileURL(where).href;
+  if (isUrl(where)) absolutizeServers(rawDoc, where);
+  const refusals: string[] = [];
   let document: OpenApiDocument;
   try {
     document = (await SwaggerParser.dereference(
       baseUrl,
       rawDoc as never,
       {
-        resolve: { http: false, file: confinedFileResolver(root) as never, external: !isUrl(where) },
+        resolve: {
+          http: false,
+          file: confinedFileResolver(root, refusals) as never,
+          external: !isUrl(where),
+        },
         parse: { text: false, binary: false },
         dereference: { circular: true },
         validate: { schema: false, spec: false },
@@ -157,6 +194,7 @@ export async function loadSpec(location: string, options: LoadSpecOptions = {}):
     )) as unknown as OpenApiDocument;
   } catch (error) {
     if (error instanceof SpecLoadError) throw error;
+    if (refusals[0] !== undefined) throw new SpecLoadError(refusals[0], { cause: error });
     const message = (error as Error).message.split('\n')[0] ?? 'unknown error';
     throw new SpecLoadError(`cannot resolve $refs in ${where}: ${message}`, { cause: error });
   }

@@ -16,7 +16,10 @@ describe('features.yaml (OpenAPI 3.0, YAML)', () => {
     expect(tool.request.url).toBe('https://eu.zoo.example.com/v1/enclosures/{enclosureId}/animals/{id}');
     expect(tool.request.query).toEqual({ id: '{query_id}', 'filter[status]': '{filter_status}' });
     expect(tool.request.headers).toEqual({ 'x-request-id': '{X-Request-Id}' });
-    const input = tool.input as { properties: Record<string, Record<string, unknown>>; required: string[] };
+    const input = tool.input as unknown as {
+      properties: Record<string, Record<string, unknown>>;
+      required: string[];
+    };
     expect(Object.keys(input.properties)).toEqual([
       'enclosureId',
       'id',
@@ -54,7 +57,10 @@ describe('features.yaml (OpenAPI 3.0, YAML)', () => {
     const { tools } = await importFile(features);
     const create = tools.createAnimal!;
     expect(create.request.body).toBe('args');
-    const input = create.input as { properties: Record<string, Record<string, unknown>>; required: string[] };
+    const input = create.input as unknown as {
+      properties: Record<string, Record<string, unknown>>;
+      required: string[];
+    };
     expect(Object.keys(input.properties).sort()).toEqual([
       'indoor',
       'name',
@@ -74,14 +80,15 @@ describe('features.yaml (OpenAPI 3.0, YAML)', () => {
     const put = tools.put_animals!; // no operationId → method + path
     expect(put.request.query).toEqual({ name: '{name}' });
     expect(put.request.body).toBe('{body}');
-    const props = (put.input as { properties: Record<string, Record<string, unknown>> }).properties;
+    const props = (put.input as unknown as { properties: Record<string, Record<string, unknown>> })
+      .properties;
     expect(Object.keys(props)).toEqual(['name', 'body']);
     expect((props.body!.properties as Record<string, unknown>).name).toBeDefined();
 
     const patch = tools.patchAnimals!;
     expect(patch.request.body).toBe('{body}');
     expect(patch.request.headers).toEqual({ 'content-type': 'application/merge-patch+json' });
-    const body = (patch.input as { properties: { body: { oneOf: unknown[] } } }).properties.body;
+    const body = (patch.input as unknown as { properties: { body: { oneOf: unknown[] } } }).properties.body;
     expect(body.oneOf).toHaveLength(2);
   });
 
@@ -183,11 +190,14 @@ describe('$ref cycles', () => {
   it('self and mutual recursion do not hang or crash; depth is capped', async () => {
     const result = await importFile(path.join(FIXTURES, 'circular.json'));
     expect(Object.keys(result.tools)).toEqual(['createNode', 'createPair', 'search']);
-    const node = result.tools.createNode!.input as { properties: Record<string, Record<string, unknown>> };
+    const node = result.tools.createNode!.input as unknown as {
+      properties: Record<string, Record<string, unknown>>;
+    };
     expect(node.properties.children).toEqual({ type: 'array', items: {} });
     expect(node.properties.parent).toEqual({});
     expect(JSON.stringify(result.tools.createPair!.input).length).toBeLessThan(1000);
-    const q = (result.tools.search!.input as { properties: { q: { anyOf: unknown[] } } }).properties.q;
+    const q = (result.tools.search!.input as unknown as { properties: { q: { anyOf: unknown[] } } })
+      .properties.q;
     expect(q.anyOf).toHaveLength(2);
     acceptAsConfig(result);
   });
@@ -225,7 +235,7 @@ describe('Swagger 2.0', () => {
       },
     });
     expect(result.tools.createOrder!.request.body).toBe('args');
-    expect((result.tools.createOrder!.input as { required: string[] }).required).toEqual(['sku']);
+    expect((result.tools.createOrder!.input as unknown as { required: string[] }).required).toEqual(['sku']);
     expect(result.issues).toContainEqual({
       operation: 'POST /orders/{orderId}/notes (addNote)',
       message: 'form parameter "text" is not supported (form bodies are not supported)',

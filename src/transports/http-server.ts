@@ -201,6 +201,17 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
       },
     );
   };
+  // MCP POSTs whose responses are still open: shutdown lets them flush after the drain.
+  let openPosts = 0;
+  const postsIdle: (() => void)[] = [];
+  const trackPost: RequestHandler = (_req, res, next) => {
+    openPosts++;
+    res.once('close', () => {
+      openPosts--;
+      if (openPosts === 0) for (const wake of postsIdle.splice(0)) wake();
+    });
+    next();
+  };
   const json = express.json({ limit: http.maxBodyBytes, type: ['application/json', 'application/*+json'] });
   const authOf = (res: Response): Authenticated => res.locals['auth'] as Authenticated;
   const wrap =
@@ -211,6 +222,7 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
 
   app.post(
     '/mcp',
+    trackPost,
     authenticate,
     json,
     wrap((req, res) => streamable.handle(req, res, authOf(res))),
@@ -232,6 +244,7 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
   );
   app.post(
     '/messages',
+    trackPost,
     authenticate,
     json,
     wrap((req, res) => sse.post(req, res, authOf(res))),
@@ -275,6 +288,18 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
     nodeServer.close();
   };
   const closeSessions = async (): Promise<void> => {
+    // Calls have drained; give their responses (a POST's SSE stream, or the legacy stream) time to flush.
+    if (openPosts > 0) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, 2_000);
+        timer.unref();
+        postsIdle.push(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
     await streamable.closeAll();
     await sse.closeAll();
     nodeServer.closeAllConnections();

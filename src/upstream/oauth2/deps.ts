@@ -66,11 +66,16 @@ export function assertOrigin(request: OutboundRequest, deps: ResolvedDeps): void
   }
 }
 
-/** A named value of the secret; falls back to the secret's main value when `fallbackToValue`. */
+/**
+ * A named value of the secret. Falls back to the secret's main value when `fallbackToValue` and that
+ * value is a plain string (the credential's `field` selected it), never to a whole JSON document.
+ */
 export function secretField(secret: Secret, field: string, fallbackToValue: boolean): string | undefined {
   const value = secret.fields?.[field];
   if (typeof value === 'string' && value.length > 0) return value;
-  return fallbackToValue && secret.value.length > 0 ? secret.value : undefined;
+  return fallbackToValue && secret.value.length > 0 && !secret.value.trimStart().startsWith('{')
+    ? secret.value
+    : undefined;
 }
 
 export function missingField(name: string, field: string): KeywardError {

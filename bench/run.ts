@@ -26,7 +26,7 @@ const quick = argv.has('quick');
 const log = (s: string): void => void process.stderr.write(s + '\n');
 
 const settings: MainSettings = quick
-  ? { rounds: Number(argv.get('rounds') ?? 3), warmup: 150, seq: 300, conc: 600, foreignMax: 10 }
+  ? { rounds: Number(argv.get('rounds') ?? 2), warmup: 100, seq: 200, conc: 400, foreignMax: 10 }
   : { rounds: Number(argv.get('rounds') ?? 5), warmup: 300, seq: 1000, conc: 2000, foreignMax: 10 };
 
 process.on('exit', killAllChildren);

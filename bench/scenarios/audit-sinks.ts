@@ -1,0 +1,72 @@
+/** S8: audit sinks at c64: SQLite (WAL) vs PostgreSQL with group commit, interleaved rounds. */
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import { closedLoop } from '../lib/load.js';
+import { median } from '../lib/stats.js';
+import { SPEC, measured, start, withTarget } from './helpers.js';
+import { fmt, log, type ScenarioContext, type ScenarioResult } from './scenario.js';
+
+const PG_URL = 'postgres://postgres@127.0.0.1:5432/test';
+
+export async function auditSinksScenario(ctx: ScenarioContext): Promise<ScenarioResult> {
+  const rounds = ctx.quick ? 1 : 4;
+  const n = ctx.quick ? 600 : 3000;
+  const schema = `bench_${randomBytes(4).toString('hex')}`;
+  const results: Record<string, { rps: number[]; cpu: number[]; p99: number[]; bad: number }> = {
+    sqlite: { rps: [], cpu: [], p99: [], bad: 0 },
+    postgres: { rps: [], cpu: [], p99: [], bad: 0 },
+  };
+  const ratios: number[] = [];
+  try {
+    for (let r = 0; r < rounds; r++) {
+      const order = r % 2 ? ['postgres', 'sqlite'] : ['sqlite', 'postgres'];
+      const perRound: Record<string, number> = {};
+      for (const sink of order) {
+        const audit = sink === 'postgres' ? { type: 'postgres', url: PG_URL, schema } : undefined;
+        await withTarget(
+          await start(ctx, SPEC.keywardStdio, { upstream: ctx.upstream, ...(audit ? { audit } : {}) }),
+          async (t) => {
+            const call = (k: number) => t.call(k);
+            await closedLoop(call, 300, 64);
+            const m = await measured(t, ctx.upPid, () => closedLoop(call, n, 64));
+            const acc = results[sink]!;
+            acc.rps.push(m.callsPerSec);
+            acc.cpu.push(m.cpuPerCall);
+            acc.p99.push(m.p99);
+            acc.bad += m.errors + m.wrong;
+            perRound[sink] = m.callsPerSec;
+            log(`  audit ${sink} round ${r}: ${fmt(m.callsPerSec, 0)}/s cpu ${fmt(m.cpuPerCall)}`);
+          },
+        );
+      }
+      ratios.push((perRound.postgres ?? NaN) / (perRound.sqlite ?? NaN));
+    }
+  } finally {
+    const client = new pg.Client({ connectionString: PG_URL });
+    await client.connect();
+    await client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+    await client.end();
+  }
+  const rows = Object.entries(results).map(([sink, a]) => [
+    sink,
+    fmt(median(a.rps), 0),
+    fmt(median(a.p99)),
+    fmt(median(a.cpu)),
+    sink === 'postgres' ? `${fmt(median(ratios), 2)}×` : '1.00×',
+    a.bad,
+  ]);
+  return {
+    title: `S8 audit sinks, keyward stdio at c64 (${rounds} interleaved rounds, N=${n})`,
+    headers: [
+      'sink',
+      'calls/s',
+      'p99 ms',
+      'server CPU ms/call',
+      'throughput ÷ SQLite (median per round)',
+      'errors',
+    ],
+    rows,
+    notes: [`PostgreSQL: ${PG_URL}, schema ${schema} (dropped afterwards), group commit.`],
+    data: { results, ratios, medianRatio: median(ratios) },
+  };
+}

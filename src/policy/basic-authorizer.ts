@@ -28,5 +28,8 @@ export class BasicAuthorizer implements Authorizer {
 
 export function denied(permission: string, ruleIds: readonly string[]): KeywardError {
   const why = ruleIds.length > 0 ? `denied by rule ${ruleIds.join(', ')}` : 'no rule allows it';
-  return new KeywardError('permission_denied', `permission ${permission} is not granted to this agent (${why})`);
+  return new KeywardError(
+    'permission_denied',
+    `permission ${permission} is not granted to this agent (${why})`,
+  );
 }

@@ -15,7 +15,7 @@ const KEY = 'kw_test_caps_7c1e9a2b4d6f8a0c2e4b6d8f';
 let upstream: Upstream;
 let configPath: string;
 let dir: string;
-let human: StdioSession;
+let human: { client: Client; close: () => Promise<void> };
 let plain: StdioSession;
 let answer: { action: 'accept' | 'decline'; content?: Record<string, unknown> } = { action: 'decline' };
 const prompts: string[] = [];
@@ -116,7 +116,7 @@ beforeAll(async () => {
     return Promise.resolve(answer);
   });
   await client.connect(transport);
-  human = { client, stderr: () => '', close: () => client.close() };
+  human = { client, close: () => client.close() };
   plain = await connectStdio(configPath, { args: ['--agent', 'ops'] });
 });
 

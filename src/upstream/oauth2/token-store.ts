@@ -1,8 +1,9 @@
 /**
  * Access tokens derived from a credential, cached until `expires_in` minus the skew, refreshed before
  * that, single-flight per key (many concurrent calls → one token request). A forced refresh (after
- * an upstream 401) is collapsed too: a token fetched within the last `forceRefreshMinIntervalMs` is
- * considered already refreshed, so a burst of rejected calls causes exactly one new token request.
+ * an upstream 401) always replaces a token obtained normally, however new, but a token that was itself
+ * obtained by a forced refresh within `forceRefreshMinIntervalMs` is reused: a burst of calls
+ * rejected with the same old token causes exactly one new token request.
  */
 import type { Clock } from '../../core/clock.js';
 import { isKeywardError } from '../../core/errors.js';
@@ -14,6 +15,8 @@ export interface CachedToken {
   /** Epoch ms from which the token is refreshed before use. */
   readonly refreshAt: number;
   readonly fetchedAt: number;
+  /** Obtained by a forced refresh (after an upstream rejection). */
+  readonly forced: boolean;
 }
 
 export interface FetchedToken {
@@ -54,9 +57,9 @@ export class TokenStore {
     const now = this.clock.now();
     const entry = this.entries.get(key);
     if (entry) {
-      if (forceRefresh ? now - entry.fetchedAt < this.minIntervalMs : now < entry.refreshAt) return entry;
+      if (forceRefresh ? this.freshlyForced(entry, now) : now < entry.refreshAt) return entry;
     }
-    const promise = this.fetch(key, fetcher, forceRefresh ? undefined : entry);
+    const promise = this.fetch(key, fetcher, forceRefresh, forceRefresh ? undefined : entry);
     this.inflight.set(key, promise);
     try {
       return await promise;
@@ -65,9 +68,14 @@ export class TokenStore {
     }
   }
 
+  private freshlyForced(token: CachedToken, now: number): boolean {
+    return token.forced && now - token.fetchedAt < this.minIntervalMs;
+  }
+
   private async fetch(
     key: string,
     fetcher: () => Promise<FetchedToken>,
+    forced: boolean,
     current: CachedToken | undefined,
   ): Promise<CachedToken> {
     let fetched: FetchedToken;
@@ -93,6 +101,7 @@ export class TokenStore {
       expiresAt: fetchedAt + lifetimeMs,
       refreshAt: fetchedAt + lifetimeMs - skew,
       fetchedAt,
+      forced,
     };
     this.entries.delete(key);
     this.entries.set(key, token);

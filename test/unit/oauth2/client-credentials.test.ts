@@ -171,6 +171,20 @@ describe('oauth2 client credentials injector', () => {
     expect(later.headers.authorization).toBe('Bearer at-3-secretish');
   });
 
+  it('a 401 right after a normal fetch still refreshes (the fresh token may have been revoked)', async () => {
+    const injector = createClientCredentialsInjector(config(server), {
+      credentialName: 'oauth',
+      origins: [server.origin, API],
+      clock,
+    });
+    await injector.inject(request(), secret, { forceRefresh: false });
+    injector.invalidate?.();
+    const retry = request();
+    await injector.inject(retry, secret, { forceRefresh: true });
+    expect(server.requests).toHaveLength(2);
+    expect(retry.headers.authorization).toBe('Bearer at-2-secretish');
+  });
+
   it('keeps tokens of different clients (tenants) apart', async () => {
     const injector = createClientCredentialsInjector(config(server), {
       credentialName: 'oauth',

@@ -10,6 +10,8 @@ import type { GrantStore } from './grant-store.js';
 import { MemoryGrantStore } from './memory-grant-store.js';
 import { MemoryRateLimiter, type RateLimiter } from './rate-limiter.js';
 import { SqliteGrantStore } from './sqlite/sqlite-grant-store.js';
+import { RedisGrantStore } from './redis/redis-grant-store.js';
+import { RedisRateLimiter } from './redis/redis-rate-limiter.js';
 
 export interface StoreDeps {
   readonly config: KeywardConfig;
@@ -23,14 +25,36 @@ type RateLimiterFactory = (deps: StoreDeps) => Promise<RateLimiter> | RateLimite
 const grantStoreFactories = new Map<string, GrantStoreFactory>([
   ['sqlite', ({ config }) => new SqliteGrantStore({ path: config.grants.path })],
   ['memory', () => new MemoryGrantStore()],
+  ['redis', ({ config, logger }) => RedisGrantStore.create({ ...redisOf(config, 'grants.store'), logger })],
 ]);
+
+/** grants.store redis (and the shared rate limiter) use the Redis of `cache` (type redis). */
+function redisOf(
+  config: KeywardConfig,
+  path: string,
+): { url: string; keyPrefix: string; commandTimeoutMs: number } {
+  if (config.cache.type !== 'redis') {
+    throw new ConfigError(`${path} redis needs cache.type redis (its url is shared)`, [
+      { path, message: 'set cache to { "type": "redis", "url": "redis://…" }' },
+    ]);
+  }
+  return {
+    url: config.cache.url,
+    keyPrefix: config.cache.keyPrefix,
+    commandTimeoutMs: config.cache.commandTimeoutMs,
+  };
+}
 
 /** Registers another store kind (e.g. `redis` from the remote mode). */
 export function registerGrantStore(kind: string, factory: GrantStoreFactory): void {
   grantStoreFactories.set(kind, factory);
 }
 
-let rateLimiterFactory: RateLimiterFactory = ({ clock }) => new MemoryRateLimiter(clock);
+// With a Redis cache, limits are shared by every replica (atomic Lua buckets); else in memory.
+let rateLimiterFactory: RateLimiterFactory = ({ config, clock, logger }) =>
+  config.cache.type === 'redis'
+    ? RedisRateLimiter.create({ ...redisOf(config, 'cache'), logger })
+    : new MemoryRateLimiter(clock);
 
 /** Replaces the rate limiter factory (the remote mode picks Redis when configured). */
 export function registerRateLimiter(factory: RateLimiterFactory): void {

@@ -1,0 +1,224 @@
+/**
+ * Redis grant store (the GrantStore contract cases, plus sharing between two instances) and the
+ * Redis rate limiter (atomic shared buckets), on the shared Redis with a random key prefix; and
+ * fail-closed behaviour on a private redis-server that is stopped.
+ */
+import { randomBytes } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { isKeywardError } from '../../../src/core/errors.js';
+import { silentLogger } from '../../../src/observability/logger.js';
+import type { GrantStore, NewApproval, NewGrant } from '../../../src/policy/grant-store.js';
+import { RedisGrantStore } from '../../../src/policy/redis/redis-grant-store.js';
+import { RedisRateLimiter } from '../../../src/policy/redis/redis-rate-limiter.js';
+import { PrivateRedis } from '../../helpers/private-redis.js';
+
+const SHARED = 'redis://127.0.0.1:6379';
+const prefix = `kwtest:${randomBytes(6).toString('hex')}:`;
+const T0 = Date.parse('2026-01-01T00:00:00Z');
+const opened: { close(): Promise<void> }[] = [];
+
+const grantStore = async (url = SHARED, keyPrefix = prefix): Promise<RedisGrantStore> => {
+  const store = await RedisGrantStore.create({
+    url,
+    keyPrefix,
+    commandTimeoutMs: 300,
+    logger: silentLogger(),
+  });
+  opened.push(store);
+  return store;
+};
+const limiter = async (url = SHARED, keyPrefix = prefix): Promise<RedisRateLimiter> => {
+  const l = await RedisRateLimiter.create({ url, keyPrefix, commandTimeoutMs: 300, logger: silentLogger() });
+  opened.push(l);
+  return l;
+};
+
+function newGrant(over: Partial<NewGrant> = {}): NewGrant {
+  return {
+    agent: `bot-${randomBytes(3).toString('hex')}`,
+    tenant: 'acme',
+    permission: 'gh:write',
+    createdAt: T0,
+    expiresAt: T0 + 60_000,
+    createdBy: 'elicitation',
+    ruleId: 'w',
+    ...over,
+  };
+}
+
+function newApproval(over: Partial<NewApproval> = {}): NewApproval {
+  return {
+    agent: 'bot',
+    tenant: 'acme',
+    tool: 'gh_write',
+    permission: 'gh:write',
+    argsSummary: '{"owner":"acme"}',
+    ttlSeconds: 300,
+    maxTtlSeconds: 600,
+    ruleIds: [],
+    requestedAt: T0,
+    expiresAt: T0 + 3_600_000,
+    ...over,
+  };
+}
+
+let admin: Redis;
+beforeAll(() => {
+  admin = new Redis(SHARED);
+});
+afterAll(async () => {
+  for (const o of opened) await o.close();
+  const keys = await admin.keys(`${prefix}*`);
+  if (keys.length > 0) await admin.del(...keys);
+  admin.disconnect();
+});
+
+describe('RedisGrantStore (GrantStore contract)', () => {
+  it('creates, finds, consumes calls atomically and expires', async () => {
+    const store: GrantStore = await grantStore(SHARED, `${prefix}a:`);
+    const g = await store.createGrant(
+      newGrant({ agent: 'bot', maxCalls: 2, constraints: { owner: 'acme' } }),
+    );
+    expect(g.id).toMatch(/^g_/);
+    expect(await store.getGrant(g.id)).toMatchObject({
+      used: 0,
+      constraints: { owner: 'acme' },
+      maxCalls: 2,
+    });
+    expect((await store.grantsFor('bot', 'acme', 'gh:write')).map((x) => x.id)).toEqual([g.id]);
+    expect(await store.grantsFor('bot', 'other', 'gh:write')).toEqual([]);
+    const uses = await Promise.all([
+      store.useGrant(g.id, T0),
+      store.useGrant(g.id, T0),
+      store.useGrant(g.id, T0),
+    ]);
+    expect(uses.filter((u) => u.ok)).toHaveLength(2);
+    expect(uses.find((u) => !u.ok)).toEqual({ ok: false, reason: 'exhausted' });
+    const h = await store.createGrant(newGrant({ agent: 'bot', createdAt: T0 + 1 }));
+    expect(await store.useGrant(h.id, T0 + 60_001)).toEqual({ ok: false, reason: 'expired' });
+    expect(await store.useGrant('g_nope', T0)).toEqual({ ok: false, reason: 'missing' });
+    expect((await store.listGrants({}, T0)).map((x) => x.id)).toEqual([h.id]);
+    expect(await store.listGrants({}, T0 + 60_001)).toEqual([]);
+    expect(await store.listGrants({ includeInactive: true }, T0 + 60_001)).toHaveLength(2);
+  });
+
+  it('revokes at once and idempotently, seen by another replica on its next read', async () => {
+    const [a, b] = [await grantStore(), await grantStore()];
+    let changes = 0;
+    b.watch(() => changes++);
+    const g = await a.createGrant(newGrant());
+    expect((await b.useGrant(g.id, T0 + 1)).ok).toBe(true);
+    expect(await a.revokeGrant(g.id, 'operator:ann', T0 + 5)).toMatchObject({
+      revokedAt: T0 + 5,
+      revokedBy: 'operator:ann',
+    });
+    expect(await a.revokeGrant(g.id, 'operator:bob', T0 + 9)).toMatchObject({ revokedBy: 'operator:ann' });
+    expect(await b.useGrant(g.id, T0 + 6)).toEqual({ ok: false, reason: 'revoked' });
+    expect(await a.revokeGrant('g_nope', 'x', T0)).toBeUndefined();
+    const deadline = Date.now() + 2_000;
+    while (changes === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    expect(changes).toBeGreaterThan(0);
+  });
+
+  it('approvals: pending → approved creates a capped grant; only one answer wins', async () => {
+    const [store, other] = [await grantStore(SHARED, `${prefix}b:`), await grantStore(SHARED, `${prefix}b:`)];
+    const a = await store.createApproval(
+      newApproval({ justification: 'fix #1', constraints: { owner: 'acme' } }),
+    );
+    expect(a).toMatchObject({ status: 'pending', ruleIds: [] });
+    expect((await other.findPendingApproval('bot', 'acme', 'gh:write', T0))?.id).toBe(a.id);
+    expect(await store.findPendingApproval('bot', 'acme', 'gh:read', T0)).toBeUndefined();
+    const answers = await Promise.all([
+      store.answerApproval(a.id, { approved: true, by: 'operator:ann', now: T0 + 10, ttlSeconds: 99_999 }),
+      other.answerApproval(a.id, { approved: false, by: 'operator:bob', now: T0 + 10 }),
+    ]);
+    expect(new Set(answers.map((x) => x?.approval.status)).size).toBe(1);
+    // Exactly one of the two answers created the outcome; the other saw it.
+    expect(answers.filter((x) => x?.grant !== undefined).length).toBeLessThanOrEqual(1);
+    const final = await other.getApproval(a.id);
+    expect(['approved', 'denied']).toContain(final?.status);
+    if (final?.status === 'approved') {
+      const grant = await store.getGrant(final.grantId ?? '');
+      expect(grant).toMatchObject({
+        expiresAt: T0 + 10 + 600_000,
+        approvalId: a.id,
+        constraints: { owner: 'acme' },
+      });
+    }
+    expect(await store.findPendingApproval('bot', 'acme', 'gh:write', T0 + 30)).toBeUndefined();
+    expect(await store.answerApproval('a_nope', { approved: true, by: 'x', now: T0 })).toBeUndefined();
+  });
+
+  it('approvals lapse at their expiry and can be denied', async () => {
+    const store = await grantStore(SHARED, `${prefix}c:`);
+    const a = await store.createApproval(newApproval({ expiresAt: T0 + 1000 }));
+    expect((await store.listApprovals('pending', T0)).map((x) => x.id)).toEqual([a.id]);
+    expect((await store.listApprovals('expired', T0 + 1000)).map((x) => x.id)).toEqual([a.id]);
+    const lapsed = await store.answerApproval(a.id, { approved: true, by: 'x', now: T0 + 1000 });
+    expect(lapsed?.approval.status).toBe('expired');
+    expect(lapsed?.grant).toBeUndefined();
+    const b = await store.createApproval(newApproval());
+    const denied = await store.answerApproval(b.id, { approved: false, by: 'operator:ann', now: T0 + 1 });
+    expect(denied?.approval.status).toBe('denied');
+    expect(await store.listGrants({}, T0 + 2)).toEqual([]);
+  });
+});
+
+describe('RedisRateLimiter', () => {
+  it('shares one atomic bucket between replicas', async () => {
+    const [a, b] = [await limiter(), await limiter()];
+    const limit = { requests: 10, perSeconds: 3600 };
+    const results = await Promise.all(
+      Array.from({ length: 30 }, (_, i) => (i % 2 ? a : b).take('k1', limit)),
+    );
+    expect(results.filter((r) => r.ok)).toHaveLength(10);
+    const refused = results.find((r) => !r.ok);
+    expect(refused).toMatchObject({ ok: false });
+    expect((refused as { retryAfterSeconds: number }).retryAfterSeconds).toBeGreaterThanOrEqual(300);
+    expect(await b.remaining('k1', limit)).toBe(0);
+    expect(await a.remaining('fresh', limit)).toBe(10);
+  });
+});
+
+describe('fail closed when Redis is down', () => {
+  it('refuses grants and rate limits with structured errors, then recovers', async () => {
+    const redis = await PrivateRedis.start();
+    try {
+      const store = await grantStore(redis.url, 'kw:');
+      const rl = await limiter(redis.url, 'kw:');
+      const g = await store.createGrant(newGrant());
+      const limit = { requests: 5, perSeconds: 60 };
+      expect((await rl.take('k', limit)).ok).toBe(true);
+      await redis.stop();
+      const grantError = await store.useGrant(g.id, T0).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(isKeywardError(grantError) && grantError.retryable).toBe(true);
+      const limitError = await rl.take('k', limit).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(isKeywardError(limitError) && limitError.code).toBe('rate_limited');
+      expect(
+        await store
+          .grantsFor('bot', 'acme', 'gh:write')
+          .catch((e: unknown) => (isKeywardError(e) ? 'refused' : 'other')),
+      ).toBe('refused');
+      await redis.resume();
+      const deadline = Date.now() + 5_000;
+      let ok = false;
+      while (!ok && Date.now() < deadline) {
+        ok = await rl.take('k', limit).then(
+          (r) => r.ok,
+          () => false,
+        );
+        if (!ok) await new Promise((r) => setTimeout(r, 100));
+      }
+      expect(ok).toBe(true);
+    } finally {
+      await redis.stop();
+    }
+  });
+});

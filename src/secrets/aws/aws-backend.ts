@@ -30,6 +30,9 @@ const PENDING = 'AWSPENDING';
 
 /** Builds the SDK client: no SDK retries (the resilient wrapper retries), bounded sockets. */
 export function createAwsClient(config: AwsConfig, baseDir: string): SecretsManagerClient {
+  // The SDK is pinned to a release that supports Node 20 on purpose; its 9-line "upgrade to Node
+  // 22" process warning would otherwise land in every CLI command's output. An explicit setting wins.
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   const options: SecretsManagerClientConfig = {
     region: config.region,
     maxAttempts: 1,

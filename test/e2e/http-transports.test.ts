@@ -360,6 +360,7 @@ describe('protocol and session edges', () => {
     expect(metrics.body).toMatch(/keyward_denials_total\{code="permission_denied"\} [1-9]/);
     expect(metrics.body).toMatch(/keyward_http_auth_failures_total\{reason="missing_token"\} [1-9]/);
     expect(metrics.body).toContain('keyward_credential_cache_hit_ratio');
+    expect(metrics.body).toContain('keyward_secret_backend_breaker_state{backend="local"} 0');
     for (const secret of [KEY, TOKEN_A, TOKEN_B]) expect(metrics.body).not.toContain(secret);
   });
 });

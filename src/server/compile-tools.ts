@@ -2,15 +2,15 @@
 import type { Tool } from '@modelcontextprotocol/sdk/types.js';
 import type { KeywardConfig } from '../config/schema.js';
 import { DEFAULTS } from '../config/defaults.js';
-import { createInjector } from '../upstream/injection.js';
+import { createInjector, type InjectorOptions } from '../upstream/injection.js';
 import type { Injector } from '../upstream/outbound-request.js';
 import { compileRequestTemplate } from '../upstream/request-template.js';
 import { createValidatorFactory, strictInputSchema } from './argument-validator.js';
 import type { CompiledTool } from './compiled-tool.js';
 
 export interface InjectorHooks {
-  /** Builds injectors for credentials; defaults to createInjector. */
-  readonly createInjector?: (credentialId: string) => Injector;
+  /** What token-deriving (OAuth2) injectors need from the composition root, per credential. */
+  readonly oauth2?: (credentialId: string) => InjectorOptions['oauth2'];
 }
 
 export function compileTools(config: KeywardConfig, hooks: InjectorHooks = {}): Map<string, CompiledTool> {
@@ -21,9 +21,8 @@ export function compileTools(config: KeywardConfig, hooks: InjectorHooks = {}): 
     if (injector === undefined) {
       const credential = config.credentials[credentialId];
       if (credential === undefined) throw new Error(`unknown credential ${credentialId}`);
-      injector = hooks.createInjector
-        ? hooks.createInjector(credentialId)
-        : createInjector(credential.inject, { origins: credential.origins });
+      const oauth2 = hooks.oauth2?.(credentialId) ?? { credentialName: credentialId };
+      injector = createInjector(credential.inject, { origins: credential.origins, oauth2 });
       injectors.set(credentialId, injector);
     }
     return injector;

@@ -13,7 +13,7 @@ import type { LoadedConfig } from '../config/load.js';
 import type { KeywardConfig } from '../config/schema.js';
 import { systemClock, type Clock } from '../core/clock.js';
 import { ConfigError, KeywardError, isKeywardError } from '../core/errors.js';
-import type { Principal } from '../core/types.js';
+import type { Principal, Secret } from '../core/types.js';
 import type { Logger, SecretRegistry } from '../observability/logger.js';
 import type { Authorizer, Elicitor } from '../policy/authorizer.js';
 import { BasicAuthorizer } from '../policy/basic-authorizer.js';
@@ -111,7 +111,14 @@ export class Gateway {
       if (config.toolSources.length > 0) {
         Object.assign(config.tools, await loadToolSources(config, { logger, baseDir }));
       }
-      const tools = compileTools(config);
+      const tools = compileTools(config, {
+        oauth2: (credentialId) => ({
+          credentialName: credentialId,
+          logger,
+          clock,
+          rotate: refreshTokenWriter(config, credentialId, backends, resolver),
+        }),
+      });
       const parts: GatewayParts = { config, baseDir, logger, clock, audit, cache, resolver, backends, tools };
       const authorizer = deps.authorizer
         ? await deps.authorizer(config, parts)
@@ -275,6 +282,31 @@ function principalKey(p: Principal): string {
 /** Internal errors are logged by type and message only; the logger scrubs registered secrets. */
 function describeInternal(error: unknown): string {
   return error instanceof Error ? `${error.name}: ${error.message}` : typeof error;
+}
+
+/**
+ * Writes a refresh token the OAuth2 server rotated back to the backend as a new version, keeping
+ * the secret's other fields. Only for refs that do not depend on the principal (a templated ref
+ * cannot be told apart from the token alone) on backends that store the secret as one JSON string;
+ * elsewhere the rotated token lives in this process only (and a warning is logged).
+ */
+function refreshTokenWriter(
+  config: KeywardConfig,
+  credentialId: string,
+  backends: ReadonlyMap<string, SecretBackend>,
+  resolver: CredentialResolver,
+): ((next: string, secret: Secret) => Promise<void>) | undefined {
+  const credential = config.credentials[credentialId];
+  if (credential === undefined || credential.inject.type !== 'oauth2-refresh-token') return undefined;
+  if (/\{(tenant|agent)\}/.test(credential.ref)) return undefined;
+  const backend = backends.get(credential.backend);
+  // Backends that store the whole secret as one JSON string (Vault KV keeps fields as separate keys).
+  if (backend?.rotate === undefined || !['file', 'aws-secrets-manager'].includes(backend.kind)) return undefined;
+  const field = credential.inject.refreshTokenField;
+  return async (next, secret) => {
+    await backend.rotate?.(credential.ref, JSON.stringify({ ...secret.fields, [field]: next }));
+    await resolver.invalidateRef(credential.backend, credential.ref);
+  };
 }
 
 export function principalFromConfig(config: KeywardConfig, agentName: string | undefined): Principal {

@@ -88,8 +88,10 @@ export function auditCallStep(audit: AuditSink, clock: Clock, logger: Logger): S
         ...(outcome?.fallback === undefined ? {} : { details: { fallback: outcome.fallback } }),
       };
       // The upstream has already acted: the result is returned even if this record fails, and
-      // the failure is logged loudly (retrying the call would repeat the action).
-      await audit.append(event).catch((error: unknown) => {
+      // the failure is logged loudly (retrying the call would repeat the action). So the answer
+      // does not wait for the commit either: it saves one group-commit round trip of latency per
+      // call, and shutdown still drains calls and flushes the sink before exit.
+      void audit.append(event).catch((error: unknown) => {
         logger.error({ requestId: ctx.requestId, err: String(error) }, 'audit: could not record call.completed');
       });
     }

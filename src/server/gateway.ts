@@ -24,6 +24,7 @@ import { withResilience } from '../secrets/resilient-backend.js';
 import type { SecretBackend } from '../secrets/secret-backend.js';
 import { createHttpClient, type HttpClient } from '../upstream/http-client.js';
 import { loadToolSources } from '../openapi/tool-sources.js';
+import { WebhookNotifier } from '../observability/notifier.js';
 import type { CallContext } from './call-context.js';
 import { benchDisabledSteps, buildCallPipeline, type CallPipeline } from './call-pipeline.js';
 import { compileTools } from './compile-tools.js';
@@ -56,6 +57,8 @@ export interface GatewayParts {
   readonly resolver: CredentialResolver;
   readonly backends: ReadonlyMap<string, SecretBackend>;
   readonly tools: ReadonlyMap<string, CompiledTool>;
+  /** Alerts: the log always, plus the configured webhook. */
+  readonly notifier: WebhookNotifier;
 }
 
 export interface CallObserver {
@@ -119,7 +122,8 @@ export class Gateway {
           rotate: refreshTokenWriter(config, credentialId, backends, resolver),
         }),
       });
-      const parts: GatewayParts = { config, baseDir, logger, clock, audit, cache, resolver, backends, tools };
+      const notifier = new WebhookNotifier({ config: config.notifier, logger, clock });
+      const parts: GatewayParts = { config, baseDir, logger, clock, audit, cache, resolver, backends, tools, notifier };
       const authorizer = deps.authorizer
         ? await deps.authorizer(config, parts)
         : new BasicAuthorizer(new PolicyEngine(config.policy.rules));
@@ -222,6 +226,7 @@ export class Gateway {
       }
       return errorResult(error, { tool: name, permission: tool.permission, requestId });
     } finally {
+      if (errorCode !== undefined) this.alertOn(errorCode, name, tool.permission, options.principal, requestId);
       this.observer?.callFinished({
         tool: name,
         permission: tool.permission,
@@ -231,6 +236,25 @@ export class Gateway {
       this.inFlight--;
       if (this.inFlight === 0) for (const wake of this.drainWaiters.splice(0)) wake();
     }
+  }
+
+  /** High-severity outcomes become alerts (the log always; the webhook when configured). */
+  private alertOn(code: string, tool: string, permission: string, principal: Principal, requestId: string): void {
+    const type =
+      code === 'credential_revoked' ? 'credential.revoked' : code === 'audit_unavailable' ? 'audit.failure' : undefined;
+    if (type === undefined) return;
+    this.parts.notifier.notify({
+      type,
+      message:
+        type === 'credential.revoked'
+          ? `the credential of tool ${tool} was revoked at its backend`
+          : `the audit trail could not record a call to ${tool}; calls are refused until it recovers`,
+      agent: principal.agent,
+      tenant: principal.tenant,
+      tool,
+      permission,
+      details: { requestId },
+    });
   }
 
   get inFlightCalls(): number {
@@ -255,6 +279,7 @@ export class Gateway {
   async close(): Promise<void> {
     this.closed = true;
     await this.http.close().catch(() => undefined);
+    await this.parts.notifier.flush().catch(() => undefined);
     await this.parts.audit.flush().catch(() => undefined);
     await this.parts.audit.close().catch(() => undefined);
     await this.parts.resolver.close?.().catch(() => undefined);

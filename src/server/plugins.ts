@@ -2,7 +2,6 @@
  * The optional layers plugged into the gateway (capabilities: grants, approvals, rate limits,
  * meta-tools, alerts). Kept apart from gateway.ts so the core composition stays readable.
  */
-import { WebhookNotifier } from '../observability/notifier.js';
 import { assertValidPolicy, compileCelCondition } from '../policy/cel-condition.js';
 import { CapabilityAuthorizer } from '../policy/capability-authorizer.js';
 import { createGrantStore, createRateLimiter } from '../policy/grant-store-registry.js';
@@ -20,11 +19,7 @@ export function gatewayPlugins(): Pick<GatewayDeps, 'authorizer' | 'metaTools' |
       const storeDeps = { config, logger: parts.logger, clock: parts.clock };
       const grants = await createGrantStore(storeDeps);
       const rateLimiter = await createRateLimiter(storeDeps);
-      const notifier = new WebhookNotifier({
-        config: config.notifier,
-        logger: parts.logger,
-        clock: parts.clock,
-      });
+      const notifier = parts.notifier;
       // Approvals and revocations made by `keyward grants` in another process reach the sessions too.
       grants.watch?.(toolListChanged);
       const toolPermissions = new Map([...parts.tools.values()].map((t) => [t.name, t.permission]));

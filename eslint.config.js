@@ -22,6 +22,9 @@ export default tseslint.config(
     ignores: ['src/cli/**'],
     rules: { 'no-console': ['error', { allow: ['error'] }] },
   },
-  { files: ['**/*.js', '**/*.mjs'], languageOptions: { globals: { process: 'readonly', console: 'readonly' } } },
+  {
+    files: ['**/*.js', '**/*.mjs'],
+    languageOptions: { globals: { process: 'readonly', console: 'readonly' } },
+  },
   prettier,
 );

@@ -11,7 +11,9 @@ export function reportAndExit(error: unknown): never {
 }
 
 /** Wraps a command action so every failure goes through reportAndExit. */
-export function action<A extends unknown[]>(fn: (...args: A) => Promise<void> | void): (...args: A) => Promise<void> {
+export function action<A extends unknown[]>(
+  fn: (...args: A) => Promise<void> | void,
+): (...args: A) => Promise<void> {
   return async (...args: A) => {
     try {
       await fn(...args);

@@ -3,7 +3,11 @@ import { z } from 'zod';
 import { configSchema } from './schema.js';
 
 export function configJsonSchema(): Record<string, unknown> {
-  const schema = z.toJSONSchema(configSchema, { io: 'input', unrepresentable: 'any', target: 'draft-2020-12' });
+  const schema = z.toJSONSchema(configSchema, {
+    io: 'input',
+    unrepresentable: 'any',
+    target: 'draft-2020-12',
+  });
   allowInjectShorthand(schema);
   return { ...schema, title: 'keyward tools.config.json' };
 }

@@ -156,7 +156,10 @@ function crossCheck(config: KeywardConfig): ConfigIssue[] {
       issues.push({ path: `${base}.request.url`, message: 'must be an http(s) URL' });
     }
     if (PLACEHOLDER.test(url.host)) {
-      issues.push({ path: `${base}.request.url`, message: 'the origin must be fixed: no {placeholders} in the host' });
+      issues.push({
+        path: `${base}.request.url`,
+        message: 'the origin must be fixed: no {placeholders} in the host',
+      });
     }
     PLACEHOLDER.lastIndex = 0;
     const properties = (tool.input as { properties?: Record<string, unknown> }).properties ?? {};
@@ -167,7 +170,10 @@ function crossCheck(config: KeywardConfig): ConfigIssue[] {
     ];
     for (const p of used) {
       if (!(p in properties)) {
-        issues.push({ path: `${base}.request`, message: `placeholder {${p}} has no matching property in ${base}.input` });
+        issues.push({
+          path: `${base}.request`,
+          message: `placeholder {${p}} has no matching property in ${base}.input`,
+        });
       }
     }
     if (tool.credential !== undefined) {
@@ -188,7 +194,8 @@ function crossCheck(config: KeywardConfig): ConfigIssue[] {
 
   const seen = new Set<string>();
   config.policy.rules.forEach((rule, i) => {
-    if (seen.has(rule.id)) issues.push({ path: `policy.rules[${i}].id`, message: `duplicate rule id "${rule.id}"` });
+    if (seen.has(rule.id))
+      issues.push({ path: `policy.rules[${i}].id`, message: `duplicate rule id "${rule.id}"` });
     seen.add(rule.id);
     for (const agent of rule.agents ?? []) {
       if (agent !== '*' && !config.agents[agent] && !config.identity.tokens.some((t) => t.agent === agent)) {

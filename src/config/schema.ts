@@ -50,11 +50,28 @@ export const identitySchema = z
         jwksUri: z.string().url().optional(),
         jwksFile: z.string().optional(),
         algorithms: z
-          .array(z.enum(['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA']))
+          .array(
+            z.enum([
+              'RS256',
+              'RS384',
+              'RS512',
+              'PS256',
+              'PS384',
+              'PS512',
+              'ES256',
+              'ES384',
+              'ES512',
+              'EdDSA',
+            ]),
+          )
           .default(['RS256', 'ES256', 'EdDSA']),
         clockToleranceSeconds: z.number().int().min(0).max(300).default(30),
         claims: z
-          .object({ agent: z.string().default('sub'), tenant: z.string().default('tenant'), roles: z.string().default('roles') })
+          .object({
+            agent: z.string().default('sub'),
+            tenant: z.string().default('tenant'),
+            roles: z.string().default('roles'),
+          })
           .strict()
           .default({ agent: 'sub', tenant: 'tenant', roles: 'roles' }),
       })
@@ -223,7 +240,12 @@ export const credentialSchema = z
     inject: z.preprocess(normalizeInject, injectSchema),
     /** The only origins this credential is ever sent to (scheme://host[:port]). */
     origins: z.array(z.string().url()).min(1),
-    cacheTtlSeconds: z.number().int().min(0).max(DEFAULTS.cache.maxTtlSeconds).default(DEFAULTS.cache.ttlSeconds),
+    cacheTtlSeconds: z
+      .number()
+      .int()
+      .min(0)
+      .max(DEFAULTS.cache.maxTtlSeconds)
+      .default(DEFAULTS.cache.ttlSeconds),
   })
   .strict();
 export type CredentialConfig = z.infer<typeof credentialSchema>;
@@ -357,7 +379,10 @@ export const auditSchema = z
       .object({
         type: z.literal('postgres'),
         url: z.string().min(1),
-        schema: z.string().regex(/^[a-z_][a-z0-9_]*$/).default('keyward'),
+        schema: z
+          .string()
+          .regex(/^[a-z_][a-z0-9_]*$/)
+          .default('keyward'),
         statementTimeoutMs: z.number().int().positive().default(DEFAULTS.audit.writeTimeoutMs),
         connectTimeoutMs: z.number().int().positive().default(DEFAULTS.audit.writeTimeoutMs),
       })
@@ -399,7 +424,10 @@ export const notifierSchema = z
       .strict()
       .optional(),
     repeatedDenials: z
-      .object({ count: z.number().int().positive().default(5), windowSeconds: z.number().positive().default(60) })
+      .object({
+        count: z.number().int().positive().default(5),
+        windowSeconds: z.number().positive().default(60),
+      })
       .strict()
       .default({ count: 5, windowSeconds: 60 }),
   })
@@ -422,7 +450,9 @@ export const configSchema = z
     server: z.object({ http: httpServerSchema.optional() }).strict().default({}),
     notifier: notifierSchema,
     logging: z
-      .object({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') })
+      .object({
+        level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+      })
       .strict()
       .default({ level: 'info' }),
   })

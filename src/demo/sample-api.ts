@@ -37,7 +37,12 @@ export async function startSampleApi(initialKey: string): Promise<SampleApi> {
       const project = PROJECTS.find((p) => p.id === decodeURIComponent(match[1] ?? ''));
       return project ? send(200, project) : send(404, { error: 'no such project' });
     }
-    if (url.pathname === '/debug/whoami') return send(200, { note: 'careless endpoint', yourKey: key, base64: Buffer.from(key).toString('base64') });
+    if (url.pathname === '/debug/whoami')
+      return send(200, {
+        note: 'careless endpoint',
+        yourKey: key,
+        base64: Buffer.from(key).toString('base64'),
+      });
     return send(404, { error: 'not found' });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));

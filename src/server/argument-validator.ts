@@ -19,7 +19,10 @@ export function strictInputSchema(schema: Record<string, unknown>): Record<strin
   return out;
 }
 
-export function createValidatorFactory(): (schema: Record<string, unknown>, path: string) => ArgumentValidator {
+export function createValidatorFactory(): (
+  schema: Record<string, unknown>,
+  path: string,
+) => ArgumentValidator {
   const ajv = new Ajv2020({ allErrors: true, strict: false, coerceTypes: false, useDefaults: false });
   addFormats(ajv);
   return (schema, path) => {
@@ -54,7 +57,8 @@ export function checkArgumentSize(args: unknown): void {
 
 function describe(errors: readonly ErrorObject[]): string {
   const parts = errors.slice(0, 5).map((e) => {
-    const where = e.instancePath === '' ? 'arguments' : `argument ${e.instancePath.slice(1).replace(/\//g, '.')}`;
+    const where =
+      e.instancePath === '' ? 'arguments' : `argument ${e.instancePath.slice(1).replace(/\//g, '.')}`;
     if (e.keyword === 'additionalProperties') {
       return `unknown argument "${String((e.params as { additionalProperty: string }).additionalProperty)}"`;
     }

@@ -62,7 +62,12 @@ export interface GatewayParts {
 }
 
 export interface CallObserver {
-  callFinished(event: { tool: string; permission: string; errorCode: string | undefined; durationMs: number }): void;
+  callFinished(event: {
+    tool: string;
+    permission: string;
+    errorCode: string | undefined;
+    durationMs: number;
+  }): void;
 }
 
 export interface CallOptions {
@@ -104,11 +109,18 @@ export class Gateway {
         backends.set(name, withResilience(backend, backendConfig, { logger, clock, name }));
       }
       const benchDisabled = benchDisabledSteps();
-      if (benchDisabled.size > 0) logger.warn({ disabled: [...benchDisabled] }, 'KEYWARD_BENCH_DISABLE: measurement only');
+      if (benchDisabled.size > 0)
+        logger.warn({ disabled: [...benchDisabled] }, 'KEYWARD_BENCH_DISABLE: measurement only');
       const realCache = await createCredentialCache(config.cache, { logger, clock, baseDir });
       closers.push(() => realCache.close());
       const cache = benchDisabled.has('credential-cache') ? uncachedForBench(realCache) : realCache;
-      const resolver = new CredentialResolver({ credentials: config.credentials, backends, cache, clock, logger });
+      const resolver = new CredentialResolver({
+        credentials: config.credentials,
+        backends,
+        cache,
+        clock,
+        logger,
+      });
       const audit = await createAuditSink(config.audit, { logger, clock });
       closers.push(() => audit.close());
       if (config.toolSources.length > 0) {
@@ -123,7 +135,18 @@ export class Gateway {
         }),
       });
       const notifier = new WebhookNotifier({ config: config.notifier, logger, clock });
-      const parts: GatewayParts = { config, baseDir, logger, clock, audit, cache, resolver, backends, tools, notifier };
+      const parts: GatewayParts = {
+        config,
+        baseDir,
+        logger,
+        clock,
+        audit,
+        cache,
+        resolver,
+        backends,
+        tools,
+        notifier,
+      };
       const authorizer = deps.authorizer
         ? await deps.authorizer(config, parts)
         : new BasicAuthorizer(new PolicyEngine(config.policy.rules));
@@ -182,7 +205,8 @@ export class Gateway {
     const requestId = randomUUID();
     const meta = this.metaByName.get(name);
     if (meta !== undefined) {
-      const args = rawArgs !== null && typeof rawArgs === 'object' ? (rawArgs as Record<string, unknown>) : {};
+      const args =
+        rawArgs !== null && typeof rawArgs === 'object' ? (rawArgs as Record<string, unknown>) : {};
       return meta.call(args, {
         principal: options.principal,
         sessionId: options.sessionId,
@@ -222,11 +246,15 @@ export class Gateway {
     } catch (error) {
       errorCode = isKeywardError(error) ? error.code : 'internal_error';
       if (!isKeywardError(error)) {
-        this.parts.logger.error({ requestId, tool: name, err: describeInternal(error) }, 'internal error in tool call');
+        this.parts.logger.error(
+          { requestId, tool: name, err: describeInternal(error) },
+          'internal error in tool call',
+        );
       }
       return errorResult(error, { tool: name, permission: tool.permission, requestId });
     } finally {
-      if (errorCode !== undefined) this.alertOn(errorCode, name, tool.permission, options.principal, requestId);
+      if (errorCode !== undefined)
+        this.alertOn(errorCode, name, tool.permission, options.principal, requestId);
       this.observer?.callFinished({
         tool: name,
         permission: tool.permission,
@@ -239,9 +267,19 @@ export class Gateway {
   }
 
   /** High-severity outcomes become alerts (the log always; the webhook when configured). */
-  private alertOn(code: string, tool: string, permission: string, principal: Principal, requestId: string): void {
+  private alertOn(
+    code: string,
+    tool: string,
+    permission: string,
+    principal: Principal,
+    requestId: string,
+  ): void {
     const type =
-      code === 'credential_revoked' ? 'credential.revoked' : code === 'audit_unavailable' ? 'audit.failure' : undefined;
+      code === 'credential_revoked'
+        ? 'credential.revoked'
+        : code === 'audit_unavailable'
+          ? 'audit.failure'
+          : undefined;
     if (type === undefined) return;
     this.parts.notifier.notify({
       type,
@@ -326,7 +364,8 @@ function refreshTokenWriter(
   if (/\{(tenant|agent)\}/.test(credential.ref)) return undefined;
   const backend = backends.get(credential.backend);
   // Backends that store the whole secret as one JSON string (Vault KV keeps fields as separate keys).
-  if (backend?.rotate === undefined || !['file', 'aws-secrets-manager'].includes(backend.kind)) return undefined;
+  if (backend?.rotate === undefined || !['file', 'aws-secrets-manager'].includes(backend.kind))
+    return undefined;
   const field = credential.inject.refreshTokenField;
   return async (next, secret) => {
     await backend.rotate?.(credential.ref, JSON.stringify({ ...secret.fields, [field]: next }));
@@ -336,8 +375,16 @@ function refreshTokenWriter(
 
 export function principalFromConfig(config: KeywardConfig, agentName: string | undefined): Principal {
   const name = agentName ?? config.identity.stdio?.agent ?? Object.keys(config.agents)[0];
-  if (name === undefined) throw new ConfigError('no agent configured: add one under "agents" and identity.stdio');
+  if (name === undefined)
+    throw new ConfigError('no agent configured: add one under "agents" and identity.stdio');
   const agent = config.agents[name];
-  if (agent === undefined) throw new ConfigError(`unknown agent "${name}"`, [{ path: 'agents', message: `no agent "${name}"` }]);
-  return { agent: name, tenant: agent.tenant, roles: agent.roles, attributes: agent.attributes, authMethod: 'stdio' };
+  if (agent === undefined)
+    throw new ConfigError(`unknown agent "${name}"`, [{ path: 'agents', message: `no agent "${name}"` }]);
+  return {
+    agent: name,
+    tenant: agent.tenant,
+    roles: agent.roles,
+    attributes: agent.attributes,
+    authMethod: 'stdio',
+  };
 }

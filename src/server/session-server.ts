@@ -28,11 +28,20 @@ export interface MetaTool {
   readonly definition: Tool;
   call(
     args: Record<string, unknown>,
-    context: { principal: Principal; sessionId: string | undefined; elicitor: Elicitor | undefined; requestId: string },
+    context: {
+      principal: Principal;
+      sessionId: string | undefined;
+      elicitor: Elicitor | undefined;
+      requestId: string;
+    },
   ): Promise<CallToolResult>;
 }
 
-export function createSessionServer(gateway: Gateway, principal: Principal, options: SessionOptions = {}): Server {
+export function createSessionServer(
+  gateway: Gateway,
+  principal: Principal,
+  options: SessionOptions = {},
+): Server {
   const server = new Server(
     { name: 'keyward', version: '0.1.0' },
     {

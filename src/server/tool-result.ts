@@ -29,7 +29,8 @@ export function errorResult(
     ? error
     : new KeywardError('internal_error', `an internal error occurred; requestId ${context.requestId}`);
   const structured = toStructuredError(known, context);
-  const retry = structured.retryAfterSeconds === undefined ? '' : ` Retry after ${structured.retryAfterSeconds} s.`;
+  const retry =
+    structured.retryAfterSeconds === undefined ? '' : ` Retry after ${structured.retryAfterSeconds} s.`;
   return {
     isError: true,
     content: [

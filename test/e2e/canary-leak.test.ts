@@ -38,7 +38,10 @@ beforeAll(async () => {
   const session = await connectStdio(configPath, { args: ['--log-level', 'trace'] });
   const call = async (name: string, args: Record<string, unknown> = {}): Promise<void> => {
     try {
-      outputs.push({ where: `result of ${name}`, text: JSON.stringify(await session.client.callTool({ name, arguments: args })) });
+      outputs.push({
+        where: `result of ${name}`,
+        text: JSON.stringify(await session.client.callTool({ name, arguments: args })),
+      });
     } catch (error) {
       outputs.push({ where: `error of ${name}`, text: String(error) + JSON.stringify(error) });
     }
@@ -57,7 +60,9 @@ beforeAll(async () => {
   await call('get_repo', { owner: CANARY.slice(0, 20), repo: 'x' }); // the agent cannot smuggle it either
   await call('no_such_tool');
   // Rotation, then an upstream that accepts neither key: credential_invalid after one re-fetch.
-  const rotated = await runCli(['secrets', 'rotate', 'api', '--config', configPath], { input: ROTATED_CANARY });
+  const rotated = await runCli(['secrets', 'rotate', 'api', '--config', configPath], {
+    input: ROTATED_CANARY,
+  });
   outputs.push({ where: 'secrets rotate', text: rotated.stdout + rotated.stderr });
   upstream.options.acceptedKeys = new Set(['nothing-matches']);
   await call('echo_raw');
@@ -89,7 +94,8 @@ describe('canary leak test', () => {
     expect(sent).toContain(`Bearer ${CANARY}`);
     expect(sent).toContain(`Bearer ${ROTATED_CANARY}`);
     // The detector itself finds every form it checks.
-    for (const form of canaryForms(CANARY)) expect(findCanary(`xx${form}xx`, CANARY).length).toBeGreaterThan(0);
+    for (const form of canaryForms(CANARY))
+      expect(findCanary(`xx${form}xx`, CANARY).length).toBeGreaterThan(0);
   });
 
   it('debug logs were actually written to stderr', () => {

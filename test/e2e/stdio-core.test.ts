@@ -47,9 +47,16 @@ describe('keyward over stdio', () => {
 
   it('calls the upstream with exactly the stored key and never returns it', async () => {
     const before = upstream.requests.length;
-    const result = (await session.client.callTool({ name: 'get_repo', arguments: { owner: 'acme', repo: 'widgets' } })) as CallToolResult;
+    const result = (await session.client.callTool({
+      name: 'get_repo',
+      arguments: { owner: 'acme', repo: 'widgets' },
+    })) as CallToolResult;
     expect(result.isError).toBeFalsy();
-    expect((result.structuredContent as { body: unknown }).body).toEqual({ owner: 'acme', repo: 'widgets', stars: 42 });
+    expect((result.structuredContent as { body: unknown }).body).toEqual({
+      owner: 'acme',
+      repo: 'widgets',
+      stars: 42,
+    });
     const seen = upstream.requests.slice(before);
     expect(seen).toHaveLength(1);
     expect(seen[0]?.headers.authorization).toBe(`Bearer ${KEY}`);
@@ -76,7 +83,9 @@ describe('keyward over stdio', () => {
     const e1 = error(await session.client.callTool({ name: 'get_repo', arguments: { owner: 'acme' } }));
     expect(e1.code).toBe('invalid_arguments');
     expect(e1.message).toContain('repo');
-    const e2 = error(await session.client.callTool({ name: 'get_repo', arguments: { owner: 'a', repo: 'b', extra: 1 } }));
+    const e2 = error(
+      await session.client.callTool({ name: 'get_repo', arguments: { owner: 'a', repo: 'b', extra: 1 } }),
+    );
     expect(e2.code).toBe('invalid_arguments');
     expect(e2.message).toContain('extra');
     expect(upstream.requests.length).toBe(before);
@@ -84,7 +93,9 @@ describe('keyward over stdio', () => {
 
   it('denies by policy before reading the backend or calling upstream', async () => {
     const before = upstream.requests.length;
-    const e = error(await session.client.callTool({ name: 'forbidden_read', arguments: { owner: 'a', repo: 'b' } }));
+    const e = error(
+      await session.client.callTool({ name: 'forbidden_read', arguments: { owner: 'a', repo: 'b' } }),
+    );
     // The credential of this tool does not exist: reading it would give credential_not_found.
     expect(e.code).toBe('permission_denied');
     expect(e.retryable).toBe(false);
@@ -96,7 +107,9 @@ describe('keyward over stdio', () => {
   });
 
   it('answers an unknown tool with a JSON-RPC protocol error', async () => {
-    await expect(session.client.callTool({ name: 'no_such_tool', arguments: {} })).rejects.toThrow(/-32602|Unknown tool/);
+    await expect(session.client.callTool({ name: 'no_such_tool', arguments: {} })).rejects.toThrow(
+      /-32602|Unknown tool/,
+    );
   });
 
   it('maps upstream 429 to rate_limited with retryAfterSeconds', async () => {
@@ -107,7 +120,9 @@ describe('keyward over stdio', () => {
   });
 
   it('maps 5xx to upstream_error', async () => {
-    expect(error(await session.client.callTool({ name: 'server_error', arguments: {} })).code).toBe('upstream_error');
+    expect(error(await session.client.callTool({ name: 'server_error', arguments: {} })).code).toBe(
+      'upstream_error',
+    );
   });
 
   it('gives upstream_timeout near the deadline for a slow upstream', async () => {
@@ -123,16 +138,30 @@ describe('keyward over stdio', () => {
   });
 
   it('does not follow a redirect, so the key reaches no other origin', async () => {
-    const e = error(await session.client.callTool({ name: 'redirect', arguments: { to: `${other.origin}/echo/raw` } }));
+    const e = error(
+      await session.client.callTool({ name: 'redirect', arguments: { to: `${other.origin}/echo/raw` } }),
+    );
     expect(e.code).toBe('upstream_rejected');
     expect(other.requests).toHaveLength(0);
   });
 
   it('keeps path parameters inside one segment of the configured origin', async () => {
-    const attacks = ['../', '..', '%2f', '//evil.example', '@evil.example', 'a\r\nX-Injected: 1', '../../admin?x=1#', 'a/b'];
+    const attacks = [
+      '../',
+      '..',
+      '%2f',
+      '//evil.example',
+      '@evil.example',
+      'a\r\nX-Injected: 1',
+      '../../admin?x=1#',
+      'a/b',
+    ];
     for (const owner of attacks) {
       const before = upstream.requests.length;
-      const result = (await session.client.callTool({ name: 'get_repo', arguments: { owner, repo: 'r' } })) as CallToolResult;
+      const result = (await session.client.callTool({
+        name: 'get_repo',
+        arguments: { owner, repo: 'r' },
+      })) as CallToolResult;
       const sent = upstream.requests.slice(before);
       if (result.isError) {
         expect(error(result).code, owner).toBe('invalid_arguments');
@@ -152,7 +181,10 @@ describe('keyward over stdio', () => {
     expect(rotate.code, rotate.stderr).toBe(0);
     upstream.options.acceptedKeys = new Set([ROTATED]);
     const before = upstream.requests.length;
-    const result = (await session.client.callTool({ name: 'get_repo', arguments: { owner: 'a', repo: 'b' } })) as CallToolResult;
+    const result = (await session.client.callTool({
+      name: 'get_repo',
+      arguments: { owner: 'a', repo: 'b' },
+    })) as CallToolResult;
     expect(result.isError).toBeFalsy();
     const sent = upstream.requests.slice(before);
     expect(sent.at(-1)?.headers.authorization).toBe(`Bearer ${ROTATED}`);
@@ -163,7 +195,9 @@ describe('keyward over stdio', () => {
   it('answers credential_invalid when the upstream rejects even the fresh key', async () => {
     upstream.options.acceptedKeys = new Set(['something-else-entirely']);
     const before = upstream.requests.length;
-    const e = error(await session.client.callTool({ name: 'get_repo', arguments: { owner: 'a', repo: 'b' } }));
+    const e = error(
+      await session.client.callTool({ name: 'get_repo', arguments: { owner: 'a', repo: 'b' } }),
+    );
     expect(e.code).toBe('credential_invalid');
     expect(upstream.requests.length - before).toBe(2);
     upstream.options.acceptedKeys = new Set([ROTATED]);
@@ -182,7 +216,11 @@ describe('keyward over stdio', () => {
     const { default: Database } = await import('better-sqlite3');
     const db = new Database(configPath.replace(/tools\.config\.json$/, 'audit.db'));
     db.exec('DROP TRIGGER IF EXISTS audit_events_no_update');
-    const changed = db.prepare("UPDATE audit_events SET tool = 'innocent' WHERE rowid = (SELECT MIN(rowid) FROM audit_events WHERE type = 'call.completed')").run();
+    const changed = db
+      .prepare(
+        "UPDATE audit_events SET tool = 'innocent' WHERE rowid = (SELECT MIN(rowid) FROM audit_events WHERE type = 'call.completed')",
+      )
+      .run();
     db.close();
     expect(changed.changes).toBe(1);
     const broken = await runCli(['audit', 'verify', '--config', configPath]);
@@ -194,7 +232,9 @@ describe('keyward over stdio', () => {
 describe('bad config', () => {
   it('names the JSON path, exits non-zero and prints no stack trace', async () => {
     const { configPath: file } = await makeWorkspace((dir) => coreConfig(dir, 'http://127.0.0.1:1'));
-    const config = JSON.parse(readFileSync(file, 'utf8')) as { tools: Record<string, { request: { method: string } }> };
+    const config = JSON.parse(readFileSync(file, 'utf8')) as {
+      tools: Record<string, { request: { method: string } }>;
+    };
     (config.tools.get_repo as { request: { method: string } }).request.method = 'FETCH';
     writeFileSync(file, JSON.stringify(config));
     for (const command of [['check'], ['serve']]) {

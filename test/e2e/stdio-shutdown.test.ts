@@ -69,7 +69,9 @@ describe('graceful shutdown over stdio', () => {
   }
 
   it('exits 0 when stdin closes', async () => {
-    const child = spawn(process.execPath, [mainJs, 'serve', '--config', configPath], { stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [mainJs, 'serve', '--config', configPath], {
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
     let stdout = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
     const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));

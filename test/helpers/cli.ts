@@ -16,7 +16,10 @@ export interface CliResult {
   stderr: string;
 }
 
-export function runCli(args: readonly string[], options: { input?: string; env?: Record<string, string>; cwd?: string } = {}): Promise<CliResult> {
+export function runCli(
+  args: readonly string[],
+  options: { input?: string; env?: Record<string, string>; cwd?: string } = {},
+): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [mainJs, ...args], {
       cwd: options.cwd ?? repoRoot,
@@ -38,7 +41,10 @@ export function tempDir(prefix = 'keyward-test-'): string {
 }
 
 /** A workspace with a fresh key, an encrypted store and a config built by the caller. */
-export async function makeWorkspace(config: (dir: string) => Record<string, unknown>, secrets: Record<string, string> = {}): Promise<{ dir: string; configPath: string }> {
+export async function makeWorkspace(
+  config: (dir: string) => Record<string, unknown>,
+  secrets: Record<string, string> = {},
+): Promise<{ dir: string; configPath: string }> {
   const dir = tempDir();
   const init = await runCli(['init', '--dir', dir]);
   if (init.code !== 0) throw new Error(`keyward init failed: ${init.stderr}`);
@@ -72,7 +78,10 @@ export async function connectStdio(
   });
   let stderr = '';
   transport.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
-  const client = new Client({ name: 'keyward-test', version: '0.0.0' }, { capabilities: options.capabilities ?? {} });
+  const client = new Client(
+    { name: 'keyward-test', version: '0.0.0' },
+    { capabilities: options.capabilities ?? {} },
+  );
   await client.connect(transport);
   return { client, pid: transport.pid, stderr: () => stderr, close: () => client.close() };
 }

@@ -1,11 +1,24 @@
 /** Test configs: a bearer-protected local API with tools that exercise every pipeline branch. */
-export function coreConfig(dir: string, origin: string, extra: { audit?: Record<string, unknown> } = {}): Record<string, unknown> {
-  const tool = (pathTemplate: string, permission: string, input: Record<string, unknown> = {}, more: Record<string, unknown> = {}) => ({
+export function coreConfig(
+  dir: string,
+  origin: string,
+  extra: { audit?: Record<string, unknown> } = {},
+): Record<string, unknown> {
+  const tool = (
+    pathTemplate: string,
+    permission: string,
+    input: Record<string, unknown> = {},
+    more: Record<string, unknown> = {},
+  ) => ({
     description: `GET ${pathTemplate}`,
     permission,
     credential: 'api',
     request: { method: 'GET', url: `${origin}${pathTemplate}` },
-    input: { type: 'object', properties: input, ...(Object.keys(input).length ? { required: Object.keys(input) } : {}) },
+    input: {
+      type: 'object',
+      properties: input,
+      ...(Object.keys(input).length ? { required: Object.keys(input) } : {}),
+    },
     ...more,
   });
   return {
@@ -13,14 +26,27 @@ export function coreConfig(dir: string, origin: string, extra: { audit?: Record<
     identity: { stdio: { agent: 'local' } },
     backends: { local: { type: 'file', path: `${dir}/secrets.enc`, keyPath: `${dir}/master.key` } },
     credentials: {
-      api: { backend: 'local', ref: 'api', inject: { header: 'Authorization', format: 'Bearer {value}' }, origins: [origin] },
+      api: {
+        backend: 'local',
+        ref: 'api',
+        inject: { header: 'Authorization', format: 'Bearer {value}' },
+        origins: [origin],
+      },
       missing: { backend: 'local', ref: 'does-not-exist', inject: { type: 'bearer' }, origins: [origin] },
     },
     tools: {
-      get_repo: tool('/repos/{owner}/{repo}', 'api:read', { owner: { type: 'string' }, repo: { type: 'string' } }),
+      get_repo: tool('/repos/{owner}/{repo}', 'api:read', {
+        owner: { type: 'string' },
+        repo: { type: 'string' },
+      }),
       echo_raw: tool('/echo/raw', 'api:read'),
       echo_encodings: tool('/echo/encodings', 'api:read'),
-      echo_header: tool('/echo/header', 'api:read', {}, { responseHeaders: ['x-ratelimit-remaining', 'set-cookie', 'content-type'] }),
+      echo_header: tool(
+        '/echo/header',
+        'api:read',
+        {},
+        { responseHeaders: ['x-ratelimit-remaining', 'set-cookie', 'content-type'] },
+      ),
       ratelimited: tool('/ratelimited', 'api:read'),
       slow: tool('/slow', 'api:read', {}, { timeouts: { totalMs: 400 } }),
       huge: tool('/huge', 'api:read', {}, { maxResponseBytes: 65536 }),
@@ -36,7 +62,13 @@ export function coreConfig(dir: string, origin: string, extra: { audit?: Record<
         request: { method: 'POST', url: `${origin}/items`, body: 'args' },
         input: { type: 'object', properties: { name: { type: 'string' } }, required: ['name'] },
       },
-      forbidden_read: { ...tool('/repos/{owner}/{repo}', 'admin:read', { owner: { type: 'string' }, repo: { type: 'string' } }), credential: 'missing' },
+      forbidden_read: {
+        ...tool('/repos/{owner}/{repo}', 'admin:read', {
+          owner: { type: 'string' },
+          repo: { type: 'string' },
+        }),
+        credential: 'missing',
+      },
     },
     policy: {
       hideUnusableTools: false,

@@ -74,17 +74,27 @@ async function demo(options: { keep?: boolean }): Promise<void> {
           identity: { stdio: { agent: 'assistant' } },
           backends: { local: { type: 'file', path: './secrets.enc', keyPath: './master.key' } },
           credentials: {
-            sample: { backend: 'local', ref: 'sample-api', inject: { type: 'bearer' }, origins: [api.origin] },
+            sample: {
+              backend: 'local',
+              ref: 'sample-api',
+              inject: { type: 'bearer' },
+              origins: [api.origin],
+            },
           },
           tools: {
             list_projects: tool('/projects', 'projects:read'),
             get_project: tool('/projects/{id}', 'projects:read', { id: { type: 'string' } }),
             debug_whoami: tool('/debug/whoami', 'projects:read'),
-            delete_project: { ...tool('/projects/{id}', 'projects:delete', { id: { type: 'string' } }), request: { method: 'DELETE', url: `${api.origin}/projects/{id}` } },
+            delete_project: {
+              ...tool('/projects/{id}', 'projects:delete', { id: { type: 'string' } }),
+              request: { method: 'DELETE', url: `${api.origin}/projects/{id}` },
+            },
           },
           policy: {
             hideUnusableTools: false,
-            rules: [{ id: 'readers-read', effect: 'allow', roles: ['reader'], permissions: ['projects:read'] }],
+            rules: [
+              { id: 'readers-read', effect: 'allow', roles: ['reader'], permissions: ['projects:read'] },
+            ],
           },
           audit: { type: 'sqlite', path: './audit.db' },
           grants: { store: 'memory', path: './grants.db' },
@@ -111,13 +121,21 @@ async function demo(options: { keep?: boolean }): Promise<void> {
     out(`   tools/list → ${tools.map((t) => t.name).join(', ')}`);
 
     step('3. A call: keyward checks the policy, fetches the key just in time and injects it');
-    const listed = (await client.callTool({ name: 'get_project', arguments: { id: 'p1' } })) as CallToolResult;
+    const listed = (await client.callTool({
+      name: 'get_project',
+      arguments: { id: 'p1' },
+    })) as CallToolResult;
     show('   get_project {id:"p1"} →', listed.structuredContent);
-    out(`   the API received the stored key: ${api.seenKeys.at(-1) === key1 ? 'yes' : 'NO'}; the agent saw it: ${JSON.stringify(listed).includes(key1) ? 'YES (bug)' : 'no'}`);
+    out(
+      `   the API received the stored key: ${api.seenKeys.at(-1) === key1 ? 'yes' : 'NO'}; the agent saw it: ${JSON.stringify(listed).includes(key1) ? 'YES (bug)' : 'no'}`,
+    );
 
     step('4. A denied call: a structured error the agent can plan around (no key read, no request)');
     const before = api.seenKeys.length;
-    const denied = (await client.callTool({ name: 'delete_project', arguments: { id: 'p1' } })) as CallToolResult;
+    const denied = (await client.callTool({
+      name: 'delete_project',
+      arguments: { id: 'p1' },
+    })) as CallToolResult;
     show('   delete_project {id:"p1"} →', denied.structuredContent);
     out(`   requests that reached the API: ${api.seenKeys.length - before}`);
 
@@ -142,7 +160,9 @@ async function demo(options: { keep?: boolean }): Promise<void> {
     step('7. The audit trail: every decision and call, hash-chained, no secret');
     out((await must(['audit', 'tail', '-n', '8', '--config', configPath])).replace(/^/gm, '   ').trimEnd());
     out((await must(['audit', 'verify', '--config', configPath])).replace(/^/gm, '   ').trimEnd());
-    out('\nDone. Next: `keyward init` for your own setup, then `keyward secrets set NAME` and `keyward serve`.');
+    out(
+      '\nDone. Next: `keyward init` for your own setup, then `keyward secrets set NAME` and `keyward serve`.',
+    );
   } finally {
     await client?.close().catch(() => undefined);
     await api.close();

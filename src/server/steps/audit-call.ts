@@ -33,7 +33,11 @@ export function errorCodeOf(error: unknown): string {
   return isKeywardError(error) ? error.code : 'internal_error';
 }
 
-export function auditRejectionsStep(audit: AuditSink, clock: Clock, logger: Logger): Step<CallContext, CallSuccess> {
+export function auditRejectionsStep(
+  audit: AuditSink,
+  clock: Clock,
+  logger: Logger,
+): Step<CallContext, CallSuccess> {
   return async (ctx, next) => {
     try {
       return await next();
@@ -48,7 +52,10 @@ export function auditRejectionsStep(audit: AuditSink, clock: Clock, logger: Logg
           latencyMs: clock.now() - ctx.startedAt,
         };
         await audit.append(event).catch((auditError: unknown) => {
-          logger.error({ requestId: ctx.requestId, err: String(auditError) }, 'audit: could not record a rejection');
+          logger.error(
+            { requestId: ctx.requestId, err: String(auditError) },
+            'audit: could not record a rejection',
+          );
         });
       }
       throw error;
@@ -56,15 +63,26 @@ export function auditRejectionsStep(audit: AuditSink, clock: Clock, logger: Logg
   };
 }
 
-export function auditCallStep(audit: AuditSink, clock: Clock, logger: Logger): Step<CallContext, CallSuccess> {
+export function auditCallStep(
+  audit: AuditSink,
+  clock: Clock,
+  logger: Logger,
+): Step<CallContext, CallSuccess> {
   return async (ctx, next) => {
     try {
       await audit.append({ ...baseEvent(ctx, 'call.started', clock), origin: ctx.tool.origin });
     } catch (error) {
-      logger.error({ requestId: ctx.requestId, err: String(error) }, 'audit: cannot record call.started; refusing');
-      throw new KeywardError('audit_unavailable', 'the audit trail cannot record this call, so it was not made', {
-        retryAfterSeconds: 5,
-      });
+      logger.error(
+        { requestId: ctx.requestId, err: String(error) },
+        'audit: cannot record call.started; refusing',
+      );
+      throw new KeywardError(
+        'audit_unavailable',
+        'the audit trail cannot record this call, so it was not made',
+        {
+          retryAfterSeconds: 5,
+        },
+      );
     }
     ctx.started = true;
     let outcome: CallSuccess | undefined;
@@ -92,7 +110,10 @@ export function auditCallStep(audit: AuditSink, clock: Clock, logger: Logger): S
       // does not wait for the commit either: it saves one group-commit round trip of latency per
       // call, and shutdown still drains calls and flushes the sink before exit.
       void audit.append(event).catch((error: unknown) => {
-        logger.error({ requestId: ctx.requestId, err: String(error) }, 'audit: could not record call.completed');
+        logger.error(
+          { requestId: ctx.requestId, err: String(error) },
+          'audit: could not record call.completed',
+        );
       });
     }
   };

@@ -24,7 +24,10 @@ export function retryAuthStep(resolver: CredentialResolver): Step<CallContext, C
     } catch (error) {
       if (!(error instanceof UpstreamAuthRejected)) throw error;
       if (ctx.tool.credentialId === undefined) {
-        throw new KeywardError('upstream_rejected', `upstream answered ${error.status} and this tool has no credential`);
+        throw new KeywardError(
+          'upstream_rejected',
+          `upstream answered ${error.status} and this tool has no credential`,
+        );
       }
       ctx.tool.injector?.invalidate?.();
       await resolver.invalidate(ctx.tool.credentialId, ctx.principal);

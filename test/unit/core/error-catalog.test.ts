@@ -20,17 +20,32 @@ describe('error catalog and docs/errors.md', () => {
 
   it('covers every code of DESIGN.md §3', () => {
     for (const code of [
-      'invalid_arguments', 'permission_denied', 'approval_required', 'approval_denied', 'grant_expired',
-      'rate_limited', 'credential_expired', 'credential_revoked', 'credential_invalid', 'credential_not_found',
-      'secret_backend_unavailable', 'upstream_error', 'upstream_timeout', 'upstream_rejected',
-      'response_too_large', 'audit_unavailable',
+      'invalid_arguments',
+      'permission_denied',
+      'approval_required',
+      'approval_denied',
+      'grant_expired',
+      'rate_limited',
+      'credential_expired',
+      'credential_revoked',
+      'credential_invalid',
+      'credential_not_found',
+      'secret_backend_unavailable',
+      'upstream_error',
+      'upstream_timeout',
+      'upstream_rejected',
+      'response_too_large',
+      'audit_unavailable',
     ]) {
       expect(ERROR_CODES).toContain(code);
     }
   });
 
   it('builds the structured error an agent receives', () => {
-    const error = new KeywardError('rate_limited', 'too many calls', { retryAfterSeconds: 12, detail: 'internal' });
+    const error = new KeywardError('rate_limited', 'too many calls', {
+      retryAfterSeconds: 12,
+      detail: 'internal',
+    });
     const structured = toStructuredError(error, { tool: 't', permission: 'p:read', requestId: 'r1' });
     expect(structured).toEqual({
       code: 'rate_limited',

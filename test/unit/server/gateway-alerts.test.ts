@@ -39,24 +39,39 @@ describe('gateway alerts', () => {
       agents: { a: { roles: ['r'], tenant: 't' } },
       identity: { stdio: { agent: 'a' } },
       backends: { env: { type: 'env' } },
-      credentials: { api: { backend: 'env', ref: 'api', inject: { type: 'bearer' }, origins: [upstream.origin] } },
+      credentials: {
+        api: { backend: 'env', ref: 'api', inject: { type: 'bearer' }, origins: [upstream.origin] },
+      },
       tools: {
-        echo: { permission: 'p:read', credential: 'api', request: { method: 'GET', url: `${upstream.origin}/echo/raw` } },
+        echo: {
+          permission: 'p:read',
+          credential: 'api',
+          request: { method: 'GET', url: `${upstream.origin}/echo/raw` },
+        },
       },
       policy: { rules: [{ id: 'all', effect: 'allow', permissions: ['*'] }] },
       // Nothing listens on port 1: every audit write fails.
-      audit: { type: 'postgres', url: 'postgres://postgres@127.0.0.1:1/test', connectTimeoutMs: 300, statementTimeoutMs: 300 },
+      audit: {
+        type: 'postgres',
+        url: 'postgres://postgres@127.0.0.1:1/test',
+        connectTimeoutMs: 300,
+        statementTimeoutMs: 300,
+      },
       notifier: { webhook: { url: webhookUrl, timeoutMs: 2000, retries: 0 } },
     });
     const gateway = await Gateway.create(loaded, { logger: silentLogger(), secrets: new SecretRegistry() });
     try {
       const before = upstream.requests.length;
-      const result = await gateway.callTool('echo', {}, {
-        principal: principalFromConfig(loaded.config, undefined),
-        sessionId: undefined,
-        signal: undefined,
-        elicitor: undefined,
-      });
+      const result = await gateway.callTool(
+        'echo',
+        {},
+        {
+          principal: principalFromConfig(loaded.config, undefined),
+          sessionId: undefined,
+          signal: undefined,
+          elicitor: undefined,
+        },
+      );
       expect(result.isError).toBe(true);
       expect((result.structuredContent as { error: { code: string } }).error.code).toBe('audit_unavailable');
       expect(upstream.requests.length).toBe(before);

@@ -38,10 +38,13 @@ CREATE TABLE IF NOT EXISTS audit_events (
 );
 CREATE INDEX IF NOT EXISTS audit_events_writer_seq ON audit_events (writer, seq, id);
 CREATE INDEX IF NOT EXISTS audit_events_time ON audit_events (time_ms);
-CREATE INDEX IF NOT EXISTS audit_events_agent ON audit_events (agent, time_ms);
-CREATE INDEX IF NOT EXISTS audit_events_tenant ON audit_events (tenant, time_ms);
-CREATE INDEX IF NOT EXISTS audit_events_tool ON audit_events (tool, time_ms);
-CREATE INDEX IF NOT EXISTS audit_events_request ON audit_events (request_id);
+-- Only two secondary indexes: every index adds a page to each commit's WAL frames, and the call
+-- path commits once per record when calls are sequential. Filtered queries (ORDER BY id DESC
+-- LIMIT n) scan back from the newest row instead. Stores created with more indexes shed them.
+DROP INDEX IF EXISTS audit_events_agent;
+DROP INDEX IF EXISTS audit_events_tenant;
+DROP INDEX IF EXISTS audit_events_tool;
+DROP INDEX IF EXISTS audit_events_request;
 CREATE TRIGGER IF NOT EXISTS audit_events_no_update BEFORE UPDATE ON audit_events
 BEGIN SELECT RAISE(ABORT, 'audit_events is append-only'); END;
 CREATE TRIGGER IF NOT EXISTS audit_events_no_delete BEFORE DELETE ON audit_events

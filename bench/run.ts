@@ -12,7 +12,7 @@ import { makeWorkspace } from './lib/keyward.js';
 import { aggregate, runMainRounds, type MainSettings } from './lib/main-rounds.js';
 import { benchDir, freePort, killAllChildren, spawnTracked, waitPort } from './lib/proc.js';
 import { mainTargets } from './lib/target-list.js';
-import { renderMarkdown } from './lib/report.js';
+import { acceptance, renderMarkdown } from './lib/report.js';
 import { renderSvg } from './lib/chart.js';
 import { runScenarios } from './scenarios/index.js';
 
@@ -93,7 +93,8 @@ async function main(): Promise<void> {
   const dir = path.join(benchDir, 'results');
   mkdirSync(dir, { recursive: true });
   const stamp = (argv.get('out') ?? meta.date.slice(0, 10)) + (quick ? '-quick' : '');
-  writeFileSync(path.join(dir, `${stamp}.json`), JSON.stringify(result, null, 1) + '\n');
+  const withAcceptance = { ...result, acceptance: acceptance(result) };
+  writeFileSync(path.join(dir, `${stamp}.json`), JSON.stringify(withAcceptance, null, 1) + '\n');
   writeFileSync(path.join(dir, `${stamp}.md`), renderMarkdown(result));
   writeFileSync(path.join(dir, `${stamp}.svg`), renderSvg(agg, meta));
   log(`wrote bench/results/${stamp}.{json,md,svg} in ${meta.durationS} s`);

@@ -129,6 +129,25 @@ export async function runMainRounds(
   return out;
 }
 
+/** Median over common rounds of a/b server CPU per call, and of a's added p50 minus b's (ms). */
+export function pairRatios(
+  raw: readonly RoundResult[],
+  a: string,
+  b: string,
+): { cpu: number; added: number } {
+  const cpu: number[] = [];
+  const added: number[] = [];
+  const at = (name: string, round: number) =>
+    raw.find((r) => r.target === name && r.round === round && !r.failed);
+  for (const ra of raw.filter((r) => r.target === a && !r.failed)) {
+    const rb = at(b, ra.round);
+    if (!rb?.serverCpuPerCall || !ra.seq || !rb.seq) continue;
+    cpu.push((ra.serverCpuPerCall ?? NaN) / rb.serverCpuPerCall);
+    added.push(ra.seq.p50 - rb.seq.p50);
+  }
+  return { cpu: median(cpu), added: median(added) };
+}
+
 /** Same-transport tutorial baseline for a target (stdio ↔ tutorial-stdio, http/sse ↔ tutorial-http-json). */
 export function baselineOf(spec: TargetSpec): string | undefined {
   if (spec.family === 'direct') return undefined;

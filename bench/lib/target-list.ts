@@ -37,6 +37,12 @@ export function mainTargets(quick: boolean): TargetSpec[] {
       json: true,
       desc: 'tutorial, Streamable HTTP (stateful, JSON answers), lean driver',
     },
+    {
+      name: 'tutorial-http-sse',
+      family: 'tutorial',
+      transport: 'http',
+      desc: 'tutorial, Streamable HTTP (stateful, SSE answers), lean driver',
+    },
     { name: 'handrolled-stdio', family: 'handrolled', transport: 'stdio', desc: 'no SDK, undici, stdio' },
     { name: 'keyward-stdio', family: 'keyward', transport: 'stdio', desc: 'keyward, stdio, all steps on' },
     {
@@ -55,12 +61,6 @@ export function mainTargets(quick: boolean): TargetSpec[] {
   if (quick) return core;
   return [
     ...core,
-    {
-      name: 'tutorial-http-sse',
-      family: 'tutorial',
-      transport: 'http',
-      desc: 'tutorial, Streamable HTTP (stateful, SSE answers), lean driver',
-    },
     {
       name: 'handrolled-http',
       family: 'handrolled',

@@ -4,6 +4,7 @@
  * redact → retry after 401/403 → credential → request/inject/send/classify.
  */
 import type { AuditSink } from '../audit/audit-sink.js';
+import type { CompletionSpool } from '../audit/completion-spool.js';
 import type { Clock } from '../core/clock.js';
 import { composePipeline } from '../core/pipeline.js';
 import type { CallSuccess } from '../core/types.js';
@@ -32,6 +33,8 @@ export interface PipelineDeps {
   readonly secrets: SecretRegistry;
   /** Every compiled tool by name, for `fallback: { tool }` (steps/fallback.ts). */
   readonly tools?: ReadonlyMap<string, CompiledTool>;
+  /** Where completion records go when the audit sink fails after the upstream acted. */
+  readonly spool?: CompletionSpool;
   /** Benchmark-only step switches (benchDisabledSteps); absent in normal operation. */
   readonly benchDisabled?: ReadonlySet<BenchStep>;
 }
@@ -67,7 +70,7 @@ export function buildCallPipeline(deps: PipelineDeps): CallPipeline {
     off.has('audit') ? undefined : auditRejectionsStep(deps.audit, deps.clock, deps.logger),
     validateStep,
     off.has('policy') ? undefined : authorizeStep(deps.authorizer),
-    off.has('audit') ? undefined : auditCallStep(deps.audit, deps.clock, deps.logger),
+    off.has('audit') ? undefined : auditCallStep(deps.audit, deps.clock, deps.logger, deps.spool),
     off.has('redact') ? undefined : redactStep(deps.secrets),
     retryAuthStep(deps.resolver),
     credentialStep(deps.resolver),

@@ -6,7 +6,10 @@
 import { randomUUID } from 'node:crypto';
 import type { CallToolResult, Tool } from '@modelcontextprotocol/sdk/types.js';
 import type { AuditSink } from '../audit/audit-sink.js';
+import { CompletionSpool, spoolPathFor } from '../audit/completion-spool.js';
 import { createAuditSink } from '../audit/registry.js';
+import { DEFAULTS } from '../config/defaults.js';
+import { resolvePath } from '../config/load.js';
 import type { CredentialCache } from '../cache/credential-cache.js';
 import { createCredentialCache } from '../cache/registry.js';
 import type { LoadedConfig } from '../config/load.js';
@@ -123,6 +126,11 @@ export class Gateway {
       });
       const audit = await createAuditSink(config.audit, { logger, clock });
       closers.push(() => audit.close());
+      const spool = new CompletionSpool(
+        spoolPathFor(config.audit, resolvePath(DEFAULTS.home, baseDir)),
+        logger,
+      );
+      await spool.replay(audit).catch(() => undefined);
       if (config.toolSources.length > 0) {
         Object.assign(config.tools, await loadToolSources(config, { logger, baseDir }));
       }
@@ -152,7 +160,7 @@ export class Gateway {
         : new BasicAuthorizer(new PolicyEngine(config.policy.rules));
       const http = createHttpClient();
       const pipeline = buildCallPipeline({
-        ...{ audit, authorizer, resolver, http, clock, logger, secrets: deps.secrets, tools },
+        ...{ audit, authorizer, resolver, http, clock, logger, secrets: deps.secrets, tools, spool },
         benchDisabled,
       });
       const metaTools = deps.metaTools ? deps.metaTools({ ...parts, authorizer }) : [];

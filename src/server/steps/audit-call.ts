@@ -6,6 +6,7 @@
  *   closed: no record, no call) and exactly one call.completed afterwards.
  */
 import type { AuditSink } from '../../audit/audit-sink.js';
+import type { CompletionSpool } from '../../audit/completion-spool.js';
 import { KeywardError, isKeywardError } from '../../core/errors.js';
 import type { Clock } from '../../core/clock.js';
 import type { Step } from '../../core/pipeline.js';
@@ -63,10 +64,21 @@ export function auditRejectionsStep(
   };
 }
 
+function completionDetails(refetched: boolean, fallback: string | undefined): Pick<AuditEvent, 'details'> {
+  if (!refetched && fallback === undefined) return {};
+  return {
+    details: {
+      ...(refetched ? { credentialRefetched: true } : {}),
+      ...(fallback === undefined ? {} : { fallback }),
+    },
+  };
+}
+
 export function auditCallStep(
   audit: AuditSink,
   clock: Clock,
   logger: Logger,
+  spool?: CompletionSpool,
 ): Step<CallContext, CallSuccess> {
   return async (ctx, next) => {
     try {
@@ -85,6 +97,11 @@ export function auditCallStep(
       );
     }
     ctx.started = true;
+    if (spool?.hasPending) {
+      spool
+        .replay(audit)
+        .catch((error: unknown) => logger.warn({ err: String(error) }, 'audit spool: replay failed'));
+    }
     let outcome: CallSuccess | undefined;
     let failure: unknown;
     try {
@@ -102,18 +119,27 @@ export function auditCallStep(
         ...(failure === undefined ? {} : { errorCode: errorCodeOf(failure) }),
         ...(ctx.upstreamStatus === undefined ? {} : { status: ctx.upstreamStatus }),
         ...(ctx.secret === undefined ? {} : { keyId: ctx.secret.keyId, keyVersion: ctx.secret.version }),
-        ...(ctx.credentialRefetched ? { details: { credentialRefetched: true } } : {}),
-        ...(outcome?.fallback === undefined ? {} : { details: { fallback: outcome.fallback } }),
+        ...completionDetails(ctx.credentialRefetched, outcome?.fallback),
       };
-      // The upstream has already acted: the result is returned even if this record fails, and
-      // the failure is logged loudly (retrying the call would repeat the action). So the answer
-      // does not wait for the commit either: it saves one group-commit round trip of latency per
-      // call, and shutdown still drains calls and flushes the sink before exit.
-      void audit.append(event).catch((error: unknown) => {
-        logger.error(
-          { requestId: ctx.requestId, err: String(error) },
-          'audit: could not record call.completed',
-        );
+      // The upstream has already acted: the result is returned, and a completion record that cannot
+      // be written now goes to the spool and is replayed into the trail when the sink recovers.
+      await audit.append(event).catch((error: unknown) => {
+        if (spool === undefined) {
+          logger.error(
+            { requestId: ctx.requestId, err: String(error) },
+            'audit: could not record call.completed',
+          );
+          return;
+        }
+        try {
+          spool.append(event);
+          logger.warn({ requestId: ctx.requestId, err: String(error) }, 'audit: call.completed spooled');
+        } catch (spoolError) {
+          logger.error(
+            { requestId: ctx.requestId, err: String(error), spoolErr: String(spoolError) },
+            'audit: call.completed could not be recorded or spooled',
+          );
+        }
       });
     }
   };

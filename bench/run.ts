@@ -27,7 +27,7 @@ const log = (s: string): void => void process.stderr.write(s + '\n');
 
 const settings: MainSettings = quick
   ? { rounds: Number(argv.get('rounds') ?? 2), warmup: 100, seq: 200, conc: 400, foreignMax: 10 }
-  : { rounds: Number(argv.get('rounds') ?? 5), warmup: 300, seq: 1000, conc: 2000, foreignMax: 10 };
+  : { rounds: Number(argv.get('rounds') ?? 5), warmup: 200, seq: 600, conc: 1200, foreignMax: 10 };
 
 process.on('exit', killAllChildren);
 process.on('SIGINT', () => process.exit(130));

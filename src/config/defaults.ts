@@ -7,6 +7,8 @@ export const DEFAULTS = {
     headersTimeoutMs: 10_000,
     totalTimeoutMs: 30_000,
     maxResponseBytes: 1024 * 1024,
+    /** Per-origin circuit breaker: ≥ 50 % failures over ≥ 20 calls in 10 s opens it for 30 s. */
+    breaker: { threshold: 0.5, minimumCalls: 20, windowSeconds: 10, openSeconds: 30 },
   },
   backend: { timeoutMs: 2_000, retries: 2, staleSeconds: 60 },
   cache: { ttlSeconds: 60, maxTtlSeconds: 300, expirySkewMs: 5_000 },

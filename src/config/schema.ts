@@ -449,6 +449,20 @@ export const configSchema = z
     grants: grantsSchema,
     server: z.object({ http: httpServerSchema.optional() }).strict().default({}),
     notifier: notifierSchema,
+    upstream: z
+      .object({
+        breaker: z
+          .object({
+            threshold: z.number().gt(0).max(1).default(DEFAULTS.upstream.breaker.threshold),
+            minimumCalls: z.number().int().positive().default(DEFAULTS.upstream.breaker.minimumCalls),
+            windowSeconds: z.number().positive().default(DEFAULTS.upstream.breaker.windowSeconds),
+            openSeconds: z.number().positive().default(DEFAULTS.upstream.breaker.openSeconds),
+          })
+          .strict()
+          .default(DEFAULTS.upstream.breaker),
+      })
+      .strict()
+      .default({ breaker: DEFAULTS.upstream.breaker }),
     logging: z
       .object({
         level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

@@ -12,6 +12,7 @@ import type { Logger, SecretRegistry } from '../observability/logger.js';
 import type { Authorizer } from '../policy/authorizer.js';
 import type { CredentialResolver } from '../secrets/credential-resolver.js';
 import type { HttpClient } from '../upstream/http-client.js';
+import type { OriginBreakers } from '../upstream/origin-breakers.js';
 import type { CallContext } from './call-context.js';
 import { auditCallStep, auditRejectionsStep } from './steps/audit-call.js';
 import { authorizeStep } from './steps/authorize.js';
@@ -33,6 +34,8 @@ export interface PipelineDeps {
   readonly secrets: SecretRegistry;
   /** Every compiled tool by name, for `fallback: { tool }` (steps/fallback.ts). */
   readonly tools?: ReadonlyMap<string, CompiledTool>;
+  /** One circuit breaker per upstream origin. */
+  readonly breakers?: OriginBreakers;
   /** Where completion records go when the audit sink fails after the upstream acted. */
   readonly spool?: CompletionSpool;
   /** Benchmark-only step switches (benchDisabledSteps); absent in normal operation. */
@@ -75,5 +78,5 @@ export function buildCallPipeline(deps: PipelineDeps): CallPipeline {
     retryAuthStep(deps.resolver),
     credentialStep(deps.resolver),
   ].filter((step) => step !== undefined);
-  return composePipeline<CallContext, CallSuccess>(steps, sendTerminal(deps.http));
+  return composePipeline<CallContext, CallSuccess>(steps, sendTerminal(deps.http, deps.breakers));
 }

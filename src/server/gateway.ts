@@ -26,6 +26,7 @@ import { createSecretBackend } from '../secrets/registry.js';
 import { withResilience } from '../secrets/resilient-backend.js';
 import type { SecretBackend } from '../secrets/secret-backend.js';
 import { createHttpClient, type HttpClient } from '../upstream/http-client.js';
+import { OriginBreakers } from '../upstream/origin-breakers.js';
 import { loadToolSources } from '../openapi/tool-sources.js';
 import { WebhookNotifier } from '../observability/notifier.js';
 import type { CallContext } from './call-context.js';
@@ -160,7 +161,18 @@ export class Gateway {
         : new BasicAuthorizer(new PolicyEngine(config.policy.rules));
       const http = createHttpClient();
       const pipeline = buildCallPipeline({
-        ...{ audit, authorizer, resolver, http, clock, logger, secrets: deps.secrets, tools, spool },
+        ...{
+          audit,
+          authorizer,
+          resolver,
+          http,
+          clock,
+          logger,
+          secrets: deps.secrets,
+          tools,
+          spool,
+          breakers: new OriginBreakers(config.upstream.breaker),
+        },
         benchDisabled,
       });
       const metaTools = deps.metaTools ? deps.metaTools({ ...parts, authorizer }) : [];

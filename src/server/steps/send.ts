@@ -4,12 +4,16 @@
  */
 import type { CallSuccess } from '../../core/types.js';
 import { classifyResponse } from '../../upstream/classify.js';
-import type { HttpClient } from '../../upstream/http-client.js';
+import type { HttpClient, UpstreamResponse } from '../../upstream/http-client.js';
+import type { OriginBreakers } from '../../upstream/origin-breakers.js';
 import { filterResponseHeaders } from '../../upstream/response-headers.js';
 import type { CallContext } from '../call-context.js';
 import { UpstreamAuthRejected } from './retry-auth.js';
 
-export function sendTerminal(http: HttpClient): (ctx: CallContext) => Promise<CallSuccess> {
+export function sendTerminal(
+  http: HttpClient,
+  breakers?: OriginBreakers,
+): (ctx: CallContext) => Promise<CallSuccess> {
   return async (ctx) => {
     const tool = ctx.tool;
     const request = tool.buildRequest(ctx.args);
@@ -20,11 +24,15 @@ export function sendTerminal(http: HttpClient): (ctx: CallContext) => Promise<Ca
       });
       for (const value of injected) if (!ctx.injected.includes(value)) ctx.injected.push(value);
     }
-    const response = await http.send(request, tool.limits, ctx.signal);
-    ctx.upstreamStatus = response.status;
-    const verdict = classifyResponse(response, { tool: tool.name });
-    if (verdict.kind === 'auth-rejected') throw new UpstreamAuthRejected(verdict.status);
-    if (verdict.kind === 'error') throw verdict.error;
+    const exchange = async (): Promise<UpstreamResponse> => {
+      const response = await http.send(request, tool.limits, ctx.signal);
+      ctx.upstreamStatus = response.status;
+      const verdict = classifyResponse(response, { tool: tool.name });
+      if (verdict.kind === 'auth-rejected') throw new UpstreamAuthRejected(verdict.status);
+      if (verdict.kind === 'error') throw verdict.error;
+      return response;
+    };
+    const response = breakers === undefined ? await exchange() : await breakers.run(tool.origin, exchange);
     return {
       status: response.status,
       contentType: response.headers['content-type'],

@@ -1,6 +1,7 @@
 /** `keyward serve`: runs the MCP server over stdio (default) or HTTP, until a signal or stdin EOF. */
 import type { Command } from 'commander';
 import { findConfigFile, loadConfigFile } from '../../config/load.js';
+import { installCrashHandlers } from '../../observability/crash-handlers.js';
 import { createLogger, SecretRegistry, type LogLevel } from '../../observability/logger.js';
 import { Gateway, principalFromConfig } from '../../server/gateway.js';
 import { shutdownGateway } from '../../server/shutdown.js';
@@ -42,6 +43,7 @@ async function serve(options: ServeOptions): Promise<void> {
     loaded.config.logging.level;
   const secrets = new SecretRegistry();
   const logger = createLogger(level, secrets);
+  installCrashHandlers(logger);
   if (options.http) {
     await serveHttp(loaded, options, logger, secrets);
     return;

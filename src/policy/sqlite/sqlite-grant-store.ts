@@ -3,7 +3,7 @@
  * Consuming a call, answering an approval and revoking are single transactions, so two processes
  * never both win. `watch` polls `PRAGMA data_version` to notice changes made by other processes.
  */
-import { mkdirSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import type {
@@ -157,12 +157,26 @@ export class SqliteGrantStore implements GrantStore {
   private lastVersion = 0;
 
   constructor(private readonly options: SqliteGrantStoreOptions) {
-    if (options.path !== ':memory:') mkdirSync(path.dirname(options.path), { recursive: true, mode: 0o700 });
+    const onDisk = options.path !== ':memory:';
+    if (onDisk) {
+      mkdirSync(path.dirname(options.path), { recursive: true, mode: 0o700 });
+      // Grants are authority: create the file owner-only before SQLite opens it.
+      if (!existsSync(options.path)) closeSync(openSync(options.path, 'a', 0o600));
+    }
     this.db = new Database(options.path);
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('busy_timeout = 2000');
     this.db.pragma('synchronous = NORMAL');
     this.db.exec(SCHEMA);
+    if (onDisk) {
+      for (const file of [options.path, `${options.path}-wal`, `${options.path}-shm`]) {
+        try {
+          chmodSync(file, 0o600);
+        } catch {
+          // not created yet, or another user's file
+        }
+      }
+    }
   }
 
   private insertGrant(grant: Grant): void {

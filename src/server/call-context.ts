@@ -26,3 +26,29 @@ export interface CallContext {
   upstreamStatus: number | undefined;
   credentialRefetched: boolean;
 }
+
+/** The per-call state every call (and every fallback call) starts from. */
+export function initialCallState(): Pick<
+  CallContext,
+  | 'args'
+  | 'authorization'
+  | 'started'
+  | 'secret'
+  | 'forceRefresh'
+  | 'rejectedVersion'
+  | 'injected'
+  | 'upstreamStatus'
+  | 'credentialRefetched'
+> {
+  return {
+    args: {},
+    authorization: undefined,
+    started: false,
+    secret: undefined,
+    forceRefresh: false,
+    rejectedVersion: undefined,
+    injected: [],
+    upstreamStatus: undefined,
+    credentialRefetched: false,
+  };
+}

@@ -29,7 +29,7 @@ import { createHttpClient, type HttpClient } from '../upstream/http-client.js';
 import { OriginBreakers } from '../upstream/origin-breakers.js';
 import { loadToolSources } from '../openapi/tool-sources.js';
 import { WebhookNotifier } from '../observability/notifier.js';
-import type { CallContext } from './call-context.js';
+import { initialCallState, type CallContext } from './call-context.js';
 import { benchDisabledSteps, buildCallPipeline, type CallPipeline } from './call-pipeline.js';
 import { compileTools } from './compile-tools.js';
 import type { CompiledTool } from './compiled-tool.js';
@@ -245,15 +245,7 @@ export class Gateway {
       sessionId: options.sessionId,
       signal: options.signal,
       elicitor: options.elicitor,
-      args: {},
-      authorization: undefined,
-      started: false,
-      secret: undefined,
-      forceRefresh: false,
-      rejectedVersion: undefined,
-      injected: [],
-      upstreamStatus: undefined,
-      credentialRefetched: false,
+      ...initialCallState(),
     };
     if (this.closed) {
       const stopping = new KeywardError('internal_error', 'keyward is shutting down; retry shortly');

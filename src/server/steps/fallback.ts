@@ -7,7 +7,7 @@
 import { isKeywardError } from '../../core/errors.js';
 import type { Step } from '../../core/pipeline.js';
 import type { CallSuccess } from '../../core/types.js';
-import type { CallContext } from '../call-context.js';
+import { initialCallState, type CallContext } from '../call-context.js';
 import type { CallPipeline, PipelineDeps } from '../call-pipeline.js';
 import type { CompiledTool } from '../compiled-tool.js';
 
@@ -59,15 +59,7 @@ export function fallbackStep(
         ...ctx,
         tool,
         rawArgs: ctx.args,
-        args: {},
-        authorization: undefined,
-        started: false,
-        secret: undefined,
-        forceRefresh: false,
-        rejectedVersion: undefined,
-        injected: [],
-        upstreamStatus: undefined,
-        credentialRefetched: false,
+        ...initialCallState(),
       };
       fallbackRuns.add(sub);
       deps.logger.info(

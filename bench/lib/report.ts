@@ -143,10 +143,19 @@ export function renderMarkdown(r: RunResult): string {
     `Reproduce: \`npm run bench\` (full) or \`npm run bench -- --quick\`.`,
     '',
   );
+  L.push('## Acceptance criteria (issue 3), from this run', '');
   L.push(
-    '## Acceptance: keyward (all steps on, cache hit, small body) vs the tutorial SDK server, same run',
+    ...table(
+      ['criterion', 'value', 'met'],
+      acceptance(r).map((c) => [
+        c.criterion,
+        c.value,
+        c.met === undefined ? 'see S6' : c.met ? 'yes' : '**no**',
+      ]),
+    ),
     '',
   );
+  L.push('## keyward (all steps on, cache hit, small body) vs the tutorial SDK server, same rounds', '');
   L.push(
     ...table(
       [

@@ -43,14 +43,14 @@ export function renderSvg(
       `<rect x="${labelW}" y="${y + 3}" width="${wa.toFixed(1)}" height="${rowH - 6}" fill="${color(r)}"/>`,
     );
     out.push(
-      `<text x="${labelW + wa + 4}" y="${y + 14}">${Number.isFinite(r.addedP50) ? r.addedP50.toFixed(3) : 'n/a'}</text>`,
+      `<text x="${(labelW + wa + 4).toFixed(1)}" y="${y + 14}">${Number.isFinite(r.addedP50) ? r.addedP50.toFixed(3) : 'n/a'}</text>`,
     );
     const x2 = labelW + panelW + gap;
     const wc = (r.serverCpu / maxCpu) * (panelW - 50);
     out.push(
       `<rect x="${x2}" y="${y + 3}" width="${wc.toFixed(1)}" height="${rowH - 6}" fill="${color(r)}"/>`,
     );
-    out.push(`<text x="${x2 + wc + 4}" y="${y + 14}">${r.serverCpu.toFixed(3)}</text>`);
+    out.push(`<text x="${(x2 + wc + 4).toFixed(1)}" y="${y + 14}">${r.serverCpu.toFixed(3)}</text>`);
   });
   out.push(`</svg>`);
   return out.join('\n') + '\n';

@@ -62,10 +62,7 @@ export async function openLoop(
   const r = { errors: 0, wrong: 0, firstError: undefined as string | undefined };
   const inflight: Promise<void>[] = [];
   const t0 = performance.now();
-  for (let i = 0; i < total; i++) {
-    const due = t0 + i * interval;
-    const wait = due - performance.now();
-    if (wait > 1) await new Promise((res) => setTimeout(res, wait));
+  const send = (i: number, due: number): void => {
     inflight.push(
       call(offset + i).then(
         (o) => {
@@ -79,6 +76,17 @@ export async function openLoop(
         },
       ),
     );
+  };
+  let i = 0;
+  while (i < total) {
+    // Send everything that is due (never early), then sleep until the next send time.
+    const now = performance.now();
+    while (i < total && t0 + i * interval <= now) {
+      send(i, t0 + i * interval);
+      i++;
+    }
+    if (i < total)
+      await new Promise((res) => setTimeout(res, Math.max(0, t0 + i * interval - performance.now())));
   }
   await Promise.all(inflight);
   return { ...summarize(lat, performance.now() - t0), ...r };

@@ -5,13 +5,18 @@
  * at /mcp and legacy SSE at /sse + /messages. The inbound token is used for authentication only:
  * it is never handed to the MCP layer and so can never be forwarded upstream.
  */
-import { createServer, type Server as NodeServer } from 'node:http';
+import {
+  createServer,
+  type IncomingMessage,
+  type Server as NodeServer,
+  type ServerResponse,
+} from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { hostHeaderValidation } from '@modelcontextprotocol/sdk/server/middleware/hostHeaderValidation.js';
 import express, { type NextFunction, type Request, type RequestHandler, type Response } from 'express';
 import type { KeywardConfig } from '../config/schema.js';
 import { systemClock, type Clock } from '../core/clock.js';
-import { isAuthError } from '../identity/auth-error.js';
+import { isAuthError, type AuthError } from '../identity/auth-error.js';
 import type { Authenticated } from '../identity/authenticated.js';
 import type { PrincipalResolver } from '../identity/principal-resolver.js';
 import type { Logger } from '../observability/logger.js';
@@ -19,7 +24,7 @@ import type { Metrics } from '../observability/metrics.js';
 import type { Gateway } from '../server/gateway.js';
 import { sendJsonRpcError } from './json-rpc-error.js';
 import { SseSessions } from './sse.js';
-import { StreamableHttpSessions } from './streamable-http.js';
+import { StreamableHttpSessions, type McpRequest } from './streamable-http.js';
 
 export type HttpServerConfig = NonNullable<KeywardConfig['server']['http']>;
 
@@ -63,7 +68,11 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
   app.disable('x-powered-by');
   app.set('trust proxy', false);
 
-  const nodeServer: NodeServer = createServer(app);
+  // POST /mcp (every tool call) takes a lean path; everything else goes through express.
+  let fastLane: (req: IncomingMessage, res: ServerResponse) => boolean = () => false;
+  const nodeServer: NodeServer = createServer((req, res) => {
+    if (!fastLane(req, res)) app(req, res);
+  });
   nodeServer.headersTimeout = 10_000;
   nodeServer.requestTimeout = 60_000;
   const sockets = new Set<Socket>();
@@ -176,6 +185,19 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
     });
   }
 
+  const rejectAuth = (res: ServerResponse, error: AuthError): void => {
+    metrics?.authFailure(error.kind);
+    const params = [`resource_metadata="${metadataUrl}"`];
+    if (error.kind === 'invalid_token') {
+      params.unshift(`error="invalid_token"`, `error_description="${error.message.replace(/"/g, "'")}"`);
+    }
+    res.setHeader('WWW-Authenticate', `Bearer ${params.join(', ')}`);
+    sendJsonRpcError(
+      res,
+      error.status,
+      error.kind === 'missing_token' ? 'Unauthorized' : 'Unauthorized: ' + error.message,
+    );
+  };
   const authenticate: RequestHandler = (req, res, next) => {
     resolver.authenticate(req.headers.authorization).then(
       (auth) => {
@@ -183,33 +205,23 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
         next();
       },
       (error: unknown) => {
-        if (!isAuthError(error)) {
-          next(error);
-          return;
-        }
-        metrics?.authFailure(error.kind);
-        const params = [`resource_metadata="${metadataUrl}"`];
-        if (error.kind === 'invalid_token') {
-          params.unshift(`error="invalid_token"`, `error_description="${error.message.replace(/"/g, "'")}"`);
-        }
-        res.setHeader('WWW-Authenticate', `Bearer ${params.join(', ')}`);
-        sendJsonRpcError(
-          res,
-          error.status,
-          error.kind === 'missing_token' ? 'Unauthorized' : 'Unauthorized: ' + error.message,
-        );
+        if (isAuthError(error)) rejectAuth(res, error);
+        else next(error);
       },
     );
   };
   // MCP POSTs whose responses are still open: shutdown lets them flush after the drain.
   let openPosts = 0;
   const postsIdle: (() => void)[] = [];
-  const trackPost: RequestHandler = (_req, res, next) => {
+  const trackResponse = (res: ServerResponse): void => {
     openPosts++;
     res.once('close', () => {
       openPosts--;
       if (openPosts === 0) for (const wake of postsIdle.splice(0)) wake();
     });
+  };
+  const trackPost: RequestHandler = (_req, res, next) => {
+    trackResponse(res);
     next();
   };
   const json = express.json({ limit: http.maxBodyBytes, type: ['application/json', 'application/*+json'] });
@@ -268,6 +280,52 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
       sendJsonRpcError(res, 500, 'Internal error', -32603);
     }
   });
+
+  const hostIsAllowed = hostMatcher(allowedHosts);
+  const maxBody = http.maxBodyBytes;
+  fastLane = (req, res) => {
+    if (req.method !== 'POST' || !isMcpPath(req.url) || !isPlainJson(req)) return false;
+    if (!hostIsAllowed(req.headers.host)) {
+      metrics?.authFailure('host');
+      sendJsonRpcError(res, 403, 'Invalid Host header');
+      return true;
+    }
+    res.setHeader('Vary', 'Origin');
+    const origin = req.headers.origin;
+    if (origin !== undefined && !allowedOrigins.has(origin)) {
+      metrics?.authFailure('origin');
+      sendJsonRpcError(res, 403, 'Forbidden: origin not allowed');
+      return true;
+    }
+    trackResponse(res);
+    const declared = Number(req.headers['content-length'] ?? 0);
+    if (declared > maxBody) {
+      sendJsonRpcError(res, 413, 'Request body too large');
+      req.resume();
+      return true;
+    }
+    resolver
+      .authenticate(req.headers.authorization)
+      .then(
+        (auth) =>
+          readJsonBody(req, maxBody).then((body) => {
+            if (body === TOO_LARGE) return sendJsonRpcError(res, 413, 'Request body too large');
+            if (body === UNPARSABLE) return sendJsonRpcError(res, 400, 'Parse error', -32700);
+            (req as McpRequest).body = body;
+            return streamable.handle(req, res, auth);
+          }),
+        (error: unknown) => {
+          req.resume();
+          if (isAuthError(error)) rejectAuth(res, error);
+          else throw error;
+        },
+      )
+      .catch((error: unknown) => {
+        logger.error({ err: error instanceof Error ? error.message : String(error) }, 'http request failed');
+        sendJsonRpcError(res, 500, 'Internal error', -32603);
+      });
+    return true;
+  };
 
   const idleMs = http.sessionIdleSeconds * 1000;
   const reaper = setInterval(
@@ -365,4 +423,75 @@ export async function readiness(gateway: Gateway, timeoutMs: number): Promise<Re
   );
   const components = Object.fromEntries(results);
   return { ok: results.every(([, r]) => r.ok), components };
+}
+
+function isMcpPath(url: string | undefined): boolean {
+  if (url === undefined) return false;
+  const q = url.indexOf('?');
+  return (q === -1 ? url : url.slice(0, q)) === '/mcp';
+}
+
+/** Only uncompressed JSON takes the lean path; anything else gets express's full handling. */
+function isPlainJson(req: IncomingMessage): boolean {
+  const type = req.headers['content-type'];
+  if (type === undefined) return false;
+  const base = type.split(';', 1)[0]?.trim().toLowerCase() ?? '';
+  if (base !== 'application/json' && !/^application\/[\w.+-]+\+json$/.test(base)) return false;
+  const encoding = req.headers['content-encoding'];
+  return encoding === undefined || encoding === 'identity';
+}
+
+/** The Host check of the SDK's hostHeaderValidation (hostname in the allowlist), with a small cache. */
+function hostMatcher(allowedHosts: readonly string[]): (host: string | undefined) => boolean {
+  const verdicts = new Map<string, boolean>();
+  return (host) => {
+    if (host === undefined) return false;
+    let verdict = verdicts.get(host);
+    if (verdict === undefined) {
+      try {
+        verdict = allowedHosts.includes(new URL(`http://${host}`).hostname);
+      } catch {
+        verdict = false;
+      }
+      if (verdicts.size < 256) verdicts.set(host, verdict);
+    }
+    return verdict;
+  };
+}
+
+const TOO_LARGE = Symbol('too large');
+const UNPARSABLE = Symbol('unparsable');
+
+/** Reads a JSON body up to maxBytes; never throws for bad input. */
+function readJsonBody(req: IncomingMessage, maxBytes: number): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let done = false;
+    req.on('data', (chunk: Buffer) => {
+      if (done) return;
+      size += chunk.length;
+      if (size > maxBytes) {
+        done = true;
+        req.resume();
+        resolve(TOO_LARGE);
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('end', () => {
+      if (done) return;
+      done = true;
+      try {
+        resolve(JSON.parse(Buffer.concat(chunks, size).toString('utf8')) as unknown);
+      } catch {
+        resolve(UNPARSABLE);
+      }
+    });
+    req.on('error', (error) => {
+      if (done) return;
+      done = true;
+      reject(error);
+    });
+  });
 }

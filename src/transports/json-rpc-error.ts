@@ -1,7 +1,12 @@
 /** Plain HTTP error answers in JSON-RPC shape (no id), as the MCP transports expect. */
-import type { Response } from 'express';
+import type { ServerResponse } from 'node:http';
 
-export function sendJsonRpcError(res: Response, status: number, message: string, code = -32000): void {
+export function sendJsonRpcError(res: ServerResponse, status: number, message: string, code = -32000): void {
   if (res.headersSent) return;
-  res.status(status).json({ jsonrpc: '2.0', error: { code, message }, id: null });
+  const body = JSON.stringify({ jsonrpc: '2.0', error: { code, message }, id: null });
+  res.writeHead(status, {
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(body),
+  });
+  res.end(body);
 }

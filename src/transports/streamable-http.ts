@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
-import type { Request, Response } from 'express';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Clock } from '../core/clock.js';
 import type { Authenticated } from '../identity/authenticated.js';
 import type { Logger } from '../observability/logger.js';
@@ -27,6 +27,9 @@ export interface StreamableHttpOptions {
   readonly onMismatch?: () => void;
 }
 
+/** A request whose JSON body (if any) was already read and parsed. */
+export type McpRequest = IncomingMessage & { body?: unknown };
+
 export class StreamableHttpSessions {
   private readonly sessions: SessionRegistry<StreamableHTTPServerTransport>;
 
@@ -38,8 +41,8 @@ export class StreamableHttpSessions {
     return this.sessions.size;
   }
 
-  /** Serves one authenticated POST, GET or DELETE on /mcp. */
-  async handle(req: Request, res: Response, auth: Authenticated): Promise<void> {
+  /** Serves one authenticated POST, GET or DELETE on /mcp (`req.body`: the parsed JSON of a POST). */
+  async handle(req: McpRequest, res: ServerResponse, auth: Authenticated): Promise<void> {
     const header = req.headers['mcp-session-id'];
     const sessionId = Array.isArray(header) ? header[0] : header;
     if (sessionId === undefined) {
@@ -67,7 +70,7 @@ export class StreamableHttpSessions {
     await found.transport.handleRequest(req, res, req.body);
   }
 
-  private async initialize(req: Request, res: Response, auth: Authenticated): Promise<void> {
+  private async initialize(req: McpRequest, res: ServerResponse, auth: Authenticated): Promise<void> {
     if (!this.options.hasCapacity()) {
       res.setHeader('Retry-After', '30');
       sendJsonRpcError(res, 503, 'Too many sessions; retry later');

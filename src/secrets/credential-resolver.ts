@@ -137,6 +137,21 @@ export class CredentialResolver {
     const target = this.target(credentialId, principal);
     const { key } = target;
     if (options.forceRefresh) {
+      if (options.rejectedVersion !== undefined) {
+        // Calls that were in flight with the old value get their 401 after another call already
+        // fetched the new version: they use it instead of reading the backend again.
+        const current = await this.cacheGet(key);
+        const now = this.options.clock.now();
+        if (
+          current &&
+          current.secret.version !== options.rejectedVersion &&
+          now < current.freshUntil &&
+          (current.secret.expiresAt === undefined || now < current.secret.expiresAt)
+        ) {
+          this.counters.hits += 1;
+          return current.secret;
+        }
+      }
       this.counters.misses += 1;
       // The value was just rejected upstream: it must not be served again, not even as stale.
       await this.cacheInvalidate(key);

@@ -30,7 +30,7 @@ export function retryAuthStep(resolver: CredentialResolver): Step<CallContext, C
         );
       }
       ctx.tool.injector?.invalidate?.();
-      await resolver.invalidate(ctx.tool.credentialId, ctx.principal);
+      // The resolver drops the rejected version itself (unless another call already replaced it).
       ctx.forceRefresh = true;
       ctx.rejectedVersion = ctx.secret?.version;
       ctx.credentialRefetched = true;

@@ -215,6 +215,31 @@ describe('CredentialResolver', () => {
     );
   });
 
+  it('a late 401 for a version already replaced reuses the new value instead of reading again', async () => {
+    const { backend, resolver } = setup({ gh: cred('github') });
+    backend.values.set('github', { value: 'old', version: '1' });
+    await resolver.resolve('gh', principal('a'));
+    backend.values.set('github', { value: 'new', version: '2' });
+    // The first call rejected with version 1 refreshes...
+    expect(
+      (await resolver.resolve('gh', principal('a'), { forceRefresh: true, rejectedVersion: '1' })).value,
+    ).toBe('new');
+    expect(backend.reads).toHaveLength(2);
+    // ...and calls that were in flight with version 1 get their 401 afterwards: no new read.
+    for (let i = 0; i < 5; i++) {
+      expect(
+        (await resolver.resolve('gh', principal('a'), { forceRefresh: true, rejectedVersion: '1' })).value,
+      ).toBe('new');
+    }
+    expect(backend.reads).toHaveLength(2);
+    // A rejection of the new version itself does read again.
+    backend.values.set('github', { value: 'newer', version: '3' });
+    expect(
+      (await resolver.resolve('gh', principal('a'), { forceRefresh: true, rejectedVersion: '2' })).value,
+    ).toBe('newer');
+    expect(backend.reads).toHaveLength(3);
+  });
+
   it('invalidateRef and backend onChange drop every cached key of the ref', async () => {
     const { backend, resolver } = setup({
       tok: cred('shared', { field: 'token' }),

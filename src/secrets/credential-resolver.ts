@@ -137,6 +137,9 @@ export class CredentialResolver {
     const target = this.target(credentialId, principal);
     const { key } = target;
     if (options.forceRefresh) {
+      // One refresh at a time per key: calls whose value was rejected while it runs wait for it.
+      const running = this.inflight.get(key);
+      if (running?.forced) return this.wait(running.promise, options.signal);
       if (options.rejectedVersion !== undefined) {
         // Calls that were in flight with the old value get their 401 after another call already
         // fetched the new version: they use it instead of reading the backend again.
@@ -151,12 +154,16 @@ export class CredentialResolver {
           this.counters.hits += 1;
           return current.secret;
         }
+        const started = this.inflight.get(key);
+        if (started?.forced) return this.wait(started.promise, options.signal);
       }
       this.counters.misses += 1;
-      // The value was just rejected upstream: it must not be served again, not even as stale.
-      await this.cacheInvalidate(key);
       return this.wait(
-        this.flight(key, true, () => this.read(target, undefined, options.rejectedVersion)),
+        this.flight(key, true, async () => {
+          // The value was just rejected upstream: it must not be served again, not even as stale.
+          await this.cacheInvalidate(key);
+          return this.read(target, undefined, options.rejectedVersion);
+        }),
         options.signal,
       );
     }

@@ -144,8 +144,13 @@ function event(overrides: Partial<AuditEvent> = {}): AuditEvent {
   };
 }
 
+/**
+ * Appends in order, then flushes: `append` resolves once the event is recorded (for SQLite, in its
+ * write-ahead journal); `flush` makes every recorded event visible to other connections of the store.
+ */
 async function appendAll(sink: AuditSink, events: AuditEvent[]): Promise<void> {
   for (const e of events) await sink.append(e);
+  await sink.flush();
 }
 
 for (const make of [sqliteHarness, postgresHarness]) {
@@ -318,6 +323,7 @@ for (const make of [sqliteHarness, postgresHarness]) {
         ...Array.from({ length: 50 }, () => a.append(event({ agent: 'a' }))),
         ...Array.from({ length: 50 }, () => b.append(event({ agent: 'b' }))),
       ]);
+      await Promise.all([a.flush(), b.flush()]);
       const report = await a.verify();
       expect(report).toEqual({ ok: true, records: 100, writers: 2, problems: [] });
       expect(await b.verify()).toEqual(report);

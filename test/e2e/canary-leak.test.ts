@@ -3,7 +3,7 @@
  * rejected and timed-out calls leave the canary in no sink — results, errors, stderr at debug
  * level, the audit database's bytes, and CLI output — in any encoding.
  */
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startUpstream, type Upstream } from '../fixtures/upstream.js';
@@ -110,8 +110,10 @@ describe('canary leak test', () => {
     }
   });
 
-  it("the audit database's bytes hold neither canary", () => {
-    const files = readdirSync(dir).filter((f) => f.startsWith('audit.db'));
+  it("the audit database's bytes (and its write-ahead journals) hold neither canary", () => {
+    const files = readdirSync(dir, { recursive: true, encoding: 'utf8' }).filter(
+      (f) => f.startsWith('audit.db') && statSync(path.join(dir, f)).isFile(),
+    );
     expect(files).toContain('audit.db');
     for (const file of files) {
       const bytes = readFileSync(path.join(dir, file));

@@ -264,17 +264,37 @@ describe('fail closed on audit', () => {
     try {
       const first = (await s.client.callTool({ name: 'echo_raw', arguments: {} })) as CallToolResult;
       expect(first.isError).toBeFalsy();
-      // Another process holds the write lock: the server cannot record call.started.
+      // Let the server's batched insert of the first call's records run before the lock is taken.
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      // Another process holds the write lock. The call already under way is recorded in the
+      // write-ahead journal (nothing is lost) and made; its insert then waits out the busy timeout.
       locker = new Database(`${dir}/audit.db`);
       locker.exec('BEGIN EXCLUSIVE');
+      const inFlight = (await s.client.callTool({ name: 'echo_raw', arguments: {} })) as CallToolResult;
+      expect(inFlight.isError).toBeFalsy();
+      // From then on the store is known not to answer: calls are refused, nothing reaches the upstream.
       const before = api.requests.length;
       const result = await s.client.callTool({ name: 'echo_raw', arguments: {} });
       expect(error(result).code).toBe('audit_unavailable');
       expect(error(result).retryable).toBe(true);
       expect(api.requests.length).toBe(before);
       locker.exec('ROLLBACK');
+      locker.close();
+      locker = undefined;
+      // Once the lock is gone (retried every 0.5 s), calls go through and the journaled records land.
+      await new Promise((resolve) => setTimeout(resolve, 700));
       const after = (await s.client.callTool({ name: 'echo_raw', arguments: {} })) as CallToolResult;
       expect(after.isError).toBeFalsy();
+      const { default: Db } = await import('better-sqlite3');
+      const db = new Db(`${dir}/audit.db`, { readonly: true });
+      const types = db
+        .prepare(`SELECT type FROM audit_events WHERE type LIKE 'call.%' ORDER BY id`)
+        .all()
+        .map((r) => (r as { type: string }).type);
+      db.close();
+      // first call, the in-flight call (its completion via the spool), the refusal, the last call.
+      expect(types.filter((t) => t === 'call.started')).toHaveLength(3);
+      expect(types.filter((t) => t === 'call.rejected')).toHaveLength(0);
     } finally {
       locker?.close();
       await s.close();

@@ -1,20 +1,31 @@
-/** The default audit sink: an append-only SQLite table (WAL), one hash chain per writer, group commit. */
-import { closeSync, chmodSync, existsSync, mkdirSync, openSync, statSync } from 'node:fs';
+/**
+ * The default audit sink: an append-only SQLite table (WAL), one hash chain per writer.
+ *
+ * An append is recorded when its chained record is written to the sink's write-ahead journal (one
+ * `write()`, no SQLite on the call path); the records are then inserted into SQLite in batches right
+ * after, off the call path. While SQLite cannot take them, new appends are refused (fail closed)
+ * and the journaled ones wait, in order, to be committed once it can, or are replayed from the
+ * journal by the next sink that opens the database if this process dies first.
+ */
+import { closeSync, chmodSync, existsSync, mkdirSync, openSync, rmSync, statSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import type { AuditEvent } from '../../core/types.js';
 import type { Logger } from '../../observability/logger.js';
 import { DEFAULTS } from '../../config/defaults.js';
 import type { AuditQuery, AuditRecord, AuditSink, VerifyReport } from '../audit-sink.js';
-import { ChainVerifier, WriterChain, timeMs, type ChainedRecord } from '../hash-chain.js';
-import { GroupCommitter, type GroupCommitOptions } from '../group-commit.js';
+import { KeywardError } from '../../core/errors.js';
+import { ChainVerifier, WriterChain, sha256Hex, timeMs, type ChainedRecord } from '../hash-chain.js';
+import { GROUP_COMMIT_DEFAULTS } from '../group-commit.js';
 import { queryTimeRange, recordFromRow } from '../record-row.js';
+import { WriteAheadJournal, orphanJournals, readJournal } from './write-ahead-journal.js';
 
 export interface SqliteSinkOptions {
   readonly path: string;
   readonly logger: Logger;
-  /** Batch write timeout and SQLITE_BUSY wait (ms). */
+  /** SQLITE_BUSY wait (ms): how long a write waits for another connection's lock. */
   readonly writeTimeoutMs?: number;
+  /** Journaled records not yet in SQLite above which `append` refuses (fail closed). */
   readonly maxPending?: number;
   /** Writer id of this instance's chain (tests); random by default. */
   readonly writer?: string;
@@ -72,10 +83,23 @@ interface Row {
 
 type InsertParams = [string, number, string, string, number | null, string, ...(string | null)[]];
 
+/** One record as stored: chain fields, hash, verbatim body and the fields the columns copy. */
+interface StoredRecord {
+  readonly writer: string;
+  readonly seq: number;
+  readonly prevHash: string;
+  readonly hash: string;
+  readonly body: string;
+  readonly fields: Readonly<Record<string, unknown>>;
+}
+
 interface OpenDb {
   readonly db: Database.Database;
   readonly ino: number;
-  readonly insertBatch: (rows: readonly ChainedRecord[]) => void;
+  readonly insertBatch: (rows: readonly StoredRecord[]) => void;
+  readonly exists: Database.Statement<[string, number], unknown>;
+  /** Set once a rolled-back write succeeded on this connection (see `checkWritable`). */
+  writable: boolean;
   readonly tail: Database.Statement<[number], Row>;
   readonly queries: Map<string, Database.Statement<unknown[], Row>>;
 }
@@ -84,44 +108,60 @@ function str(value: unknown): string | null {
   return typeof value === 'string' ? value : null;
 }
 
+const RESOLVED = Promise.resolve();
+/** Largest number of records inserted in one SQLite transaction. */
+const MAX_BATCH = 1_000;
+/** A failed commit that took longer than this (a lock wait) is retried from the call path at most this often. */
+const SLOW_FAILURE_MS = 20;
+const RETRY_MS = 500;
+
+function unavailable(message: string, cause?: unknown): KeywardError {
+  const detail = cause === undefined ? undefined : describe(cause);
+  return new KeywardError('audit_unavailable', message, { detail, cause });
+}
+
+function storedFromChained(r: ChainedRecord): StoredRecord {
+  return {
+    writer: r.writer,
+    seq: r.seq,
+    prevHash: r.prevHash,
+    hash: r.hash,
+    body: r.body,
+    fields: r.event as unknown as Record<string, unknown>,
+  };
+}
+
 export class SqliteAuditSink implements AuditSink {
   readonly kind = 'sqlite';
   readonly path: string;
   private readonly chain: WriterChain;
-  private readonly committer: GroupCommitter<AuditEvent>;
+  private readonly journal: WriteAheadJournal;
   private readonly busyTimeoutMs: number;
+  private readonly maxPending: number;
   private readonly logger: Logger;
   private open: OpenDb | undefined;
   private lastOpenError: string | undefined;
   private closed = false;
+  /** Journaled records not yet committed to SQLite, in chain order. */
+  private queue: StoredRecord[] = [];
+  private commitScheduled = false;
+  /** Set while SQLite cannot take records: appends are refused until a commit succeeds again. */
+  private failure: { readonly message: string; readonly at: number; readonly slow: boolean } | undefined;
+  private retryTimer: NodeJS.Timeout | undefined;
 
   constructor(options: SqliteSinkOptions) {
     this.path = path.resolve(options.path);
     this.logger = options.logger;
     this.busyTimeoutMs = options.writeTimeoutMs ?? DEFAULTS.audit.writeTimeoutMs;
+    this.maxPending = options.maxPending ?? GROUP_COMMIT_DEFAULTS.maxPending;
     this.chain = new WriterChain(options.writer);
-    const commitOptions: GroupCommitOptions<AuditEvent> = {
-      commit: (events) => this.commit(events),
-      writeTimeoutMs: this.busyTimeoutMs,
-      onFailure: (error, kind, size) =>
-        this.logger.error(
-          {
-            err: error instanceof Error ? error.message : String(error),
-            kind,
-            events: size,
-            store: 'sqlite',
-          },
-          'audit write failed',
-        ),
-    };
-    if (options.maxPending !== undefined) commitOptions.maxPending = options.maxPending;
-    this.committer = new GroupCommitter(commitOptions);
+    this.journal = new WriteAheadJournal(this.path);
     try {
       this.ensureOpen();
     } catch (error) {
-      // Fail closed per call instead of at construction: append rejects, probe reports, a later batch retries.
+      // Fail closed per call instead of at construction: append rejects, probe reports, the next append retries.
       this.logger.error({ err: this.lastOpenError, path: this.path }, 'audit database cannot be opened');
-      void error;
+      this.failure = { message: describe(error), at: 0, slow: false };
     }
   }
 
@@ -131,14 +171,31 @@ export class SqliteAuditSink implements AuditSink {
   }
 
   append(event: AuditEvent): Promise<void> {
-    return this.committer.append(event);
+    try {
+      this.record(event);
+      return RESOLVED;
+    } catch (error) {
+      return Promise.reject(
+        error instanceof KeywardError
+          ? error
+          : unavailable('the audit store could not record the event', error),
+      );
+    }
   }
 
+  /** Commits every journaled record to SQLite now; rejects when SQLite cannot take them. */
   flush(): Promise<void> {
-    return this.committer.flush();
+    if (this.commitQueued()) return RESOLVED;
+    return Promise.reject(unavailable('the audit store could not record the event', this.failure?.message));
+  }
+
+  /** Records not yet committed to SQLite (they are in the journal). */
+  get pending(): number {
+    return this.queue.length;
   }
 
   async tail(limit: number): Promise<AuditRecord[]> {
+    this.commitQueued();
     const { tail } = this.ensureOpen();
     return tail
       .all(Math.max(0, Math.floor(limit)))
@@ -147,6 +204,7 @@ export class SqliteAuditSink implements AuditSink {
   }
 
   async query(query: AuditQuery): Promise<AuditRecord[]> {
+    this.commitQueued();
     const open = this.ensureOpen();
     const where: string[] = [];
     const params: unknown[] = [];
@@ -187,6 +245,7 @@ export class SqliteAuditSink implements AuditSink {
   }
 
   async verify(): Promise<VerifyReport> {
+    this.commitQueued();
     const { db } = this.ensureOpen();
     const verifier = new ChainVerifier();
     const stmt = db.prepare<[], Row>(`SELECT ${COLUMNS} FROM audit_events ORDER BY writer, seq, id`);
@@ -215,14 +274,7 @@ export class SqliteAuditSink implements AuditSink {
     try {
       const { db } = this.ensureOpen();
       this.checkFile();
-      // A real (rolled back) write: BEGIN IMMEDIATE alone succeeds on a database opened read-only.
-      const version = db.pragma('user_version', { simple: true }) as number;
-      db.exec('BEGIN IMMEDIATE');
-      try {
-        db.pragma(`user_version = ${Number(version)}`);
-      } finally {
-        db.exec('ROLLBACK');
-      }
+      writeProbe(db);
       return { ok: true, message: `sqlite audit store ${this.path} is writable` };
     } catch (error) {
       return { ok: false, message: `sqlite audit store ${this.path} is not writable: ${describe(error)}` };
@@ -232,16 +284,155 @@ export class SqliteAuditSink implements AuditSink {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await this.committer.close();
+    clearTimeout(this.retryTimer);
+    if (this.commitQueued()) {
+      this.journal.remove();
+    } else {
+      this.journal.close();
+      this.logger.error(
+        { records: this.queue.length, journal: this.journal.file, err: this.failure?.message },
+        'audit records not in the database yet stay in the journal; the next start replays them',
+      );
+    }
     this.closeDb();
   }
 
-  private commit(events: readonly AuditEvent[]): void {
-    const open = this.ensureOpen();
-    this.checkFile();
-    const records = this.chain.build(events);
-    open.insertBatch(records);
+  /** Chains, journals and queues one event; throws (audit_unavailable) when it cannot be recorded. */
+  private record(event: AuditEvent): void {
+    if (this.closed) throw unavailable('the audit trail is closed');
+    if (this.failure !== undefined && !this.recover()) {
+      throw unavailable('the audit store could not record the event', this.failure?.message);
+    }
+    if (this.open?.writable !== true && !this.checkWritable()) {
+      throw unavailable('the audit store cannot be written', this.failure?.message);
+    }
+    if (this.queue.length >= this.maxPending) {
+      throw unavailable(`the audit queue is full (${this.maxPending} events pending)`);
+    }
+    const records = this.chain.build([event]);
+    const record = records[0] as ChainedRecord;
+    try {
+      this.journal.append(record.body);
+    } catch (error) {
+      this.logger.error({ err: describe(error), journal: this.journal.file }, 'audit journal write failed');
+      throw unavailable('the audit journal cannot be written', error);
+    }
     this.chain.advance(records);
+    this.queue.push(storedFromChained(record));
+    // A caller that never yields to the event loop (a replay loop) drains a full batch itself.
+    if (this.queue.length >= MAX_BATCH) {
+      this.commitQueued();
+      return;
+    }
+    if (!this.commitScheduled) {
+      this.commitScheduled = true;
+      // setImmediate: every append of this loop turn shares one transaction, after the caller moved on.
+      setImmediate(() => {
+        this.commitScheduled = false;
+        this.commitQueued();
+      });
+    }
+  }
+
+  /**
+   * Once per connection, before the first record is journaled: a store that opens but cannot be
+   * written (read-only file or directory) must refuse the call, not accept a record it cannot keep.
+   */
+  private checkWritable(): boolean {
+    try {
+      const open = this.ensureOpen();
+      writeProbe(open.db);
+      open.writable = true;
+      return true;
+    } catch (error) {
+      this.failure = { message: describe(error), at: performance.now(), slow: false };
+      return false;
+    }
+  }
+
+  /** A retry from the call path: at once after a fast failure, at most every RETRY_MS after a lock wait. */
+  private recover(): boolean {
+    const failure = this.failure;
+    if (failure === undefined) return true;
+    if (failure.slow && performance.now() - failure.at < RETRY_MS) return false;
+    return this.commitQueued();
+  }
+
+  /**
+   * Inserts the queued records into SQLite, oldest first, in batches. Returns true when nothing is
+   * left; on failure keeps the rest queued, marks the store failing and arms a retry.
+   */
+  private commitQueued(): boolean {
+    const started = performance.now();
+    try {
+      const open = this.ensureOpen();
+      this.checkFile();
+      while (this.queue.length > 0) {
+        const batch = this.queue.length <= MAX_BATCH ? this.queue : this.queue.slice(0, MAX_BATCH);
+        open.insertBatch(batch);
+        this.queue = batch === this.queue ? [] : this.queue.slice(batch.length);
+      }
+    } catch (error) {
+      const message = describe(error);
+      if (this.failure === undefined) {
+        this.logger.error(
+          { err: message, pending: this.queue.length, store: 'sqlite' },
+          'audit write failed; new calls are refused until the store answers',
+        );
+      }
+      this.failure = { message, at: performance.now(), slow: performance.now() - started > SLOW_FAILURE_MS };
+      this.armRetry();
+      return false;
+    }
+    if (this.failure !== undefined) {
+      this.failure = undefined;
+      clearTimeout(this.retryTimer);
+      this.retryTimer = undefined;
+      this.logger.info({ store: 'sqlite' }, 'audit store answers again');
+    }
+    try {
+      this.journal.committed();
+    } catch (error) {
+      this.logger.warn({ err: describe(error) }, 'audit journal could not be truncated');
+    }
+    return true;
+  }
+
+  /** Retries journaled records in the background so they reach SQLite even when no call comes. */
+  private armRetry(): void {
+    if (this.retryTimer !== undefined || this.closed || this.queue.length === 0) return;
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      if (!this.commitQueued()) this.armRetry();
+    }, RETRY_MS);
+    this.retryTimer.unref();
+  }
+
+  /** Inserts the records of journals whose process is gone and that are missing from the table. */
+  private replayOrphans(open: Pick<OpenDb, 'exists' | 'insertBatch'>): void {
+    for (const file of orphanJournals(this.path, this.journal.file)) {
+      try {
+        const lines = readJournal(file);
+        const missing: StoredRecord[] = [];
+        for (const { body, fields } of lines) {
+          const { writer, seq, prevHash, type } = fields;
+          if (typeof writer !== 'string' || typeof seq !== 'number' || typeof prevHash !== 'string') continue;
+          if (typeof type !== 'string') continue;
+          if (open.exists.get(writer, seq) !== undefined) continue;
+          missing.push({ writer, seq, prevHash, hash: sha256Hex(body), body, fields });
+        }
+        if (missing.length > 0) open.insertBatch(missing);
+        rmSync(file, { force: true });
+        if (missing.length > 0) {
+          this.logger.warn(
+            { journal: file, records: missing.length },
+            'audit records of a stopped process replayed from its journal',
+          );
+        }
+      } catch (error) {
+        this.logger.error({ journal: file, err: describe(error) }, 'audit journal could not be replayed');
+      }
+    }
   }
 
   /** The file we opened must still be the file at the path: a removed or replaced db fails closed. */
@@ -249,6 +440,8 @@ export class SqliteAuditSink implements AuditSink {
     const st = statSync(this.path, { throwIfNoEntry: false });
     if (!st || st.ino !== this.open?.ino) {
       this.closeDb();
+      // The journal was most likely removed with it: continue in a fresh one.
+      this.journal.close();
       throw new Error('the audit database file was removed or replaced');
     }
   }
@@ -285,16 +478,16 @@ export class SqliteAuditSink implements AuditSink {
         `INSERT INTO audit_events (writer, seq, prev_hash, hash, time_ms, type, agent, tenant, tool, decision, request_id, record)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       );
-      const tx = db.transaction((rows: readonly ChainedRecord[]) => {
+      const tx = db.transaction((rows: readonly StoredRecord[]) => {
         for (const r of rows) {
-          const e = r.event;
+          const e = r.fields;
           insert.run(
             r.writer,
             r.seq,
             r.prevHash,
             r.hash,
             timeMs(e.time),
-            e.type,
+            String(e.type),
             str(e.agent),
             str(e.tenant),
             str(e.tool),
@@ -304,13 +497,17 @@ export class SqliteAuditSink implements AuditSink {
           );
         }
       });
-      return {
+      const open = {
         db,
-        ino: statSync(this.path).ino,
-        insertBatch: (rows) => tx.immediate(rows),
+        insertBatch: (rows: readonly StoredRecord[]) => tx.immediate(rows),
+        exists: db.prepare<[string, number], unknown>(
+          'SELECT 1 FROM audit_events WHERE writer = ? AND seq = ? LIMIT 1',
+        ),
         tail: db.prepare<[number], Row>(`SELECT ${COLUMNS} FROM audit_events ORDER BY id DESC LIMIT ?`),
-        queries: new Map(),
+        queries: new Map<string, Database.Statement<unknown[], Row>>(),
       };
+      this.replayOrphans(open);
+      return { ...open, ino: statSync(this.path).ino, writable: false };
     } catch (error) {
       db.close();
       throw error;
@@ -326,6 +523,17 @@ export class SqliteAuditSink implements AuditSink {
     } catch (error) {
       this.logger.warn({ err: describe(error) }, 'closing the audit database failed');
     }
+  }
+}
+
+/** A real, rolled back write: BEGIN IMMEDIATE alone succeeds on a database opened read-only. */
+function writeProbe(db: Database.Database): void {
+  const version = db.pragma('user_version', { simple: true }) as number;
+  db.exec('BEGIN IMMEDIATE');
+  try {
+    db.pragma(`user_version = ${Number(version)}`);
+  } finally {
+    db.exec('ROLLBACK');
   }
 }
 

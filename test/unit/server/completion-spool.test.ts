@@ -66,13 +66,19 @@ describe('completion spool', () => {
     const locker = new Database(dbPath);
     try {
       const slow = call('slow');
-      // call.started is written; now another process takes the write lock until after completion.
+      // call.started is recorded; now another process takes the write lock until after completion,
+      // and a second call's insert finds it (after the busy timeout): the store is known to fail.
       await new Promise((r) => setTimeout(r, 200));
       locker.exec('BEGIN EXCLUSIVE');
+      const during = call('fast');
       const result = await slow;
       expect(result.isError).toBeFalsy();
+      // The upstream acted, the store refuses: call.completed goes to the spool, the result is returned.
       expect(existsSync(`${dbPath}-spool.jsonl`)).toBe(true);
+      expect((await during).isError).toBeFalsy();
       locker.exec('ROLLBACK');
+      // The store is retried every 0.5 s; then the next call replays the spool.
+      await new Promise((r) => setTimeout(r, 700));
 
       const next = await call('fast');
       expect(next.isError).toBeFalsy();

@@ -8,7 +8,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { repoRoot } from './proc.js';
 
-export const MAIN_JS = path.join(repoRoot, 'dist/src/main.js');
+/** KEYWARD_BENCH_MAIN points at another build (an A/B run against a baseline checkout). */
+export const MAIN_JS = process.env.KEYWARD_BENCH_MAIN ?? path.join(repoRoot, 'dist/src/main.js');
 export const TOKEN = 'test-token-123';
 
 export interface WorkspaceOptions {

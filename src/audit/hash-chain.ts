@@ -54,19 +54,29 @@ export interface ChainedRecord {
   readonly hash: string;
 }
 
-const CHAIN_KEYS = new Set(['seq', 'writer', 'prevHash', 'hash']);
-
 /** Builds the canonical body and hash of one record. */
 export function chainRecord(event: AuditEvent, writer: string, seq: number, prevHash: string): ChainedRecord {
-  // Chain fields win over same-named fields an event might carry; `hash` is never hashed.
+  // Chain fields win over same-named fields an event might carry; `hash` is never hashed. Sorting
+  // the event's keys with the chain keys puts a same-named pair side by side: the first is kept.
   const fields = event as unknown as Record<string, unknown>;
-  const keys = Object.keys(fields).filter((k) => !CHAIN_KEYS.has(k));
+  const keys = Object.keys(fields);
   keys.push('prevHash', 'seq', 'writer');
   keys.sort();
   const unhashed: Record<string, unknown> = {};
+  let previous: string | undefined;
   for (const key of keys) {
-    const v = key === 'seq' ? seq : key === 'writer' ? writer : key === 'prevHash' ? prevHash : fields[key];
-    if (v !== undefined) unhashed[key] = sortedCopy(v);
+    if (key === previous || key === 'hash') continue;
+    previous = key;
+    let v: unknown;
+    if (key === 'seq') v = seq;
+    else if (key === 'writer') v = writer;
+    else if (key === 'prevHash') v = prevHash;
+    else {
+      v = fields[key];
+      if (v !== null && typeof v === 'object') v = sortedCopy(v);
+      else if (typeof v === 'bigint') v = v.toString();
+    }
+    if (v !== undefined) unhashed[key] = v;
   }
   const body = JSON.stringify(unhashed);
   return { event, writer, seq, prevHash, body, hash: sha256Hex(body) };

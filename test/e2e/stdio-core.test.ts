@@ -272,6 +272,8 @@ describe('fail closed on audit', () => {
       locker.exec('BEGIN EXCLUSIVE');
       const inFlight = (await s.client.callTool({ name: 'echo_raw', arguments: {} })) as CallToolResult;
       expect(inFlight.isError).toBeFalsy();
+      // The batched insert (within 10 ms) then waits out the lock and fails.
+      await new Promise((resolve) => setTimeout(resolve, 100));
       // From then on the store is known not to answer: calls are refused, nothing reaches the upstream.
       const before = api.requests.length;
       const result = await s.client.callTool({ name: 'echo_raw', arguments: {} });
@@ -285,6 +287,7 @@ describe('fail closed on audit', () => {
       await new Promise((resolve) => setTimeout(resolve, 700));
       const after = (await s.client.callTool({ name: 'echo_raw', arguments: {} })) as CallToolResult;
       expect(after.isError).toBeFalsy();
+      await new Promise((resolve) => setTimeout(resolve, 100)); // the batched insert runs within 10 ms
       const { default: Db } = await import('better-sqlite3');
       const db = new Db(`${dir}/audit.db`, { readonly: true });
       const types = db

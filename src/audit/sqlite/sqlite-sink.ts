@@ -109,6 +109,13 @@ function str(value: unknown): string | null {
 }
 
 const RESOLVED = Promise.resolve();
+/**
+ * How long journaled records wait before their batched insert. Measured on Streamable HTTP: an
+ * insert on the next loop turn (setImmediate) lands inside the following call and costs ~0.5 ms
+ * of p50 on a busy 2-core machine; one transaction every 10 ms stays between calls and batches
+ * sequential calls too. The wait costs no durability (the journal is the durability point).
+ */
+const COMMIT_DELAY_MS = 10;
 /** Largest number of records inserted in one SQLite transaction. */
 const MAX_BATCH = 1_000;
 /** A failed commit that took longer than this (a lock wait) is retried from the call path at most this often. */
@@ -326,11 +333,10 @@ export class SqliteAuditSink implements AuditSink {
     }
     if (!this.commitScheduled) {
       this.commitScheduled = true;
-      // setImmediate: every append of this loop turn shares one transaction, after the caller moved on.
-      setImmediate(() => {
+      setTimeout(() => {
         this.commitScheduled = false;
         this.commitQueued();
-      });
+      }, COMMIT_DELAY_MS);
     }
   }
 

@@ -14,20 +14,21 @@ import type { AuditEvent, CallSuccess } from '../../core/types.js';
 import type { Logger } from '../../observability/logger.js';
 import type { CallContext } from '../call-context.js';
 
-function baseEvent(ctx: CallContext, type: string, clock: Clock): AuditEvent {
-  return {
-    type,
-    time: new Date(clock.now()).toISOString(),
-    requestId: ctx.requestId,
-    ...(ctx.sessionId === undefined ? {} : { sessionId: ctx.sessionId }),
-    agent: ctx.principal.agent,
-    tenant: ctx.principal.tenant,
-    tool: ctx.tool.name,
-    permission: ctx.tool.permission,
-    ...(ctx.authorization === undefined
-      ? {}
-      : { decision: ctx.authorization.via, ruleIds: ctx.authorization.ruleIds }),
-  };
+/** Mutable while it is built (plain assignments: cheaper than spreading optional parts). */
+type EventDraft = { -readonly [K in keyof AuditEvent]: AuditEvent[K] };
+
+function baseEvent(ctx: CallContext, type: string, clock: Clock): EventDraft {
+  const event: EventDraft = { type, time: new Date(clock.now()).toISOString(), requestId: ctx.requestId };
+  if (ctx.sessionId !== undefined) event.sessionId = ctx.sessionId;
+  event.agent = ctx.principal.agent;
+  event.tenant = ctx.principal.tenant;
+  event.tool = ctx.tool.name;
+  event.permission = ctx.tool.permission;
+  if (ctx.authorization !== undefined) {
+    event.decision = ctx.authorization.via;
+    event.ruleIds = ctx.authorization.ruleIds;
+  }
+  return event;
 }
 
 export function errorCodeOf(error: unknown): string {
@@ -82,7 +83,9 @@ export function auditCallStep(
 ): Step<CallContext, CallSuccess> {
   return async (ctx, next) => {
     try {
-      await audit.append({ ...baseEvent(ctx, 'call.started', clock), origin: ctx.tool.origin });
+      const started = baseEvent(ctx, 'call.started', clock);
+      started.origin = ctx.tool.origin;
+      await audit.append(started);
     } catch (error) {
       logger.error(
         { requestId: ctx.requestId, err: String(error) },
@@ -111,16 +114,18 @@ export function auditCallStep(
       failure = error;
       throw error;
     } finally {
-      const event: AuditEvent = {
-        ...baseEvent(ctx, 'call.completed', clock),
-        origin: ctx.tool.origin,
-        outcome: failure === undefined ? 'ok' : 'error',
-        latencyMs: clock.now() - ctx.startedAt,
-        ...(failure === undefined ? {} : { errorCode: errorCodeOf(failure) }),
-        ...(ctx.upstreamStatus === undefined ? {} : { status: ctx.upstreamStatus }),
-        ...(ctx.secret === undefined ? {} : { keyId: ctx.secret.keyId, keyVersion: ctx.secret.version }),
-        ...completionDetails(ctx.credentialRefetched, outcome?.fallback),
-      };
+      const event = baseEvent(ctx, 'call.completed', clock);
+      event.origin = ctx.tool.origin;
+      event.outcome = failure === undefined ? 'ok' : 'error';
+      event.latencyMs = clock.now() - ctx.startedAt;
+      if (failure !== undefined) event.errorCode = errorCodeOf(failure);
+      if (ctx.upstreamStatus !== undefined) event.status = ctx.upstreamStatus;
+      if (ctx.secret !== undefined) {
+        event.keyId = ctx.secret.keyId;
+        event.keyVersion = ctx.secret.version;
+      }
+      const { details } = completionDetails(ctx.credentialRefetched, outcome?.fallback);
+      if (details !== undefined) event.details = details;
       // The upstream has already acted: the result is returned, and a completion record that cannot
       // be written now goes to the spool and is replayed into the trail when the sink recovers.
       await audit.append(event).catch((error: unknown) => {

@@ -317,6 +317,22 @@ describe('PostgresAuditSink', () => {
     expect(view.rows).toEqual([{ agent: 'carol', decision: 'deny' }]);
   });
 
+  it('stores bodies with newlines, quotes, backslashes and non-ASCII text byte for byte', async () => {
+    const schema = newSchema();
+    const sink = await sinkFor(schema);
+    const tricky = [
+      ev({ details: { text: 'a\nb\r\nc', q: '"{},\\"', u: 'é€𝄞', empty: '' } }),
+      ev({ agent: 'line\nbreak', tool: 't"q', details: { arr: ['x\ny', '\\n'] } }),
+      ev({ details: {} }),
+    ];
+    await Promise.all(tricky.map((e) => sink.append(e)));
+    const stored = await sink.tail(10);
+    expect(stored).toHaveLength(3);
+    expect(stored.map((r) => r.details)).toEqual(tricky.map((e) => e.details));
+    expect(stored[1]?.agent).toBe('line\nbreak');
+    expect(await sink.verify()).toEqual({ ok: true, records: 3, writers: 1, problems: [] });
+  });
+
   it('rejects at once when the server is unreachable and never hangs', async () => {
     const port = await new Promise<number>((resolve) => {
       const s = net.createServer().listen(0, '127.0.0.1', () => {

@@ -77,6 +77,21 @@ FROM ${s}.audit_events e
 CROSS JOIN LATERAL (SELECT e.record::jsonb AS r) j;
 `,
   },
+  {
+    version: 2,
+    description: 'cheaper indexes: BRIN on time; no per-column agent/tenant/tool/request_id btrees',
+    // Each btree costs every INSERT a page update and its WAL. Rows are appended in time order, so
+    // a BRIN index (a few pages for millions of rows) serves time ranges; the filter columns are
+    // matched while scanning back from the newest id (tail and query order by id DESC).
+    sql: (s) => `
+DROP INDEX IF EXISTS ${s}.audit_events_time;
+DROP INDEX IF EXISTS ${s}.audit_events_agent;
+DROP INDEX IF EXISTS ${s}.audit_events_tenant;
+DROP INDEX IF EXISTS ${s}.audit_events_tool;
+DROP INDEX IF EXISTS ${s}.audit_events_request;
+CREATE INDEX audit_events_time_brin ON ${s}.audit_events USING brin (time) WITH (autosummarize = on);
+`,
+  },
 ];
 
 /** Creates the schema and applies the migrations not applied yet, in one transaction. */

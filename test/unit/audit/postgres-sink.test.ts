@@ -7,6 +7,8 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
 import { createPostgresSink, type PostgresAuditSink } from '../../../src/audit/postgres/postgres-sink.js';
+import { MIGRATIONS } from '../../../src/audit/postgres/migrations.js';
+import { WriterChain } from '../../../src/audit/hash-chain.js';
 import { silentLogger } from '../../../src/observability/logger.js';
 import type { AuditEvent } from '../../../src/core/types.js';
 
@@ -114,7 +116,7 @@ describe('PostgresAuditSink', () => {
     const started = await Promise.all([sinkFor(schema), sinkFor(schema), sinkFor(schema)]);
     await Promise.all(started.map((s, i) => s.append(ev({ agent: `a${i}` }))));
     const res = await admin.query(`SELECT version FROM "${schema}".audit_migrations`);
-    expect(res.rows).toEqual([{ version: 1 }]);
+    expect(res.rows).toEqual([{ version: 1 }, { version: 2 }]);
     expect(await started[0]?.verify()).toMatchObject({ ok: true, records: 3, writers: 3 });
   });
 
@@ -211,6 +213,123 @@ describe('PostgresAuditSink', () => {
       [2, 'ambiguous'],
       [3, 'after'],
     ]);
+    expect(await sink.verify()).toEqual({ ok: true, records: 3, writers: 1, problems: [] });
+  });
+
+  it('upgrades a v1 schema holding rows to v2 in place: cheaper indexes, same rows, chains still verify', async () => {
+    const schema = newSchema();
+    const s = `"${schema}"`;
+    // A store as v1 left it: the v1 table, indexes and triggers, and rows written by a v1 writer.
+    const v1 = MIGRATIONS.find((m) => m.version === 1);
+    expect(v1).toBeDefined();
+    await admin.query(`CREATE SCHEMA ${s}`);
+    await admin.query(
+      `CREATE TABLE ${s}.audit_migrations (version int PRIMARY KEY, description text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`,
+    );
+    await admin.query(v1?.sql(s) ?? '');
+    await admin.query(`INSERT INTO ${s}.audit_migrations (version, description) VALUES (1, 'v1')`);
+    const old = new WriterChain('old-writer');
+    const oldEvents = [
+      ev({ agent: 'bob', tool: 'github_get_repo', decision: 'allow' }),
+      ev({ agent: 'carol', tenant: 'globex', tool: 'slack_post', decision: 'deny' }),
+      ev({
+        agent: 'bob',
+        tool: 'slack_post',
+        decision: 'allow',
+        details: { note: 'line1\nline2 "quoted" \\ é' },
+      }),
+    ];
+    const records = old.build(oldEvents);
+    for (const r of records) {
+      const e = r.event;
+      await admin.query(
+        `INSERT INTO ${s}.audit_events (writer, seq, prev_hash, hash, time, type, agent, tenant, tool, decision, request_id, record)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+        [
+          r.writer,
+          r.seq,
+          r.prevHash,
+          r.hash,
+          e.time,
+          e.type,
+          e.agent,
+          e.tenant,
+          e.tool,
+          e.decision,
+          e.requestId,
+          r.body,
+        ],
+      );
+    }
+    const indexes = async () =>
+      (
+        await admin.query<{ indexname: string; indexdef: string }>(
+          `SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = $1 AND tablename = 'audit_events' ORDER BY indexname`,
+          [schema],
+        )
+      ).rows;
+    expect((await indexes()).map((i) => i.indexname)).toContain('audit_events_agent');
+
+    const sink = await sinkFor(schema);
+    const versions = await admin.query(`SELECT version FROM ${s}.audit_migrations ORDER BY version`);
+    expect(versions.rows).toEqual([{ version: 1 }, { version: 2 }]);
+    const after = await indexes();
+    expect(after.map((i) => i.indexname)).toEqual([
+      'audit_events_pkey',
+      'audit_events_time_brin',
+      'audit_events_writer_seq',
+    ]);
+    expect(after.find((i) => i.indexname === 'audit_events_time_brin')?.indexdef).toMatch(
+      /USING brin \("?time"?\)/,
+    );
+
+    // The old rows verify, new ones chain on this sink's own writer, and reads still find both.
+    expect(await sink.verify()).toEqual({ ok: true, records: 3, writers: 1, problems: [] });
+    await Promise.all([
+      sink.append(ev({ agent: 'bob', tool: 'slack_post', decision: 'deny' })),
+      sink.append(ev({ agent: 'dave', details: { note: 'a\nb' } })),
+    ]);
+    expect(await sink.verify()).toEqual({ ok: true, records: 5, writers: 2, problems: [] });
+    const bob = await sink.query({ agent: 'bob' });
+    expect(bob.map((r) => [r.writer, r.tool, r.decision])).toEqual([
+      ['old-writer', 'github_get_repo', 'allow'],
+      ['old-writer', 'slack_post', 'allow'],
+      [sink.writer, 'slack_post', 'deny'],
+    ]);
+    expect(bob[1]?.details).toEqual({ note: 'line1\nline2 "quoted" \\ é' });
+    const slack = await sink.query({ tool: 'slack_post', since: oldEvents[1]?.time, limit: 2 });
+    expect(slack.map((r) => r.agent)).toEqual(['bob', 'bob']);
+    expect(slack[0]?.writer).toBe('old-writer');
+    expect((await sink.query({ tenant: 'globex', decision: 'deny' })).map((r) => r.agent)).toEqual(['carol']);
+    expect(
+      (await sink.query({ since: oldEvents[0]?.time, until: oldEvents[1]?.time })).map((r) => r.agent),
+    ).toEqual(['bob']);
+    expect((await sink.tail(2)).map((r) => r.agent).sort()).toEqual(['bob', 'dave']);
+    const dave = await sink.query({ agent: 'dave' });
+    expect(dave[0]?.details).toEqual({ note: 'a\nb' });
+
+    // Migrating again is a no-op, and the triggers and view survived the upgrade.
+    const again = await sinkFor(schema);
+    await again.append(ev());
+    expect((await admin.query(`SELECT version FROM ${s}.audit_migrations`)).rows).toHaveLength(2);
+    await expect(admin.query(`DELETE FROM ${s}.audit_events`)).rejects.toThrow(/append-only/);
+    const view = await admin.query(`SELECT agent, decision FROM ${s}.audit_events_v WHERE tenant = 'globex'`);
+    expect(view.rows).toEqual([{ agent: 'carol', decision: 'deny' }]);
+  });
+
+  it('stores bodies with newlines, quotes, backslashes and non-ASCII text byte for byte', async () => {
+    const schema = newSchema();
+    const sink = await sinkFor(schema);
+    const tricky = [
+      ev({ details: { text: 'a\nb\r\nc', q: '"{},\\"', u: 'é€𝄞', empty: '' } }),
+      ev({ agent: 'line\nbreak', tool: 't"q', details: { arr: ['x\ny', '\\n'] } }),
+      ev({ details: {} }),
+    ];
+    await Promise.all(tricky.map((e) => sink.append(e)));
+    const stored = await sink.tail(10);
+    expect(stored).toHaveLength(3);
+    expect(stored.map((r) => r.details)).toEqual(tricky.map((e) => e.details));
+    expect(stored[1]?.agent).toBe('line\nbreak');
     expect(await sink.verify()).toEqual({ ok: true, records: 3, writers: 1, problems: [] });
   });
 

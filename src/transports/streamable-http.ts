@@ -1,10 +1,10 @@
 /**
  * Streamable HTTP at /mcp: stateful sessions with SSE responses (so elicitation works), one MCP
  * server per session bound to the principal that created it, an idle reaper and a session cap.
- * POST carries JSON-RPC, GET opens the standalone stream, DELETE ends the session.
+ * POST carries JSON-RPC, GET opens the standalone stream, DELETE ends the session. Each session's
+ * transport is keyward's own node:http one (node-streamable-transport.ts).
  */
 import { randomUUID } from 'node:crypto';
-import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Clock } from '../core/clock.js';
@@ -13,6 +13,7 @@ import type { Logger } from '../observability/logger.js';
 import type { Gateway } from '../server/gateway.js';
 import { createSessionServer } from '../server/session-server.js';
 import { sendJsonRpcError } from './json-rpc-error.js';
+import { NodeStreamableHttpTransport } from './node-streamable-transport.js';
 import { SessionRegistry, type HttpSession } from './session-registry.js';
 
 export interface StreamableHttpOptions {
@@ -31,7 +32,7 @@ export interface StreamableHttpOptions {
 export type McpRequest = IncomingMessage & { body?: unknown };
 
 export class StreamableHttpSessions {
-  private readonly sessions: SessionRegistry<StreamableHTTPServerTransport>;
+  private readonly sessions: SessionRegistry<NodeStreamableHttpTransport>;
 
   constructor(private readonly options: StreamableHttpOptions) {
     this.sessions = new SessionRegistry(options.clock);
@@ -77,8 +78,8 @@ export class StreamableHttpSessions {
       return;
     }
     const server = createSessionServer(this.options.gateway, auth.principal);
-    let session: HttpSession<StreamableHTTPServerTransport> | undefined;
-    const transport = new StreamableHTTPServerTransport({
+    let session: HttpSession<NodeStreamableHttpTransport> | undefined;
+    const transport: NodeStreamableHttpTransport = new NodeStreamableHttpTransport({
       sessionIdGenerator: () => randomUUID(),
       onsessioninitialized: (id) => {
         session = { id, transport, server, subject: auth.subject, lastSeen: this.options.clock.now() };
@@ -112,7 +113,7 @@ export class StreamableHttpSessions {
   }
 }
 
-async function closeSession(session: HttpSession<StreamableHTTPServerTransport>): Promise<void> {
+async function closeSession(session: HttpSession<NodeStreamableHttpTransport>): Promise<void> {
   await session.server.close().catch(() => undefined);
   await session.transport.close().catch(() => undefined);
 }

@@ -68,7 +68,7 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
   app.disable('x-powered-by');
   app.set('trust proxy', false);
 
-  // POST /mcp (every tool call) takes a lean path; everything else goes through express.
+  // POST /mcp and POST /messages (every tool call) take a lean path; everything else goes through express.
   let fastLane: (req: IncomingMessage, res: ServerResponse) => boolean = () => false;
   const nodeServer: NodeServer = createServer((req, res) => {
     if (!fastLane(req, res)) app(req, res);
@@ -284,7 +284,9 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
   const hostIsAllowed = hostMatcher(allowedHosts);
   const maxBody = http.maxBodyBytes;
   fastLane = (req, res) => {
-    if (req.method !== 'POST' || !isMcpPath(req.url) || !isPlainJson(req)) return false;
+    if (req.method !== 'POST') return false;
+    const path = pathOf(req.url);
+    if ((path !== '/mcp' && path !== '/messages') || !isPlainJson(req)) return false;
     if (!hostIsAllowed(req.headers.host)) {
       metrics?.authFailure('host');
       sendJsonRpcError(res, 403, 'Invalid Host header');
@@ -312,7 +314,7 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
             if (body === TOO_LARGE) return sendJsonRpcError(res, 413, 'Request body too large');
             if (body === UNPARSABLE) return sendJsonRpcError(res, 400, 'Parse error', -32700);
             (req as McpRequest).body = body;
-            return streamable.handle(req, res, auth);
+            return path === '/mcp' ? streamable.handle(req, res, auth) : sse.post(req, res, auth);
           }),
         (error: unknown) => {
           req.resume();
@@ -425,10 +427,10 @@ export async function readiness(gateway: Gateway, timeoutMs: number): Promise<Re
   return { ok: results.every(([, r]) => r.ok), components };
 }
 
-function isMcpPath(url: string | undefined): boolean {
-  if (url === undefined) return false;
+function pathOf(url: string | undefined): string | undefined {
+  if (url === undefined) return undefined;
   const q = url.indexOf('?');
-  return (q === -1 ? url : url.slice(0, q)) === '/mcp';
+  return q === -1 ? url : url.slice(0, q);
 }
 
 /** Only uncompressed JSON takes the lean path; anything else gets express's full handling. */

@@ -4,13 +4,14 @@
  * principal's). The session lives on one process: load balancers need sticky routing for it.
  */
 import { SSEServerTransport } from '@modelcontextprotocol/sdk/server/sse.js';
-import type { Request, Response } from 'express';
+import type { ServerResponse } from 'node:http';
 import type { Clock } from '../core/clock.js';
 import type { Authenticated } from '../identity/authenticated.js';
 import type { Logger } from '../observability/logger.js';
 import type { Gateway } from '../server/gateway.js';
 import { createSessionServer } from '../server/session-server.js';
 import { sendJsonRpcError } from './json-rpc-error.js';
+import type { McpRequest } from './streamable-http.js';
 import { SessionRegistry, type HttpSession } from './session-registry.js';
 
 export interface SseOptions {
@@ -38,7 +39,7 @@ export class SseSessions {
   }
 
   /** GET /sse: opens a session for the authenticated principal; the response stays open. */
-  async open(res: Response, auth: Authenticated): Promise<void> {
+  async open(res: ServerResponse, auth: Authenticated): Promise<void> {
     if (!this.options.hasCapacity()) {
       res.setHeader('Retry-After', '30');
       sendJsonRpcError(res, 503, 'Too many sessions; retry later');
@@ -69,10 +70,9 @@ export class SseSessions {
     await server.connect(transport);
   }
 
-  /** POST /messages?sessionId=…: hands one JSON-RPC message to its session. */
-  async post(req: Request, res: Response, auth: Authenticated): Promise<void> {
-    const raw = req.query['sessionId'];
-    const sessionId = typeof raw === 'string' && raw !== '' ? raw : undefined;
+  /** POST /messages?sessionId=…: hands one JSON-RPC message (`req.body`, parsed) to its session. */
+  async post(req: McpRequest, res: ServerResponse, auth: Authenticated): Promise<void> {
+    const sessionId = sessionIdOf(req.url);
     if (sessionId === undefined) {
       sendJsonRpcError(res, 400, 'Missing sessionId query parameter');
       return;
@@ -104,4 +104,12 @@ export class SseSessions {
     );
     this.options.onCountChange?.(0);
   }
+}
+
+/** The one `sessionId` query parameter of a request URL (none, empty or repeated: undefined). */
+function sessionIdOf(url: string | undefined): string | undefined {
+  const q = url?.indexOf('?') ?? -1;
+  if (url === undefined || q === -1) return undefined;
+  const values = new URLSearchParams(url.slice(q + 1)).getAll('sessionId');
+  return values.length === 1 && values[0] !== '' ? values[0] : undefined;
 }

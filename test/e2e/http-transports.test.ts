@@ -320,6 +320,8 @@ describe('protocol and session edges', () => {
     expect((await raw('POST', '/mcp', { ...auth, 'mcp-session-id': 'nope' }, list)).status).toBe(404);
     expect((await raw('POST', '/messages', auth, list)).status).toBe(400);
     expect((await raw('POST', '/messages?sessionId=nope', auth, list)).status).toBe(404);
+    expect((await raw('POST', '/messages?sessionId=', auth, list)).status).toBe(400);
+    expect((await raw('POST', '/messages?sessionId=a&sessionId=b', auth, list)).status).toBe(400);
   });
 
   it('ends a session on DELETE', async () => {
@@ -340,10 +342,12 @@ describe('protocol and session edges', () => {
       method: 'initialize',
       params: { pad: 'x'.repeat(100 * 1024) },
     });
-    expect((await raw('POST', '/mcp', auth, big)).status).toBe(413);
-    const bad = await raw('POST', '/mcp', auth, '{"jsonrpc":');
-    expect(bad.status).toBe(400);
-    expect(bad.body).toContain('-32700');
+    for (const path of ['/mcp', '/messages?sessionId=x']) {
+      expect((await raw('POST', path, auth, big)).status, path).toBe(413);
+      const bad = await raw('POST', path, auth, '{"jsonrpc":');
+      expect(bad.status, path).toBe(400);
+      expect(bad.body, path).toContain('-32700');
+    }
   });
 
   it('serves /healthz, /readyz and /metrics without secrets', async () => {

@@ -5,7 +5,6 @@ import type { Logger } from '../observability/logger.js';
 import { DEFAULTS } from '../config/defaults.js';
 import type { AuditSink } from './audit-sink.js';
 import { createSqliteSink } from './sqlite/sqlite-sink.js';
-import { createPostgresSink } from './postgres/postgres-sink.js';
 
 export interface AuditSinkDeps {
   readonly logger: Logger;
@@ -28,7 +27,9 @@ export async function createAuditSink(
         logger: deps.logger,
         writeTimeoutMs: DEFAULTS.audit.writeTimeoutMs,
       });
-    case 'postgres':
+    case 'postgres': {
+      // Loaded only when configured (pg is a large share of a cold start).
+      const { createPostgresSink } = await import('./postgres/postgres-sink.js');
       return createPostgresSink({
         url: config.url,
         schema: config.schema,
@@ -37,5 +38,6 @@ export async function createAuditSink(
         logger: deps.logger,
         writeTimeoutMs: DEFAULTS.audit.writeTimeoutMs,
       });
+    }
   }
 }

@@ -5,7 +5,6 @@ import type { KeywardConfig } from '../config/schema.js';
 import type { Logger } from '../observability/logger.js';
 import type { CredentialCache } from './credential-cache.js';
 import { MemoryCache } from './memory/memory-cache.js';
-import { createRedisCacheFromConfig } from './redis/redis-cache.js';
 
 export interface CacheDeps {
   readonly clock: Clock;
@@ -21,8 +20,11 @@ export async function createCredentialCache(
   switch (config.type) {
     case 'memory':
       return new MemoryCache(config.maxEntries, deps.clock);
-    case 'redis':
+    case 'redis': {
+      // Loaded only when configured (ioredis is a large share of a cold start).
+      const { createRedisCacheFromConfig } = await import('./redis/redis-cache.js');
       return createRedisCacheFromConfig(config, deps);
+    }
     default: {
       const unknown: never = config;
       throw new ConfigError(`unknown cache type ${String((unknown as { type: unknown }).type)}`);

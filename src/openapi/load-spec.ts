@@ -8,8 +8,6 @@ import { createHash } from 'node:crypto';
 import { readFile, realpath } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import SwaggerParser from '@apidevtools/swagger-parser';
-import { parse as parseYaml } from 'yaml';
 
 /** A dereferenced document; objects may be shared and cyclic. */
 export type OpenApiDocument = Record<string, unknown>;
@@ -79,10 +77,11 @@ async function readText(location: string, options: LoadSpecOptions): Promise<str
   return buffer.toString('utf8');
 }
 
-function parseText(text: string, location: string): unknown {
+async function parseText(text: string, location: string): Promise<unknown> {
   const trimmed = text.trimStart();
   try {
     if (trimmed.startsWith('{')) return JSON.parse(trimmed) as unknown;
+    const { parse: parseYaml } = await import('yaml');
     return parseYaml(text, { maxAliasCount: 1000, prettyErrors: false }) as unknown;
   } catch (error) {
     throw new SpecLoadError(`${location} is neither valid JSON nor valid YAML: ${(error as Error).message}`);
@@ -149,7 +148,7 @@ export async function loadSpec(location: string, options: LoadSpecOptions = {}):
   const where = isUrl(location) ? location : path.resolve(options.baseDir ?? process.cwd(), location);
   const text = await readText(where, options);
   const sha256 = createHash('sha256').update(text).digest('hex');
-  const raw = parseText(text, where);
+  const raw = await parseText(text, where);
   if (!raw || typeof raw !== 'object' || Array.isArray(raw)) {
     throw new SpecLoadError(`${where} is not an OpenAPI document (expected an object)`);
   }
@@ -177,6 +176,8 @@ export async function loadSpec(location: string, options: LoadSpecOptions = {}):
   if (isUrl(where)) absolutizeServers(rawDoc, where);
   const refusals: string[] = [];
   let document: OpenApiDocument;
+  // The parser is loaded on first use: `keyward serve` without tool sources never needs it.
+  const { default: SwaggerParser } = await import('@apidevtools/swagger-parser');
   try {
     document = (await SwaggerParser.dereference(
       baseUrl,

@@ -6,7 +6,6 @@
 import { ConfigError } from '../core/errors.js';
 import type { KeywardConfig, ToolConfig } from '../config/schema.js';
 import type { Logger } from '../observability/logger.js';
-import { loadSpec, SpecLoadError } from './load-spec.js';
 import { openApiToTools, type ImportIssue } from './to-tools.js';
 
 export interface ToolSourceOptions {
@@ -31,6 +30,9 @@ export async function loadToolSources(
 ): Promise<Record<string, ToolConfig>> {
   const out: Record<string, ToolConfig> = {};
   const issues: { path: string; message: string }[] = [];
+  if (config.toolSources.length === 0) return out;
+  // The OpenAPI parser (and its YAML and $ref resolvers) is loaded only when a source needs it.
+  const { loadSpec, SpecLoadError } = await import('./load-spec.js');
   for (const [i, source] of config.toolSources.entries()) {
     const where = `toolSources[${i}]`;
     let spec;

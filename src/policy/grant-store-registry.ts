@@ -10,8 +10,6 @@ import type { GrantStore } from './grant-store.js';
 import { MemoryGrantStore } from './memory-grant-store.js';
 import { MemoryRateLimiter, type RateLimiter } from './rate-limiter.js';
 import { SqliteGrantStore } from './sqlite/sqlite-grant-store.js';
-import { RedisGrantStore } from './redis/redis-grant-store.js';
-import { RedisRateLimiter } from './redis/redis-rate-limiter.js';
 
 export interface StoreDeps {
   readonly config: KeywardConfig;
@@ -25,7 +23,13 @@ type RateLimiterFactory = (deps: StoreDeps) => Promise<RateLimiter> | RateLimite
 const grantStoreFactories = new Map<string, GrantStoreFactory>([
   ['sqlite', ({ config }) => new SqliteGrantStore({ path: config.grants.path })],
   ['memory', () => new MemoryGrantStore()],
-  ['redis', ({ config, logger }) => RedisGrantStore.create({ ...redisOf(config, 'grants.store'), logger })],
+  [
+    'redis',
+    async ({ config, logger }) => {
+      const { RedisGrantStore } = await import('./redis/redis-grant-store.js');
+      return RedisGrantStore.create({ ...redisOf(config, 'grants.store'), logger });
+    },
+  ],
 ]);
 
 /** grants.store redis (and the shared rate limiter) use the Redis of `cache` (type redis). */
@@ -51,10 +55,11 @@ export function registerGrantStore(kind: string, factory: GrantStoreFactory): vo
 }
 
 // With a Redis cache, limits are shared by every replica (atomic Lua buckets); else in memory.
-let rateLimiterFactory: RateLimiterFactory = ({ config, clock, logger }) =>
-  config.cache.type === 'redis'
-    ? RedisRateLimiter.create({ ...redisOf(config, 'cache'), logger })
-    : new MemoryRateLimiter(clock);
+let rateLimiterFactory: RateLimiterFactory = async ({ config, clock, logger }) => {
+  if (config.cache.type !== 'redis') return new MemoryRateLimiter(clock);
+  const { RedisRateLimiter } = await import('./redis/redis-rate-limiter.js');
+  return RedisRateLimiter.create({ ...redisOf(config, 'cache'), logger });
+};
 
 /** Replaces the rate limiter factory (the remote mode picks Redis when configured). */
 export function registerRateLimiter(factory: RateLimiterFactory): void {

@@ -1,13 +1,14 @@
-/** Picks the SecretBackend implementation named by each `config.backends.*.type`. */
+/**
+ * Picks the SecretBackend implementation named by each `config.backends.*.type`. Vault and AWS are
+ * loaded only when configured: their client libraries take most of a cold start otherwise.
+ */
 import { ConfigError } from '../core/errors.js';
 import type { BackendConfig, KeywardConfig } from '../config/schema.js';
 import { resolvePath } from '../config/load.js';
-import { createAwsBackend } from './aws/aws-backend.js';
 import { EnvBackend } from './env/env-backend.js';
 import { FileBackend } from './file/file-backend.js';
 import { type ResilienceOptions, type ResilientBackend, withResilience } from './resilient-backend.js';
 import type { BackendDeps, SecretBackend } from './secret-backend.js';
-import { createVaultBackend } from './vault/vault-backend.js';
 
 /** Creates the raw backend for one config entry (no retries/breaker; see createSecretBackends). */
 export async function createSecretBackend(
@@ -25,10 +26,14 @@ export async function createSecretBackend(
       });
     case 'env':
       return new EnvBackend(config.prefix, deps.logger.child({ backend: name }));
-    case 'vault':
+    case 'vault': {
+      const { createVaultBackend } = await import('./vault/vault-backend.js');
       return createVaultBackend(name, config, { ...deps, logger: deps.logger.child({ backend: name }) });
-    case 'aws-secrets-manager':
+    }
+    case 'aws-secrets-manager': {
+      const { createAwsBackend } = await import('./aws/aws-backend.js');
       return createAwsBackend(name, config, { ...deps, logger: deps.logger.child({ backend: name }) });
+    }
     default: {
       const unknown: never = config;
       throw new ConfigError(`unknown backend type ${String((unknown as { type: unknown }).type)}`);

@@ -8,7 +8,6 @@ import { shutdownGateway } from '../../server/shutdown.js';
 import { startStdio } from '../../transports/stdio.js';
 import { action } from '../errors.js';
 import { gatewayPlugins } from '../../server/plugins.js';
-import { serveHttp } from './serve-http.js';
 
 interface ServeOptions {
   config?: string;
@@ -45,6 +44,8 @@ async function serve(options: ServeOptions): Promise<void> {
   const logger = createLogger(level, secrets);
   installCrashHandlers(logger);
   if (options.http) {
+    // Remote mode (express, jose, prom-client) is loaded only for --http: stdio starts faster.
+    const { serveHttp } = await import('./serve-http.js');
     await serveHttp(loaded, options, logger, secrets);
     return;
   }

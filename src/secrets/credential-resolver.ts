@@ -62,6 +62,9 @@ const EVICTING: ReadonlySet<ErrorCode> = new Set([
   'credential_expired',
 ]);
 
+/** Keys whose invalidations are counted one by one (beyond it, the global epoch is bumped). */
+const MAX_KEY_EPOCHS = 10_000;
+
 interface Flight {
   readonly promise: Promise<Secret>;
   readonly forced: boolean;
@@ -113,8 +116,14 @@ export class CredentialResolver {
   private readonly counters: ResolverStats = { reads: 0, hits: 0, misses: 0, staleServed: 0, renewals: 0 };
   private readonly renewWindowMs: number;
   private closed = false;
-  /** Bumped by every invalidation: a read that started before one does not cache its result. */
+  /**
+   * A read that started before an invalidation of its key does not cache its result. Dropping one
+   * key bumps that key's epoch only (a refresh of one key must not discard another key's refresh
+   * running at the same time: during a rotation of several keys that cost a second backend read per
+   * key); dropping a whole ref or backend bumps the global one.
+   */
   private epoch = 0;
+  private readonly keyEpochs = new Map<string, number>();
 
   constructor(private readonly options: CredentialResolverOptions) {
     this.renewWindowMs = options.renewWindowMs ?? 30_000;
@@ -297,6 +306,7 @@ export class CredentialResolver {
   ): Promise<Secret> {
     const { key } = target;
     const epoch = this.epoch;
+    const keyEpoch = this.keyEpochs.get(key) ?? 0;
     this.counters.reads += 1;
     this.readsByKey.set(key, (this.readsByKey.get(key) ?? 0) + 1);
     let secret: Secret;
@@ -328,7 +338,9 @@ export class CredentialResolver {
       await this.cacheInvalidate(key);
       throw new KeywardError('credential_expired', `credential "${target.credentialId}" has expired`);
     }
-    if (epoch === this.epoch) await this.store(target, secret, now);
+    if (epoch === this.epoch && keyEpoch === (this.keyEpochs.get(key) ?? 0)) {
+      await this.store(target, secret, now);
+    }
     return secret;
   }
 
@@ -431,7 +443,12 @@ export class CredentialResolver {
   }
 
   private async cacheInvalidate(key: string): Promise<void> {
-    this.epoch += 1;
+    if (this.keyEpochs.size >= MAX_KEY_EPOCHS) {
+      // Bounded: forgetting every key's epoch is safe once the global one moves on.
+      this.keyEpochs.clear();
+      this.epoch += 1;
+    }
+    this.keyEpochs.set(key, (this.keyEpochs.get(key) ?? 0) + 1);
     try {
       await this.options.cache.invalidate(key);
     } catch (error) {

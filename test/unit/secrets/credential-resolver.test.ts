@@ -240,6 +240,39 @@ describe('CredentialResolver', () => {
     expect(backend.reads).toHaveLength(3);
   });
 
+  it('refreshes of several keys rotated at once each read their key once', async () => {
+    const credentials = Object.fromEntries(
+      Array.from({ length: 4 }, (_, k) => [`c${k}`, cred(`key${k}`)] as const),
+    );
+    const { backend, resolver } = setup(credentials);
+    for (let k = 0; k < 4; k++) backend.values.set(`key${k}`, { value: `old${k}`, version: '1' });
+    for (let k = 0; k < 4; k++) await resolver.resolve(`c${k}`, principal('a'));
+    for (let k = 0; k < 4; k++) backend.values.set(`key${k}`, { value: `new${k}`, version: '2' });
+    // Every key's value is rejected while the other keys' refreshes are still reading.
+    let open!: () => void;
+    backend.gate = new Promise<void>((resolve) => (open = resolve));
+    const forced: Promise<Secret>[] = [];
+    for (let k = 0; k < 4; k++) {
+      forced.push(resolver.resolve(`c${k}`, principal('a'), { forceRefresh: true, rejectedVersion: '1' }));
+      // This key's backend read is under way before the next key's value is rejected.
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(backend.reads).toHaveLength(5 + k);
+    }
+    open();
+    backend.gate = undefined;
+    expect((await Promise.all(forced)).map((s) => s.value)).toEqual(['new0', 'new1', 'new2', 'new3']);
+    const readsAfterRotation = backend.reads.length;
+    // The refreshed values were cached: later calls, and late 401s for version 1, read nothing.
+    for (let k = 0; k < 4; k++) {
+      expect((await resolver.resolve(`c${k}`, principal('a'))).value).toBe(`new${k}`);
+      expect(
+        (await resolver.resolve(`c${k}`, principal('a'), { forceRefresh: true, rejectedVersion: '1' })).value,
+      ).toBe(`new${k}`);
+    }
+    expect(readsAfterRotation).toBe(8);
+    expect(backend.reads).toHaveLength(8);
+  });
+
   it('invalidateRef and backend onChange drop every cached key of the ref', async () => {
     const { backend, resolver } = setup({
       tok: cred('shared', { field: 'token' }),

@@ -93,6 +93,8 @@ export const fileBackendSchema = z
     type: z.literal('file'),
     path: z.string().default(DEFAULTS.file.storePath),
     keyPath: z.string().default(DEFAULTS.file.keyPath),
+    /** Create the key file (0600) and an empty store on first use when neither exists. */
+    createIfMissing: z.boolean().default(false),
     ...backendCommon,
   })
   .strict();

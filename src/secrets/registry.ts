@@ -21,6 +21,7 @@ export async function createSecretBackend(
       return FileBackend.open({
         path: resolvePath(config.path, deps.baseDir),
         keyPath: resolvePath(config.keyPath, deps.baseDir),
+        createIfMissing: config.createIfMissing,
         clock: deps.clock,
         logger: deps.logger.child({ backend: name }),
       });

@@ -49,6 +49,11 @@ export interface FileBackendOptions {
   readonly logger: Logger;
   /** How often the store file is polled for changes by other processes (ms). */
   readonly watchIntervalMs?: number;
+  /**
+   * Create the key file (0600) and an empty store when NEITHER exists (a first start on the
+   * embedded defaults). Never when only one exists: a new key would make old secrets unreadable.
+   */
+  readonly createIfMissing?: boolean;
 }
 
 function emptyStore(): StoreData {
@@ -135,6 +140,13 @@ export class FileBackend implements SecretBackend {
 
   /** Opens a store: checks the key file (must exist, mode 0600) and the store (if present) before use. */
   static async open(options: FileBackendOptions): Promise<FileBackend> {
+    if (options.createIfMissing && !existsSync(options.keyPath) && !existsSync(options.path)) {
+      await createFileStore({ path: options.path, keyPath: options.keyPath });
+      options.logger.info(
+        { store: options.path, keyFile: options.keyPath },
+        'created a new key file and an empty store',
+      );
+    }
     if (!existsSync(options.keyPath)) {
       throw new ConfigError(`key file ${options.keyPath} not found (run \`keyward init\` to create it)`);
     }

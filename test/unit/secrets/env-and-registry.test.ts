@@ -1,5 +1,5 @@
 // Tests of the env backend, ref templates and the secret backend registry.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
@@ -61,7 +61,7 @@ describe('secret backend registry', () => {
       const common = { timeoutMs: 1000, retries: 1, staleSeconds: 7 };
       const backends = await createSecretBackends(
         {
-          local: { type: 'file', path: 's.enc', keyPath: 'k.key', ...common },
+          local: { type: 'file', path: 's.enc', keyPath: 'k.key', createIfMissing: false, ...common },
           dev: { type: 'env', prefix: 'X_', ...common },
         },
         deps,
@@ -76,10 +76,20 @@ describe('secret backend registry', () => {
       await expect(
         createSecretBackend(
           'local',
-          { type: 'file', path: 'nope.enc', keyPath: 'nope.key', ...common },
+          { type: 'file', path: 'nope.enc', keyPath: 'nope.key', createIfMissing: false, ...common },
           deps,
         ),
       ).rejects.toThrow(/keyward init/);
+
+      // createIfMissing makes a first start work, with a private key and an empty store.
+      const created = await createSecretBackend(
+        'local',
+        { type: 'file', path: 'new/s.enc', keyPath: 'new/k.key', createIfMissing: true, ...common },
+        deps,
+      );
+      expect(statSync(path.join(dir, 'new/k.key')).mode & 0o777).toBe(0o600);
+      await expect(created.get({ ref: 'github' })).rejects.toThrow();
+      await created.close();
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

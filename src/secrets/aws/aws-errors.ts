@@ -1,5 +1,6 @@
 /** Maps AWS SDK (Secrets Manager) failures onto the error catalog (reference §4, AWS table). */
 import { ConfigError, KeywardError } from '../../core/errors.js';
+import { isNetworkErrorCode } from '../network-errors.js';
 
 /** Thrown by our per-call deadline (the SDK's requestTimeout alone never fails a hung call). */
 export class AwsTimeoutError extends Error {
@@ -29,17 +30,6 @@ const UNAVAILABLE_NAMES = new Set([
   'AwsTimeoutError',
   'SyntaxError',
   'RequestTimeout',
-]);
-
-const NETWORK_CODES = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'ETIMEDOUT',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'EPIPE',
 ]);
 
 export interface AwsErrorContext {
@@ -131,7 +121,7 @@ export function mapAwsError(error: unknown, context: AwsErrorContext): KeywardEr
     UNAVAILABLE_NAMES.has(name) ||
     e.$fault === 'server' ||
     (status !== undefined && status >= 500) ||
-    (code !== undefined && NETWORK_CODES.has(code))
+    isNetworkErrorCode(code)
   ) {
     const timeout = name === 'TimeoutError' || name === 'AbortError' || name === 'AwsTimeoutError';
     return new KeywardError(

@@ -1,5 +1,6 @@
 /** Maps node-vault / axios failures onto the error catalog (reference §4, Vault table). */
 import { ConfigError, KeywardError } from '../../core/errors.js';
+import { isNetworkErrorCode } from '../network-errors.js';
 
 /** What node-vault's ApiResponseError carries (its classes are not exported: duck-typed). */
 export interface VaultFailure {
@@ -63,21 +64,6 @@ function isDeletedVersion(body: unknown, now: number): boolean {
   return false;
 }
 
-const NETWORK_CODES = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'ECONNABORTED',
-  'ETIMEDOUT',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'EPIPE',
-  'ERR_SOCKET_CONNECTION_TIMEOUT',
-  'ABORT_ERR',
-  'ERR_CANCELED',
-]);
-
 /**
  * Turns any failure of a Vault call into a KeywardError. `backend` is the config name of the
  * backend (safe to show). Messages never hold the path, the body or a value; `detail` holds a
@@ -99,7 +85,7 @@ export function mapVaultError(error: unknown, backend: string, now: number = Dat
   if (f.status === undefined) {
     const code = f.code ?? (error instanceof VaultTimeoutError ? 'ETIMEDOUT' : 'unknown');
     const timeout = code === 'ECONNABORTED' || code === 'ETIMEDOUT' || error instanceof VaultTimeoutError;
-    if (timeout || NETWORK_CODES.has(code)) {
+    if (timeout || isNetworkErrorCode(code)) {
       return new KeywardError(
         'secret_backend_unavailable',
         timeout ? `${label} did not answer in time` : `${label} is unreachable`,

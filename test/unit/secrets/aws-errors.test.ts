@@ -68,6 +68,9 @@ describe('mapAwsError', () => {
   it('network errors, SDK timeouts and our deadline are unavailable with a retry hint', () => {
     for (const err of [
       Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }),
+      // The same network codes as the Vault map (src/secrets/network-errors.ts); AWS once lacked these.
+      Object.assign(new Error('socket hang up'), { code: 'ECONNABORTED' }),
+      Object.assign(new Error('aborted'), { code: 'ABORT_ERR' }),
       Object.assign(new Error('timeout'), { name: 'TimeoutError' }),
       new AwsTimeoutError(100),
     ]) {

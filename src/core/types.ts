@@ -79,6 +79,12 @@ export interface CallSuccess {
   readonly headers: Readonly<Record<string, string>>;
   /** The body as text (already redacted once the redact step ran). */
   readonly body: string;
+  /**
+   * The JSON body as a value, set by the redact step (parsed once, redacted as a value, so escapes
+   * the text pass cannot see are caught). Absent: the body is not JSON, nests too deep, or nothing
+   * was injected; tool-result.ts then parses it itself.
+   */
+  readonly json?: { readonly value: unknown };
   /** Set when a fallback answered instead of the tool itself. */
   readonly fallback?: string;
 }

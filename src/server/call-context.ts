@@ -1,6 +1,7 @@
 /** The mutable state of one tool call as it walks the pipeline. */
 import type { Principal, Secret } from '../core/types.js';
 import type { Authorization, Elicitor } from '../policy/authorizer.js';
+import type { RedactionTarget } from '../upstream/redaction-target.js';
 import type { CompiledTool } from './compiled-tool.js';
 
 export interface CallContext {
@@ -22,7 +23,7 @@ export interface CallContext {
   forceRefresh: boolean;
   rejectedVersion: string | undefined;
   /** Every secret-bearing string injected in any attempt, for redaction. */
-  injected: string[];
+  injected: RedactionTarget[];
   upstreamStatus: number | undefined;
   credentialRefetched: boolean;
 }

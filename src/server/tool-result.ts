@@ -2,17 +2,16 @@
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { KeywardError, isKeywardError, toStructuredError } from '../core/errors.js';
 import type { CallSuccess } from '../core/types.js';
+import { parseJsonBody } from '../upstream/json-body.js';
+
+/** Whether a content type announces JSON (`application/json`, `…+json`). */
+export const isJsonContentType = (contentType: string | undefined): boolean =>
+  contentType?.includes('json') ?? false;
 
 export function successResult(success: CallSuccess): CallToolResult {
-  const isJson = success.contentType?.includes('json') ?? false;
   let body: unknown = success.body;
-  if (isJson && success.body.length > 0) {
-    try {
-      body = JSON.parse(success.body);
-    } catch {
-      body = success.body;
-    }
-  }
+  if (success.json !== undefined) body = success.json.value;
+  else if (isJsonContentType(success.contentType)) body = parseJsonBody(success.body)?.value ?? success.body;
   const structured: Record<string, unknown> = { status: success.status, headers: success.headers, body };
   if (success.fallback !== undefined) structured.fallback = success.fallback;
   return {

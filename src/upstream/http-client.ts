@@ -6,6 +6,7 @@
 import { Pool } from 'undici';
 import { KeywardError } from '../core/errors.js';
 import type { OutboundRequest } from './outbound-request.js';
+import { quoteUpstreamText } from './upstream-text.js';
 
 export interface SendLimits {
   /** TCP/TLS connect deadline. */
@@ -188,12 +189,15 @@ export function createHttpClient(options: HttpClientOptions = {}): HttpClient {
         });
       }
       // The redactor works on text: a compressed body would carry an echoed key past it. Fail closed.
-      const encoding = headers['content-encoding']?.trim().toLowerCase();
-      if (encoding !== undefined && encoding !== '' && encoding !== 'identity' && request.method !== 'HEAD') {
+      // The value is the upstream's: compared case-insensitively, quoted as sent (bounded, no controls),
+      // so the redactor sees it in its original case.
+      const encoding = headers['content-encoding']?.trim();
+      const identity = encoding === undefined || encoding === '' || encoding.toLowerCase() === 'identity';
+      if (!identity && request.method !== 'HEAD') {
         discard(response.body);
         throw new KeywardError(
           'upstream_error',
-          `upstream sent a ${encoding}-encoded body; only identity is accepted`,
+          `upstream sent a body with Content-Encoding ${quoteUpstreamText(encoding)}; only identity is accepted`,
           {
             detail: where,
           },

@@ -6,6 +6,7 @@ import type { InjectConfig } from '../config/schema.js';
 import { ConfigError, KeywardError } from '../core/errors.js';
 import type { Secret } from '../core/types.js';
 import type { Injector, OutboundRequest } from './outbound-request.js';
+import { secretTarget, wrapperTarget, type RedactionTarget } from './redaction-target.js';
 import { createClientCredentialsInjector } from './oauth2/client-credentials.js';
 import { createRefreshTokenInjector, type RefreshTokenDeps } from './oauth2/refresh-token.js';
 
@@ -53,7 +54,7 @@ function requireValue(secret: Secret): string {
   return secret.value;
 }
 
-type Place = (request: OutboundRequest, secret: Secret) => readonly string[];
+type Place = (request: OutboundRequest, secret: Secret) => readonly RedactionTarget[];
 
 function placeFor(inject: InjectConfig): Place {
   switch (inject.type) {
@@ -64,7 +65,7 @@ function placeFor(inject: InjectConfig): Place {
         const value = requireValue(secret);
         const formatted = headerValue(format.split('{value}').join(value), `header '${name}'`);
         request.headers[name] = formatted;
-        return formatted === value ? [value] : [value, formatted];
+        return formatted === value ? [secretTarget(value)] : [secretTarget(value), wrapperTarget(formatted)];
       };
     }
     case 'bearer':
@@ -72,7 +73,7 @@ function placeFor(inject: InjectConfig): Place {
         const value = requireValue(secret);
         const formatted = headerValue(`Bearer ${value}`, 'a bearer token');
         request.headers.authorization = formatted;
-        return [value, formatted];
+        return [secretTarget(value), wrapperTarget(formatted)];
       };
     case 'query': {
       const param = inject.param;
@@ -81,7 +82,7 @@ function placeFor(inject: InjectConfig): Place {
         // set, not append: exactly one credential value in the URL (parameter pollution).
         request.url.searchParams.set(param, value);
         const encoded = new URLSearchParams([[param, value]]).toString().slice(param.length + 1);
-        return encoded === value ? [value] : [value, encoded];
+        return encoded === value ? [secretTarget(value)] : [secretTarget(value), secretTarget(encoded)];
       };
     }
     case 'basic': {
@@ -110,7 +111,8 @@ function placeFor(inject: InjectConfig): Place {
         const encoded = Buffer.from(`${username}:${password}`, 'utf8').toString('base64');
         const formatted = headerValue(`Basic ${encoded}`, 'basic auth');
         request.headers.authorization = formatted;
-        return [password, encoded, formatted];
+        // The base64 of `user:pass` starts with the (possibly fixed, public) username: whole only.
+        return [secretTarget(password), wrapperTarget(encoded), wrapperTarget(formatted)];
       };
     }
     case 'oauth2-client-credentials':

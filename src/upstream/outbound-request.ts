@@ -1,5 +1,6 @@
 /** The request keyward is about to send upstream, and how a credential is put into it. */
 import type { Secret } from '../core/types.js';
+import type { RedactionTarget } from './redaction-target.js';
 
 export interface OutboundRequest {
   method: string;
@@ -24,9 +25,14 @@ export interface Injector {
   /**
    * Mutates `request` to carry the credential. Returns every secret-bearing string it placed or used
    * (the raw secret, a derived access token, the formatted header value) so the redactor removes
-   * each of them from what comes back. Throws KeywardError (never with the secret in the message).
+   * each of them from what comes back; public wrappers are marked so they are matched only whole.
+   * Throws KeywardError (never with the secret in the message).
    */
-  inject(request: OutboundRequest, secret: Secret, context: InjectContext): Promise<readonly string[]>;
+  inject(
+    request: OutboundRequest,
+    secret: Secret,
+    context: InjectContext,
+  ): Promise<readonly RedactionTarget[]>;
   /** Drops derived state (an OAuth2 access token) after the upstream rejected it. */
   invalidate?(): void;
 }

@@ -1,22 +1,53 @@
 /**
  * Secret redaction: removes each known secret from text in every common encoding (raw, base64 at
- * every byte alignment, percent-encoded, JSON-escaped, hex) and any partial echo of `minRun` or more
- * consecutive characters. All patterns are precomputed once; `redact` is one linear scan with a
- * rolling-hash prefilter, so its cost is proportional to the text, not to the number of patterns.
+ * every byte alignment, percent-encoded, JSON-escaped, hex) and any partial run of `minRun` or more
+ * consecutive characters of a secret's core (secret-core.ts). All patterns are precomputed once;
+ * `redact` is one linear scan with a rolling-hash prefilter, so its cost is proportional to the
+ * text, not to the number of patterns.
+ *
+ * Not an oracle (issue 12 §1): each pattern remembers the secret text it stands for, and a match
+ * whose secret text the agent itself sent (reflected-input.ts) is left as it came, so what the agent
+ * gets back does not depend on whether its guesses were right. Wrappers with public beginnings
+ * (`Bearer …`) are matched only whole.
  */
+import { NO_INPUT, type ReflectedInput } from './reflected-input.js';
+import type { RedactionTarget } from './redaction-target.js';
+import { secretCore } from './secret-core.js';
 
 export const REDACTED = '[REDACTED]';
 
 export interface RedactorOptions {
-  /** Shortest partial echo (in characters of the secret) that is removed. Default 8. */
+  /** Shortest partial run (in characters of the secret core) that is removed. Default 8. */
   minRun?: number;
+  /**
+   * Take partial runs of the whole value instead of its core (the logger: its lines reach only the
+   * operator, so there is no oracle to avoid and more is removed). Default false.
+   */
+  wholeValueRuns?: boolean;
+}
+
+/** JSON nested deeper than this is not walked (the caller treats the body as text). */
+export const MAX_JSON_DEPTH = 256;
+
+export class JsonTooDeep extends Error {
+  constructor() {
+    super(`JSON nested deeper than ${MAX_JSON_DEPTH} levels`);
+  }
 }
 
 export interface Redactor {
-  /** Returns `text` with every occurrence of a secret (in any known encoding) replaced by `[REDACTED]`. */
-  redact(text: string): string;
-  /** Deep copy of a JSON-like value with every string (and object key) redacted; never mutates input. */
-  redactValue(value: unknown): unknown;
+  /**
+   * Returns `text` with every occurrence of a secret (in any known encoding) replaced by
+   * `[REDACTED]`, except matches the agent's own input accounts for (`reflected`).
+   */
+  redact(text: string, reflected?: ReflectedInput): string;
+  /**
+   * Deep copy of a JSON-like value with every string, object key and number whose text is a secret
+   * redacted; never mutates input. Throws JsonTooDeep past MAX_JSON_DEPTH levels.
+   */
+  redactValue(value: unknown, reflected?: ReflectedInput): unknown;
+  /** redactValue that also tells whether anything was removed (the caller then re-serializes). */
+  redactJson(value: unknown, reflected?: ReflectedInput): { value: unknown; changed: boolean };
   /** Number of distinct patterns compiled (for tests and diagnostics). */
   readonly patternCount: number;
 }
@@ -116,38 +147,70 @@ function base64RunLength(bytes: number): number {
   return Math.max(min, MIN_FULL_LENGTH);
 }
 
-function windows(s: string, length: number, out: Set<string>): void {
-  for (let i = 0; i + length <= s.length; i++) out.add(s.slice(i, i + length));
+/** pattern → the secret text it stands for (what the reflection check compares with the input). */
+type Patterns = Map<string, string>;
+
+function addPattern(out: Patterns, pattern: string, raw: string): void {
+  if (pattern.length >= MIN_FULL_LENGTH && !out.has(pattern)) out.set(pattern, raw);
 }
 
-/** Every pattern to remove for one secret. */
-function patternsFor(secret: string, minRun: number, out: Set<string>): void {
-  const units = Array.from(secret);
-  const long = units.length >= minRun;
-  const add = (p: string): void => {
-    if (p.length >= MIN_FULL_LENGTH) out.add(p);
-  };
+/** The secret text carried by bytes [from, to) of `bytes` (clamped), as UTF-8. */
+function bytesText(bytes: Buffer, from: number, to: number): string {
+  return bytes.subarray(Math.max(0, from), Math.min(bytes.length, to)).toString('utf8');
+}
 
-  // Each code point encoded once per encoder; runs are joins of these.
-  const encoded = UNIT_ENCODERS.map((enc) => units.map(enc));
-  // Full forms (also the only forms for short secrets).
-  for (const parts of encoded) add(parts.join(''));
-  add(hexOf(secret, false));
-  add(hexOf(secret, true));
-  const b64 = base64Forms(secret);
-  for (const tail of b64.tails) add(tail);
-  for (const core of b64.cores) if (core.length >= KEY_LENGTH) add(core);
-  if (!long) return;
+/** Every window of `length` characters of `encoded`, each with the secret text it covers. */
+function windows(
+  encoded: string,
+  length: number,
+  out: Patterns,
+  rawOf: (from: number, to: number) => string,
+): void {
+  for (let i = 0; i + length <= encoded.length; i++)
+    addPattern(out, encoded.slice(i, i + length), rawOf(i, i + length));
+}
 
-  // Partial echoes: every run of `minRun` code points, in every per-unit encoding.
-  for (const parts of encoded) {
-    for (let i = 0; i + minRun <= parts.length; i++) out.add(parts.slice(i, i + minRun).join(''));
+/** Every full form of one target: it is removed whole in each encoding. */
+function fullPatterns(value: string, out: Patterns): void {
+  const units = Array.from(value);
+  for (const encode of UNIT_ENCODERS) addPattern(out, units.map(encode).join(''), value);
+  addPattern(out, hexOf(value, false), value);
+  addPattern(out, hexOf(value, true), value);
+  const b64 = base64Forms(value);
+  for (const tail of b64.tails) addPattern(out, tail, value);
+  for (const core of b64.cores) if (core.length >= KEY_LENGTH) addPattern(out, core, value);
+}
+
+/** Partial runs of `minRun` code points of `core`, in every encoding. */
+function partialPatterns(core: string, minRun: number, out: Patterns): void {
+  const units = Array.from(core);
+  if (units.length < minRun) return;
+  for (const encode of UNIT_ENCODERS) {
+    const parts = units.map(encode);
+    for (let i = 0; i + minRun <= parts.length; i++) {
+      addPattern(out, parts.slice(i, i + minRun).join(''), units.slice(i, i + minRun).join(''));
+    }
   }
   // Byte-oriented encodings: runs of `minRun` bytes (hex) and their stable base64 characters.
-  windows(hexOf(secret, false), 2 * minRun, out);
-  windows(hexOf(secret, true), 2 * minRun, out);
+  const bytes = utf8(core);
+  const hexRaw = (from: number, to: number): string =>
+    bytesText(bytes, Math.ceil(from / 2), Math.floor(to / 2));
+  windows(hexOf(core, false), 2 * minRun, out, hexRaw);
+  windows(hexOf(core, true), 2 * minRun, out, hexRaw);
   const b64Run = base64RunLength(minRun);
-  for (const core of b64.cores) windows(core, b64Run, out);
+  const b64 = base64Forms(core);
+  b64.cores.forEach((form, index) => {
+    // cores come in pairs (standard, URL-safe) per alignment k of the secret in the byte stream.
+    const k = Math.floor(index / 2);
+    const first = Math.ceil((8 * k) / 6);
+    const rawOf = (from: number, to: number): string =>
+      bytesText(bytes, Math.ceil((6 * (first + from)) / 8) - k, Math.floor((6 * (first + to)) / 8) - k);
+    windows(form, b64Run, out, rawOf);
+  });
+}
+
+function normalizeTarget(target: string | RedactionTarget): RedactionTarget {
+  return typeof target === 'string' ? { value: target, partials: true } : target;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -172,21 +235,33 @@ function hashKey(s: string, from: number): number {
 const EMPTY_REDACTOR: Redactor = {
   redact: (text) => text,
   redactValue: (value) => value,
+  redactJson: (value) => ({ value, changed: false }),
   patternCount: 0,
 };
 
-export function compileRedactor(secrets: readonly string[], options: RedactorOptions = {}): Redactor {
+export function compileRedactor(
+  targets: readonly (string | RedactionTarget)[],
+  options: RedactorOptions = {},
+): Redactor {
   const minRun = Math.max(options.minRun ?? DEFAULT_MIN_RUN, MIN_FULL_LENGTH);
-  const patterns = new Set<string>();
-  for (const secret of secrets) {
-    if (typeof secret === 'string' && secret.length >= MIN_FULL_LENGTH) patternsFor(secret, minRun, patterns);
+  const patterns: Patterns = new Map();
+  for (const target of targets.map(normalizeTarget)) {
+    if (typeof target.value !== 'string' || target.value.length < MIN_FULL_LENGTH) continue;
+    fullPatterns(target.value, patterns);
+    if (target.partials) {
+      partialPatterns(
+        options.wholeValueRuns === true ? target.value : secretCore(target.value),
+        minRun,
+        patterns,
+      );
+    }
   }
   if (patterns.size === 0) return EMPTY_REDACTOR;
 
   const index = new Map<string, string[]>();
   const short: string[] = [];
   const bitmap = new Uint32Array(1 << (HASH_BITS - 5));
-  for (const p of patterns) {
+  for (const p of patterns.keys()) {
     if (p.length < KEY_LENGTH) {
       short.push(p);
       continue;
@@ -198,11 +273,17 @@ export function compileRedactor(secrets: readonly string[], options: RedactorOpt
     const slot = hashKey(p, 0) & HASH_MASK;
     bitmap[slot >>> 5]! |= 1 << (slot & 31);
   }
+  let shortestPattern = Infinity;
+  for (const p of patterns.keys()) shortestPattern = Math.min(shortestPattern, p.length);
   // Longest first: the first pattern that matches at a position covers the most text.
   for (const list of index.values()) list.sort((a, b) => b.length - a.length);
   short.sort((a, b) => b.length - a.length);
 
-  function matches(text: string): [number, number][] {
+  /** A match counts unless the agent's own input accounts for the secret text it stands for. */
+  const counts = (pattern: string, reflected: ReflectedInput): boolean =>
+    reflected === NO_INPUT || !reflected.covers(patterns.get(pattern)!);
+
+  function matches(text: string, reflected: ReflectedInput): [number, number][] {
     const found: [number, number][] = [];
     const n = text.length;
     if (index.size > 0 && n >= KEY_LENGTH) {
@@ -213,7 +294,7 @@ export function compileRedactor(secrets: readonly string[], options: RedactorOpt
           const list = index.get(text.slice(i, i + KEY_LENGTH));
           if (list) {
             for (const p of list) {
-              if (p.length === KEY_LENGTH || text.startsWith(p, i)) {
+              if ((p.length === KEY_LENGTH || text.startsWith(p, i)) && counts(p, reflected)) {
                 found.push([i, i + p.length]);
                 break;
               }
@@ -228,14 +309,16 @@ export function compileRedactor(secrets: readonly string[], options: RedactorOpt
       }
     }
     for (const p of short) {
-      for (let at = text.indexOf(p); at !== -1; at = text.indexOf(p, at + 1)) found.push([at, at + p.length]);
+      for (let at = text.indexOf(p); at !== -1; at = text.indexOf(p, at + 1)) {
+        if (counts(p, reflected)) found.push([at, at + p.length]);
+      }
     }
     return found;
   }
 
-  function redact(text: string): string {
+  function redact(text: string, reflected: ReflectedInput = NO_INPUT): string {
     if (text.length < MIN_FULL_LENGTH) return text;
-    const found = matches(text);
+    const found = matches(text, reflected);
     if (found.length === 0) return text;
     if (short.length > 0) found.sort((a, b) => a[0] - b[0]);
     let out = '';
@@ -258,51 +341,106 @@ export function compileRedactor(secrets: readonly string[], options: RedactorOpt
     return out;
   }
 
-  function redactValue(value: unknown, seen: WeakSet<object> = new WeakSet()): unknown {
-    if (typeof value === 'string') return redact(value);
+  interface Walk {
+    readonly reflected: ReflectedInput;
+    readonly seen: WeakSet<object>;
+    changed: boolean;
+  }
+
+  function redactString(text: string, walk: Walk): string {
+    if (text.length < shortestPattern) return text;
+    const out = redact(text, walk.reflected);
+    if (out !== text) walk.changed = true;
+    return out;
+  }
+
+  function redactValue(value: unknown, walk: Walk, depth: number): unknown {
+    if (typeof value === 'string') return redactString(value, walk);
+    if (typeof value === 'number') {
+      // A numeric secret (a PIN, an account number) parsed out of JSON is a number, not a string.
+      const text = String(value);
+      return text.length >= MIN_FULL_LENGTH && redactString(text, walk) !== text ? REDACTED : value;
+    }
     if (value === null || typeof value !== 'object') return value;
+    if (depth >= MAX_JSON_DEPTH) throw new JsonTooDeep();
+    const seen = walk.seen;
     if (seen.has(value)) return '[Circular]';
     seen.add(value);
     let result: unknown;
     if (Array.isArray(value)) {
-      result = value.map((item) => redactValue(item, seen));
+      result = value.map((item) => redactValue(item, walk, depth + 1));
     } else {
       const copy: Record<string, unknown> = {};
-      for (const [key, item] of Object.entries(value)) copy[redact(key)] = redactValue(item, seen);
+      for (const [key, item] of Object.entries(value)) {
+        copy[redactString(key, walk)] = redactValue(item, walk, depth + 1);
+      }
       result = copy;
     }
     seen.delete(value);
     return result;
   }
 
-  return { redact, redactValue: (value) => redactValue(value), patternCount: patterns.size };
+  const redactJson = (
+    value: unknown,
+    reflected: ReflectedInput = NO_INPUT,
+  ): { value: unknown; changed: boolean } => {
+    const walk: Walk = { reflected, seen: new WeakSet(), changed: false };
+    const out = redactValue(value, walk, 0);
+    return { value: out, changed: walk.changed };
+  };
+
+  return {
+    redact,
+    redactJson,
+    redactValue: (value, reflected = NO_INPUT) => redactJson(value, reflected).value,
+    patternCount: patterns.size,
+  };
 }
 
-// A few compiled redactors keyed by their secret set, so callers with a repeating set (the logger,
+// A few compiled redactors keyed by their target set, so callers with a repeating set (the logger,
 // the pipeline between rotations) do not recompile per line or per call.
 const CACHE_SIZE = 32;
-const cache = new Map<string, Redactor>();
 
-/** compileRedactor with a small LRU keyed by the secret set (default options only). */
-export function redactorFor(secrets: readonly string[]): Redactor {
-  if (secrets.length === 0) return EMPTY_REDACTOR;
-  const key = secrets.join('\u0000');
-  let redactor = cache.get(key);
-  if (redactor) {
-    cache.delete(key);
-  } else {
-    redactor = compileRedactor(secrets);
-    if (cache.size >= CACHE_SIZE) {
-      const oldest = cache.keys().next().value;
-      if (oldest !== undefined) cache.delete(oldest);
+function lruCache(): (key: string, compile: () => Redactor) => Redactor {
+  const cache = new Map<string, Redactor>();
+  return (key, compile) => {
+    let redactor = cache.get(key);
+    if (redactor) {
+      cache.delete(key);
+    } else {
+      redactor = compile();
+      if (cache.size >= CACHE_SIZE) {
+        const oldest = cache.keys().next().value;
+        if (oldest !== undefined) cache.delete(oldest);
+      }
     }
-  }
-  cache.set(key, redactor);
-  return redactor;
+    cache.set(key, redactor);
+    return redactor;
+  };
 }
 
-/** Convenience for callers with a changing secret list (the logger): compiles once per distinct set. */
+const pipelineCache = lruCache();
+const logCache = lruCache();
+
+/** compileRedactor with a small LRU keyed by the target set (default options only). */
+export function redactorFor(targets: readonly (string | RedactionTarget)[]): Redactor {
+  if (targets.length === 0) return EMPTY_REDACTOR;
+  const key = targets
+    .map((t) => (typeof t === 'string' ? `p${t}` : `${t.partials ? 'p' : 'w'}${t.value}`))
+    .join('\u0000');
+  return pipelineCache(key, () => compileRedactor(targets));
+}
+
+/**
+ * Log scrubbing (observability/logger.ts): lines reach only the operator, so no agent can use the
+ * redactor as an oracle there; it removes more (every 8-character run of every value, wrappers too).
+ */
+export const LOG_MIN_RUN = 8;
+
+/** Scrubs log text; compiles once per distinct secret set. */
 export function scrubText(text: string, secrets: readonly string[]): string {
   if (secrets.length === 0 || text.length === 0) return text;
-  return redactorFor(secrets).redact(text);
+  return logCache(secrets.join('\u0000'), () =>
+    compileRedactor(secrets, { minRun: LOG_MIN_RUN, wholeValueRuns: true }),
+  ).redact(text);
 }

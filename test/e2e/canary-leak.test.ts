@@ -18,6 +18,7 @@ let upstream: Upstream;
 let dir: string;
 let configPath: string;
 const outputs: { where: string; text: string }[] = [];
+let reflected = '';
 
 beforeAll(async () => {
   upstream = await startUpstream([CANARY]);
@@ -57,7 +58,11 @@ beforeAll(async () => {
   await call('redirect', { to: `${upstream.origin}/echo/raw` });
   await call('denied_with_key');
   await call('get_repo', { owner: 'acme' });
-  await call('get_repo', { owner: CANARY.slice(0, 20), repo: 'x' }); // the agent cannot smuggle it either
+  // What the agent sends itself comes back as sent (redacting it would confirm the guess: issue 12
+  // §1); checked on its own below, not in the scan, since the agent already holds those characters.
+  reflected = JSON.stringify(
+    await session.client.callTool({ name: 'get_repo', arguments: { owner: CANARY.slice(0, 20), repo: 'x' } }),
+  );
   await call('no_such_tool');
   // Rotation, then an upstream that accepts neither key: credential_invalid after one re-fetch.
   const rotated = await runCli(['secrets', 'rotate', 'api', '--config', configPath], {
@@ -101,6 +106,11 @@ describe('canary leak test', () => {
   it('debug logs were actually written to stderr', () => {
     const stderr = outputs.find((o) => o.where === 'server stderr')?.text ?? '';
     expect(stderr.length).toBeGreaterThan(100);
+  });
+
+  it('a reflected argument comes back exactly as the agent sent it, and nothing more of the key', () => {
+    expect(reflected).toContain(`"owner":"${CANARY.slice(0, 20)}"`);
+    expect(findCanary(reflected.split(CANARY.slice(0, 20)).join('|'), CANARY)).toEqual([]);
   });
 
   it('no result, error, log line or CLI output holds either canary in any encoding', () => {

@@ -1,5 +1,6 @@
 /** Canary secrets and a detector that finds them in any encoding keyward's redactor promises to cover. */
 import { randomBytes } from 'node:crypto';
+import { secretCore } from '../../src/upstream/secret-core.js';
 
 const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
 
@@ -28,7 +29,10 @@ export function canaryForms(secret: string, minRun = 8): string[] {
   const hex = Buffer.from(secret).toString('hex');
   forms.add(hex);
   forms.add(hex.toUpperCase());
-  for (let i = 0; i + minRun <= secret.length; i++) forms.add(secret.slice(i, i + minRun));
+  // Partial runs: every window of the core (a public vendor prefix such as `kwcanary_` is not secret;
+  // docs/security.md explains why runs reaching into it are not redacted).
+  const core = secretCore(secret);
+  for (let i = 0; i + minRun <= core.length; i++) forms.add(core.slice(i, i + minRun));
   return [...forms].filter((f) => f.length >= minRun);
 }
 

@@ -1,23 +1,63 @@
 /**
- * Step 8: removes every injected secret, in every encoding, from what goes back to the agent:
- * the body, the passed-through headers, and error messages. Redactors are compiled per distinct
- * set of secrets and reused (upstream/redaction.ts), so a cached credential costs no recompilation.
+ * Step 8: removes every secret sent to this origin, in every encoding, from what goes back to the
+ * agent: the body (as text and, for JSON, as the parsed value the agent receives), the
+ * passed-through headers, and error messages. Matches that the agent's own arguments account for
+ * are left alone (upstream/reflected-input.ts): the redactor must not confirm guesses.
+ * Redactors are compiled per distinct set of targets and reused (upstream/redaction.ts), so a
+ * cached credential costs no recompilation.
  */
 import { KeywardError, isKeywardError } from '../../core/errors.js';
 import type { Step } from '../../core/pipeline.js';
 import type { CallSuccess } from '../../core/types.js';
 import type { SecretRegistry } from '../../observability/logger.js';
-import { redactorFor as cachedRedactorFor, type Redactor } from '../../upstream/redaction.js';
+import { OriginSecrets } from '../../upstream/origin-secrets.js';
+import type { RedactionTarget } from '../../upstream/redaction-target.js';
+import { JsonTooDeep, redactorFor as cachedRedactorFor, type Redactor } from '../../upstream/redaction.js';
+import { reflectedInput, type ReflectedInput } from '../../upstream/reflected-input.js';
 import type { CallContext } from '../call-context.js';
+import { isJsonContentType } from '../tool-result.js';
+import { parseJsonBody } from '../../upstream/json-body.js';
+
+/** The body as the agent will see it: JSON parsed once and redacted as a value as well as text. */
+export function redactBody(
+  result: CallSuccess,
+  redactor: Redactor,
+  reflected: ReflectedInput,
+): Pick<CallSuccess, 'body' | 'json'> {
+  const text = redactor.redact(result.body, reflected);
+  if (!isJsonContentType(result.contentType) || result.body.length === 0) return { body: text };
+  if (!result.body.includes('\\')) {
+    // No escapes: every string of the parsed body is verbatim text the text pass already saw, so
+    // parsing the redacted text gives the redacted value (one parse, as before this step parsed).
+    const json = parseJsonBody(text);
+    if (json !== undefined) return { body: text, json };
+    // Not JSON, too deep, or a match that spanned JSON syntax: the value pass below decides.
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(result.body);
+  } catch {
+    return { body: text };
+  }
+  try {
+    const { value, changed } = redactor.redactJson(parsed, reflected);
+    // Something the text pass missed (`\/`, partial `\uXXXX` escapes): the text is rebuilt from the
+    // redacted value, so the agent cannot unescape the original either.
+    return { body: changed ? JSON.stringify(value) : text, json: { value } };
+  } catch (error) {
+    if (error instanceof JsonTooDeep) return { body: text };
+    throw error;
+  }
+}
 
 export function redactStep(secrets: SecretRegistry): Step<CallContext, CallSuccess> {
-  const registered = new Set<Redactor>();
-  const redactorFor = (values: readonly string[]): Redactor => {
-    const redactor = cachedRedactorFor(values);
+  const history = new OriginSecrets();
+  const registered = new WeakSet<Redactor>();
+  const redactorFor = (targets: readonly RedactionTarget[]): Redactor => {
+    const redactor = cachedRedactorFor(targets);
     if (!registered.has(redactor)) {
       // The logger scrubs the same values from every log line.
-      for (const value of values) secrets.add(value);
-      if (registered.size > 1024) registered.clear();
+      for (const target of targets) secrets.add(target.value);
       registered.add(redactor);
     }
     return redactor;
@@ -28,9 +68,9 @@ export function redactStep(secrets: SecretRegistry): Step<CallContext, CallSucce
     try {
       result = await next();
     } catch (error) {
-      if (ctx.injected.length > 0 && isKeywardError(error)) {
-        const redactor = redactorFor(ctx.injected);
-        const message = redactor.redact(error.message);
+      const targets = history.remember(ctx.tool.origin, ctx.injected);
+      if (targets.length > 0 && isKeywardError(error)) {
+        const message = redactorFor(targets).redact(error.message, reflectedInput(ctx.args));
         if (message !== error.message) {
           throw new KeywardError(error.code, message, {
             ...(error.retryAfterSeconds === undefined ? {} : { retryAfterSeconds: error.retryAfterSeconds }),
@@ -39,10 +79,13 @@ export function redactStep(secrets: SecretRegistry): Step<CallContext, CallSucce
       }
       throw error;
     }
-    if (ctx.injected.length === 0) return result;
-    const redactor = redactorFor(ctx.injected);
+    const targets = history.remember(ctx.tool.origin, ctx.injected);
+    if (targets.length === 0) return result;
+    const redactor = redactorFor(targets);
+    const reflected = reflectedInput(ctx.args);
     const headers: Record<string, string> = {};
-    for (const [name, value] of Object.entries(result.headers)) headers[name] = redactor.redact(value);
-    return { ...result, headers, body: redactor.redact(result.body) };
+    for (const [name, value] of Object.entries(result.headers))
+      headers[name] = redactor.redact(value, reflected);
+    return { ...result, headers, ...redactBody(result, redactor, reflected) };
   };
 }

@@ -22,7 +22,9 @@ export function sendTerminal(
         forceRefresh: ctx.forceRefresh,
         ...(ctx.signal === undefined ? {} : { signal: ctx.signal }),
       });
-      for (const value of injected) if (!ctx.injected.includes(value)) ctx.injected.push(value);
+      for (const target of injected) {
+        if (!ctx.injected.some((t) => t.value === target.value)) ctx.injected.push(target);
+      }
     }
     const exchange = async (): Promise<UpstreamResponse> => {
       const response = await http.send(request, tool.limits, ctx.signal);

@@ -7,6 +7,7 @@ import type { z } from 'zod';
 import type { injectSchema } from '../../config/schema.js';
 import type { Secret } from '../../core/types.js';
 import type { InjectContext, Injector, OutboundRequest } from '../outbound-request.js';
+import { secretTarget, wrapperTarget, type RedactionTarget } from '../redaction-target.js';
 import {
   assertOrigin,
   keyOf,
@@ -40,7 +41,7 @@ export function createClientCredentialsInjector(
       request: OutboundRequest,
       secret: Secret,
       context: InjectContext,
-    ): Promise<readonly string[]> {
+    ): Promise<readonly RedactionTarget[]> {
       assertOrigin(request, resolved);
       const clientId = secretField(secret, config.clientIdField, false);
       if (clientId === undefined) throw missingField(resolved.name, config.clientIdField);
@@ -70,7 +71,7 @@ export function createClientCredentialsInjector(
       });
       const header = `Bearer ${token.accessToken}`;
       request.headers.authorization = header;
-      return [token.accessToken, header, clientSecret];
+      return [secretTarget(token.accessToken), wrapperTarget(header), secretTarget(clientSecret)];
     },
     invalidate(): void {
       store.invalidate();

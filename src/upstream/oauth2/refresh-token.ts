@@ -9,6 +9,7 @@ import type { z } from 'zod';
 import type { injectSchema } from '../../config/schema.js';
 import type { Secret } from '../../core/types.js';
 import type { InjectContext, Injector, OutboundRequest } from '../outbound-request.js';
+import { secretTarget, wrapperTarget, type RedactionTarget } from '../redaction-target.js';
 import {
   assertOrigin,
   keyOf,
@@ -67,7 +68,7 @@ export function createRefreshTokenInjector(config: RefreshTokenConfig, deps: Ref
       request: OutboundRequest,
       secret: Secret,
       context: InjectContext,
-    ): Promise<readonly string[]> {
+    ): Promise<readonly RedactionTarget[]> {
       assertOrigin(request, resolved);
       const clientId = secretField(secret, config.clientIdField, false);
       if (clientId === undefined) throw missingField(resolved.name, config.clientIdField);
@@ -123,8 +124,8 @@ export function createRefreshTokenInjector(config: RefreshTokenConfig, deps: Ref
       request.headers.authorization = header;
       const current = latest.get(lineage);
       if (current !== undefined && !used.includes(current)) used.push(current);
-      const out = [token.accessToken, header, ...used];
-      if (clientSecret !== undefined) out.push(clientSecret);
+      const out = [secretTarget(token.accessToken), wrapperTarget(header), ...used.map(secretTarget)];
+      if (clientSecret !== undefined) out.push(secretTarget(clientSecret));
       return out;
     },
     invalidate(): void {

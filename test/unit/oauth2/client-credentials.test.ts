@@ -78,8 +78,13 @@ describe('oauth2 client credentials injector', () => {
     );
     expect(server.requests).toHaveLength(1);
     for (const r of requests) expect(r.headers.authorization).toBe('Bearer at-1-secretish');
+    // every secret-bearing string is handed back for redaction; the bearer wrapper only whole
     expect(results[0]).toEqual(
-      expect.arrayContaining(['at-1-secretish', 'Bearer at-1-secretish', CLIENT_SECRET]),
+      expect.arrayContaining([
+        { value: 'at-1-secretish', partials: true },
+        { value: 'Bearer at-1-secretish', partials: false },
+        { value: CLIENT_SECRET, partials: true },
+      ]),
     );
     // the token request itself: form-encoded, client auth basic, scopes
     const sent = server.requests[0]!;

@@ -90,11 +90,11 @@ describe('oauth2 refresh-token injector', () => {
     // every secret-bearing string is handed back for redaction
     expect(results[0]).toEqual(
       expect.arrayContaining([
-        'rat-1-token',
-        'Bearer rat-1-token',
-        RT0,
-        'rt-rotated-1-abcdef',
-        CLIENT_SECRET,
+        { value: 'rat-1-token', partials: true },
+        { value: 'Bearer rat-1-token', partials: false },
+        { value: RT0, partials: true },
+        { value: 'rt-rotated-1-abcdef', partials: true },
+        { value: CLIENT_SECRET, partials: true },
       ]),
     );
   });

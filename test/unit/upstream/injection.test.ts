@@ -40,7 +40,11 @@ describe('createInjector (in memory)', () => {
     const req = requestTo(origin);
     const placed = await injector.inject(req, secret(), ctx);
     expect(req.headers['x-api-key']).toBe(`Token ${SECRET}`);
-    expect(placed).toEqual([SECRET, `Token ${SECRET}`]);
+    // the formatted value starts with public text: it is matched only whole (no oracle)
+    expect(placed).toEqual([
+      { value: SECRET, partials: true },
+      { value: `Token ${SECRET}`, partials: false },
+    ]);
   });
 
   it('bearer: sets Authorization', async () => {
@@ -51,7 +55,10 @@ describe('createInjector (in memory)', () => {
       ctx,
     );
     expect(req.headers.authorization).toBe(`Bearer ${SECRET}`);
-    expect(placed).toContain(SECRET);
+    expect(placed).toEqual([
+      { value: SECRET, partials: true },
+      { value: `Bearer ${SECRET}`, partials: false },
+    ]);
   });
 
   it('query: sets exactly one parameter, replacing any other value', async () => {
@@ -74,7 +81,12 @@ describe('createInjector (in memory)', () => {
     );
     const b64 = Buffer.from(`alice:${SECRET}`).toString('base64');
     expect(req.headers.authorization).toBe(`Basic ${b64}`);
-    expect(placed).toEqual([SECRET, b64, `Basic ${b64}`]);
+    // base64(user:pass) starts with the username: matched only whole, like the header value
+    expect(placed).toEqual([
+      { value: SECRET, partials: true },
+      { value: b64, partials: false },
+      { value: `Basic ${b64}`, partials: false },
+    ]);
   });
 
   it('basic: fixed username and password from the value when fields are absent', async () => {

@@ -134,15 +134,17 @@ describe('compileRedactor', () => {
     expect(r.redact(stream)).toBe(stream.slice(0, 3) + REDACTED);
   });
 
-  it('removes partial echoes of 8 or more characters (first/last 12, masked forms)', () => {
+  it('removes partial runs of 8 or more characters of the secret core (first/last 12, masked forms)', () => {
     const secret = 'sk_live_0123456789abcdefghijXYZ';
     const r = compileRedactor([secret]);
-    const head = secret.slice(0, 12);
+    const head = secret.slice(0, 16); // the public prefix and 8 characters of the core
     const tail = secret.slice(-12);
-    expect(r.redact(`key ${head}… ends ${tail}`)).toBe(`key ${REDACTED}… ends ${REDACTED}`);
-    expect(r.redact(`mid ${secret.slice(5, 13)} end`)).toBe(`mid ${REDACTED} end`);
+    expect(r.redact(`key ${head}… ends ${tail}`)).toBe(`key sk_live_${REDACTED}… ends ${REDACTED}`);
+    expect(r.redact(`mid ${secret.slice(9, 17)} end`)).toBe(`mid ${REDACTED} end`);
     // 7 characters are not a run: left alone.
-    expect(r.redact(`short ${secret.slice(5, 12)} end`)).toBe(`short ${secret.slice(5, 12)} end`);
+    expect(r.redact(`short ${secret.slice(9, 16)} end`)).toBe(`short ${secret.slice(9, 16)} end`);
+    // The public vendor prefix plus fewer than 8 core characters is not a run of the core (no oracle).
+    expect(r.redact(`pre ${secret.slice(0, 12)} end`)).toBe(`pre ${secret.slice(0, 12)} end`);
   });
 
   it('removes short secrets only in full', () => {
@@ -163,7 +165,7 @@ describe('compileRedactor', () => {
     const a = canary();
     const b = canary();
     const r = compileRedactor([a, b]);
-    expect(r.redact(`${a}|${b}|${a.slice(3, 15)}${b.slice(2, 20)}`)).toBe(
+    expect(r.redact(`${a}|${b}|${a.slice(5, 17)}${b.slice(5, 20)}`)).toBe(
       `${REDACTED}|${REDACTED}|${REDACTED}`,
     );
   });
@@ -171,8 +173,9 @@ describe('compileRedactor', () => {
   it('respects a larger minRun', () => {
     const secret = canary();
     const r = compileRedactor([secret], { minRun: 12 });
-    expect(r.redact(secret.slice(0, 10))).toBe(secret.slice(0, 10));
-    expect(r.redact(secret.slice(0, 12))).toBe(REDACTED);
+    // runs are counted in the core: `cnry_` is a public prefix
+    expect(r.redact(secret.slice(5, 15))).toBe(secret.slice(5, 15));
+    expect(r.redact(secret.slice(5, 17))).toBe(REDACTED);
   });
 
   it('redactValue deep-copies JSON without mutating the input', () => {

@@ -1,0 +1,119 @@
+/**
+ * What the agent itself sent, as the redactor needs it to stay a non-oracle (issue 12 §1).
+ *
+ * An upstream that echoes the agent's input (a search quoting `q`, a validation error, a created
+ * object) would otherwise let the agent send candidate fragments of a key and watch which come back
+ * `[REDACTED]`. The rule: a match whose secret text lies inside one piece of the agent's own input
+ * is returned as it came. Then the answer is the same whether a guess was right or wrong, and the
+ * agent learns nothing it did not send.
+ *
+ * "One piece of input" covers what upstreams do with input: one argument (any string, number or
+ * key in the arguments); several arguments joined, in their order or reversed, with no separator
+ * or a common one; any of these URL-decoded, base64-decoded (to printable text) or JSON-unescaped
+ * before it is echoed; upper- or lower-cased. Any encoding of a reflection is covered too, since
+ * the redactor maps each match back to the secret text it stands for.
+ *
+ * Why one piece and not "assembled from several": an agent could send every two-character
+ * sequence in one argument and have any partial run the upstream produced on its own count as
+ * "assembled", unmasking it. One piece must contain the whole run: the agent must already know it.
+ * Reflections this does not recognise (an upstream that reorders characters, say) are the limit
+ * stated in docs/security.md; the redactor's second line (partial runs only of the secret core,
+ * secret-core.ts) means such an upstream still gives no foothold without several known characters.
+ *
+ * Built lazily: nothing is computed unless a response contains a match.
+ */
+
+/** Strings longer than this are not decoded (bounded work per call). */
+const MAX_DECODE_LENGTH = 256 * 1024;
+/** Separators an upstream commonly puts between arguments it joins. */
+const SEPARATORS = ['', ' ', ',', ', ', '&', '/', '-', '_', ':', ';', '|', '.', '+', '=', '\n', '\t'];
+
+export interface ReflectedInput {
+  /** True when `text` occurs inside one piece of the agent's input (see above). */
+  covers(text: string): boolean;
+}
+
+export const NO_INPUT: ReflectedInput = { covers: () => false };
+
+/** Every string, number and boolean in the arguments (values), and every object key (keys). */
+function leaves(value: unknown, out: { values: string[]; keys: string[] }, depth = 0): void {
+  if (depth > 64) return;
+  if (typeof value === 'string') out.values.push(value);
+  else if (typeof value === 'number' || typeof value === 'bigint' || typeof value === 'boolean') {
+    out.values.push(String(value));
+  } else if (Array.isArray(value)) {
+    for (const item of value) leaves(item, out, depth + 1);
+  } else if (value !== null && typeof value === 'object') {
+    for (const [key, item] of Object.entries(value)) {
+      out.keys.push(key);
+      leaves(item, out, depth + 1);
+    }
+  }
+}
+
+const BASE64 = /^[A-Za-z0-9+/_-]{4,}={0,2}$/;
+// eslint-disable-next-line no-control-regex
+const NOT_PRINTABLE = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f\ufffd]/;
+
+/** The forms an upstream might echo instead of the string itself. */
+function decodings(s: string, out: Set<string>): void {
+  if (s.length > MAX_DECODE_LENGTH) return;
+  if (s.includes('%') || s.includes('+')) {
+    for (const form of [s, s.replace(/\+/g, ' ')]) {
+      try {
+        out.add(decodeURIComponent(form));
+      } catch {
+        // Malformed escapes: decode what a lenient server would.
+        out.add(form.replace(/%([0-9a-fA-F]{2})/g, (_, h: string) => String.fromCharCode(parseInt(h, 16))));
+      }
+    }
+  }
+  if (s.includes('\\')) {
+    try {
+      const parsed: unknown = JSON.parse(`"${s}"`);
+      if (typeof parsed === 'string') out.add(parsed);
+    } catch {
+      // not a JSON string body
+    }
+  }
+  if (BASE64.test(s)) {
+    // Only a decoding to printable text: arbitrary bytes would be a pool of random characters.
+    const text = Buffer.from(s.replace(/-/g, '+').replace(/_/g, '/'), 'base64').toString('utf8');
+    if (text.length > 0 && !NOT_PRINTABLE.test(text)) out.add(text);
+  }
+}
+
+/** The agent's input (validated tool arguments) as the redactor's reflection check sees it. */
+export function reflectedInput(args: unknown): ReflectedInput {
+  let pieces: readonly string[] | undefined;
+  const build = (): readonly string[] => {
+    const found = { values: [] as string[], keys: [] as string[] };
+    leaves(args, found);
+    const forms = new Set<string>();
+    const add = (s: string): void => {
+      if (s.length === 0) return;
+      forms.add(s);
+      decodings(s, forms);
+    };
+    for (const s of [...found.values, ...found.keys]) add(s);
+    const values = found.values.filter((s) => s.length > 0);
+    if (values.length > 1) {
+      const reversed = [...values].reverse();
+      for (const separator of SEPARATORS) {
+        add(values.join(separator));
+        add(reversed.join(separator));
+      }
+    }
+    // Case-insensitive: an upstream that upper- or lower-cases what it echoes is still echoing.
+    return [...forms].map((s) => s.toLowerCase());
+  };
+
+  return {
+    covers(text: string): boolean {
+      if (text.length === 0) return false;
+      pieces ??= build();
+      const needle = text.toLowerCase();
+      return pieces.some((piece) => piece.includes(needle));
+    },
+  };
+}

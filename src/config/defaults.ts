@@ -17,4 +17,5 @@ export const DEFAULTS = {
   grants: { ttlSeconds: 900, sqlitePath: '~/.keyward/grants.db' },
   http: { maxBodyBytes: 1024 * 1024, maxArgumentsBytes: 64 * 1024, sessionIdleSeconds: 1800 },
   shutdown: { drainMs: 20_000 },
+  identity: { maxTokenLifetimeSeconds: 86_400 },
 } as const;

@@ -9,6 +9,7 @@ import type { z } from 'zod';
 import { ConfigError } from '../core/errors.js';
 import { configSchema, type KeywardConfig } from './schema.js';
 import { DEFAULTS } from './defaults.js';
+import { PRINCIPAL_PLACEHOLDERS, refCollision, refPlaceholders } from '../secrets/ref-template.js';
 
 export interface LoadedConfig {
   readonly config: KeywardConfig;
@@ -118,20 +119,21 @@ function originOf(url: string): string {
 /** Checks that zod cannot express: references between sections, origins, placeholders. */
 function crossCheck(config: KeywardConfig): ConfigIssue[] {
   const issues: ConfigIssue[] = [];
-  const principalVars = new Set(['tenant', 'agent']);
 
   for (const [id, cred] of Object.entries(config.credentials)) {
     if (!config.backends[cred.backend]) {
       issues.push({ path: `credentials.${id}.backend`, message: `unknown backend "${cred.backend}"` });
     }
-    for (const v of placeholders(cred.ref)) {
-      if (!principalVars.has(v)) {
+    for (const v of refPlaceholders(cred.ref)) {
+      if (!PRINCIPAL_PLACEHOLDERS.includes(v)) {
         issues.push({
           path: `credentials.${id}.ref`,
           message: `"{${v}}" is not allowed: refs may only use {tenant} and {agent} of the authenticated principal`,
         });
       }
     }
+    const collision = refCollision(cred.ref);
+    if (collision !== undefined) issues.push({ path: `credentials.${id}.ref`, message: collision });
     cred.origins.forEach((o, i) => {
       const u = new URL(o);
       if (u.protocol !== 'https:' && u.protocol !== 'http:') {
@@ -191,6 +193,20 @@ function crossCheck(config: KeywardConfig): ConfigIssue[] {
       issues.push({ path: `${base}.fallback.tool`, message: `unknown tool "${tool.fallback.tool}"` });
     }
   }
+
+  // A token id is the session owner (`token:<id>`): two entries with one id could use each other's
+  // sessions; two entries with one hash would make the first silently win.
+  const tokenIds = new Set<string>();
+  const tokenHashes = new Set<string>();
+  config.identity.tokens.forEach((entry, i) => {
+    const id = entry.id ?? entry.sha256.slice(0, 16); // as static-token-verifier.ts names it
+    if (tokenIds.has(id) && !tokenHashes.has(entry.sha256))
+      issues.push({ path: `identity.tokens[${i}].id`, message: `duplicate token id "${id}"` });
+    tokenIds.add(id);
+    if (tokenHashes.has(entry.sha256))
+      issues.push({ path: `identity.tokens[${i}].sha256`, message: 'the same token is listed twice' });
+    tokenHashes.add(entry.sha256);
+  });
 
   const seen = new Set<string>();
   config.policy.rules.forEach((rule, i) => {

@@ -66,11 +66,22 @@ export const identitySchema = z
           )
           .default(['RS256', 'ES256', 'EdDSA']),
         clockToleranceSeconds: z.number().int().min(0).max(300).default(30),
+        /** Longest accepted lifetime (`exp − iat`, or `exp − now` without `iat`); longer tokens get 401. */
+        maxTokenLifetimeSeconds: z
+          .number()
+          .int()
+          .positive()
+          .default(DEFAULTS.identity.maxTokenLifetimeSeconds),
+        /**
+         * Where agent, tenant and roles come from. A mapped claim that is missing or not a safe name
+         * is a 401, never a default. `null` for tenant or roles: taken from `agents.<sub>` (or
+         * `default` / no roles) instead of the token.
+         */
         claims: z
           .object({
             agent: z.string().default('sub'),
-            tenant: z.string().default('tenant'),
-            roles: z.string().default('roles'),
+            tenant: z.string().nullable().default('tenant'),
+            roles: z.string().nullable().default('roles'),
           })
           .strict()
           .default({ agent: 'sub', tenant: 'tenant', roles: 'roles' }),

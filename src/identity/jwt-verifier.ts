@@ -18,6 +18,7 @@ import type { KeywardConfig } from '../config/schema.js';
 import { ConfigError } from '../core/errors.js';
 import type { Principal } from '../core/types.js';
 import type { Logger } from '../observability/logger.js';
+import { isSafeSegment } from '../secrets/ref-template.js';
 import { AuthError } from './auth-error.js';
 import type { Authenticated, TokenVerifier } from './authenticated.js';
 
@@ -83,12 +84,31 @@ export class JwtVerifier implements TokenVerifier {
       this.options.logger.debug({ reason }, 'jwt rejected');
       throw new AuthError('invalid_token', reason);
     }
+    const lifetime = lifetimeSeconds(payload, this.options.now?.() ?? Date.now());
+    if (lifetime > config.maxTokenLifetimeSeconds) {
+      return this.refuse(
+        `token lifetime ${lifetime} s exceeds identity.jwt.maxTokenLifetimeSeconds (${config.maxTokenLifetimeSeconds} s)`,
+      );
+    }
+    // Every mapped claim must be present and a safe name: a missing or odd claim is a 401, never a
+    // default tenant or an empty role list (the token's issuer chose not to say who this is).
     const agentName = claimString(payload, config.claims.agent);
-    if (agentName === undefined)
-      throw new AuthError('invalid_token', `token lacks a valid "${config.claims.agent}" claim`);
+    if (agentName === undefined) return this.refuse(`token lacks a valid "${config.claims.agent}" claim`);
     const configured = this.options.agents[agentName];
-    const tenant = claimString(payload, config.claims.tenant) ?? configured?.tenant ?? 'default';
-    const roles = claimRoles(payload, config.claims.roles) ?? configured?.roles ?? [];
+    let tenant: string;
+    if (config.claims.tenant === null) tenant = configured?.tenant ?? 'default';
+    else {
+      const claimed = claimString(payload, config.claims.tenant);
+      if (claimed === undefined) return this.refuse(`token lacks a valid "${config.claims.tenant}" claim`);
+      tenant = claimed;
+    }
+    let roles: readonly string[];
+    if (config.claims.roles === null) roles = configured?.roles ?? [];
+    else {
+      const claimed = claimRoles(payload, config.claims.roles);
+      if (claimed === undefined) return this.refuse(`token lacks a valid "${config.claims.roles}" claim`);
+      roles = claimed;
+    }
     const principal: Principal = {
       agent: agentName,
       tenant,
@@ -103,6 +123,18 @@ export class JwtVerifier implements TokenVerifier {
     };
     return result;
   }
+
+  private refuse(reason: string): never {
+    this.options.logger.info({ reason }, 'jwt refused');
+    throw new AuthError('invalid_token', reason);
+  }
+}
+
+/** `exp − iat`, or `exp − now` when the token has no `iat` (exp is required before this runs). */
+function lifetimeSeconds(payload: JWTPayload, nowMs: number): number {
+  const exp = payload.exp ?? 0;
+  const from = typeof payload.iat === 'number' ? payload.iat : Math.floor(nowMs / 1000);
+  return exp - from;
 }
 
 /** A short, token-free reason for the log and the WWW-Authenticate error_description. */
@@ -128,14 +160,17 @@ function claim(payload: JWTPayload, path: string): unknown {
   return value;
 }
 
+/** The claim when it is a safe name (ref-template.ts: `.`/`..`, `/`, spaces never pass). */
 function claimString(payload: JWTPayload, path: string): string | undefined {
   const value = claim(payload, path);
-  return typeof value === 'string' && NAME.test(value) ? value : undefined;
+  return typeof value === 'string' && NAME.test(value) && isSafeSegment(value) ? value : undefined;
 }
 
+/** Roles: an array or a space-separated string of safe names; one bad entry refuses them all. */
 function claimRoles(payload: JWTPayload, path: string): string[] | undefined {
   const value = claim(payload, path);
   const list = typeof value === 'string' ? value.split(/\s+/).filter(Boolean) : value;
-  if (!Array.isArray(list)) return undefined;
-  return list.filter((r): r is string => typeof r === 'string' && NAME.test(r)).slice(0, 64);
+  if (!Array.isArray(list) || list.length > 64) return undefined;
+  const roles = list.filter((r): r is string => typeof r === 'string' && NAME.test(r));
+  return roles.length === list.length ? roles : undefined;
 }

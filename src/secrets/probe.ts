@@ -4,7 +4,7 @@
  */
 import { ConfigError, isKeywardError } from '../core/errors.js';
 import type { BackendConfig, KeywardConfig } from '../config/schema.js';
-import { placeholders } from '../config/load.js';
+import { refPlaceholders } from './ref-template.js';
 import { createSecretBackend } from './registry.js';
 import type { BackendDeps, SecretBackend } from './secret-backend.js';
 
@@ -39,7 +39,7 @@ async function checkCredentials(
   let templated = 0;
   for (const [id, cred] of Object.entries(config.credentials)) {
     if (cred.backend !== backendName) continue;
-    if (placeholders(cred.ref).length > 0) {
+    if (refPlaceholders(cred.ref).length > 0) {
       templated += 1;
       continue;
     }

@@ -5,8 +5,37 @@
 import { KeywardError } from '../core/errors.js';
 import type { Principal } from '../core/types.js';
 
+/** The characters a substituted value may hold; anything else is a separator no value can contain. */
 const SAFE_SEGMENT = /^[A-Za-z0-9_.@-]{1,128}$/;
+const SAFE_CHAR = /[A-Za-z0-9_.@-]/;
+/** The one placeholder grammar of refs: `{name}`; only PRINCIPAL_PLACEHOLDERS are allowed. */
+const ANY_PLACEHOLDER = /\{([A-Za-z0-9_.-]+)\}/g;
 const PLACEHOLDER = /\{(tenant|agent)\}/g;
+export const PRINCIPAL_PLACEHOLDERS: readonly string[] = ['tenant', 'agent'];
+
+/** Every `{name}` in a ref, allowed or not (config validation names the others). */
+export function refPlaceholders(source: string): string[] {
+  return [...source.matchAll(ANY_PLACEHOLDER)].map((m) => m[1]!);
+}
+
+/**
+ * Why two principals could expand `source` to the same ref, or undefined when they cannot.
+ * Substituted values are safe segments, so the expansion can be split back into its values
+ * exactly when every two placeholders are separated by at least one character no value may hold
+ * (`/`, `:`, `+`, …). `keys/{tenant}-{agent}` is refused: tenant `a-b` with agent `c` and tenant
+ * `a` with agent `b-c` both give `keys/a-b-c`.
+ */
+export function refCollision(source: string): string | undefined {
+  const parts = source.split(ANY_PLACEHOLDER);
+  // split with one capture group: literal, name, literal, name, …, literal
+  for (let i = 2; i < parts.length - 1; i += 2) {
+    const between = parts[i]!;
+    if (![...between].some((c) => !SAFE_CHAR.test(c))) {
+      return `{${parts[i - 1]}} and {${parts[i + 1]}} are separated by ${between === '' ? 'nothing' : `"${between}"`}, which a name may contain: two principals could get the same ref; separate them with "/"`;
+    }
+  }
+  return undefined;
+}
 
 /** True when `value` may be substituted into a ref: the safe characters, and not `.` or `..`. */
 export function isSafeSegment(value: string): boolean {
@@ -23,7 +52,7 @@ export interface RefTemplate {
 
 /** Compiles a ref once at load; the config loader already rejects placeholders other than these two. */
 export function compileRefTemplate(source: string): RefTemplate {
-  const templated = /\{(tenant|agent)\}/.test(source);
+  const templated = refPlaceholders(source).some((name) => PRINCIPAL_PLACEHOLDERS.includes(name));
   return {
     source,
     templated,

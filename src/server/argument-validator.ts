@@ -37,10 +37,30 @@ export function createValidatorFactory(): (
       if (typeof value !== 'object' || Array.isArray(value)) {
         throw new KeywardError('invalid_arguments', 'arguments must be a JSON object');
       }
+      const infinite = nonFinitePath(value, 'arguments');
+      if (infinite !== undefined) {
+        // JSON `1e400` parses to Infinity: forwarded it would become `null`, and a CEL condition
+        // would compare it. It is not a number any schema means.
+        throw new KeywardError('invalid_arguments', `invalid arguments: ${infinite} is not a finite number`);
+      }
       if (!validate(value)) throw new KeywardError('invalid_arguments', describe(validate.errors ?? []));
       return value as Record<string, unknown>;
     };
   };
+}
+
+/** The path of the first Infinity or NaN inside `value`, or undefined. */
+function nonFinitePath(value: unknown, path: string, depth = 0): string | undefined {
+  if (typeof value === 'number') return Number.isFinite(value) ? undefined : path;
+  if (value === null || typeof value !== 'object' || depth > 64) return undefined;
+  const entries: [string, unknown][] = Array.isArray(value)
+    ? value.map((item, i) => [`${path}[${i}]`, item])
+    : Object.entries(value).map(([key, item]) => [`${path}.${key.slice(0, 64)}`, item]);
+  for (const [where, item] of entries) {
+    const found = nonFinitePath(item, where, depth + 1);
+    if (found !== undefined) return found;
+  }
+  return undefined;
 }
 
 /** Size cap on serialized arguments (DESIGN.md §10: 64 KiB). */

@@ -35,6 +35,7 @@ import { compileTools } from './compile-tools.js';
 import type { CompiledTool } from './compiled-tool.js';
 import type { MetaTool } from './session-server.js';
 import { errorResult, successResult } from './tool-result.js';
+import { compileRefTemplate } from '../secrets/ref-template.js';
 
 export interface GatewayDeps {
   readonly logger: Logger;
@@ -373,7 +374,7 @@ function refreshTokenWriter(
 ): ((next: string, secret: Secret) => Promise<void>) | undefined {
   const credential = config.credentials[credentialId];
   if (credential === undefined || credential.inject.type !== 'oauth2-refresh-token') return undefined;
-  if (/\{(tenant|agent)\}/.test(credential.ref)) return undefined;
+  if (compileRefTemplate(credential.ref).templated) return undefined;
   const backend = backends.get(credential.backend);
   // Backends that store the whole secret as one JSON string (Vault KV keeps fields as separate keys).
   if (backend?.rotate === undefined || !['file', 'aws-secrets-manager'].includes(backend.kind))

@@ -4,18 +4,24 @@
  * tools/list answer is precomputed per principal instead of rebuilt per call.
  */
 import { Server } from '@modelcontextprotocol/sdk/server/index.js';
+import { Protocol, type RequestHandlerExtra } from '@modelcontextprotocol/sdk/shared/protocol.js';
+import type { z } from 'zod';
 import {
-  CallToolRequestSchema,
   ElicitResultSchema,
   ErrorCode,
   ListToolsRequestSchema,
   McpError,
   type CallToolResult,
+  type ServerNotification,
+  type ServerRequest,
   type Tool,
 } from '@modelcontextprotocol/sdk/types.js';
 import type { Principal } from '../core/types.js';
 import type { Elicitor } from '../policy/authorizer.js';
 import type { Gateway } from './gateway.js';
+import { toolCallParams, ToolCallRequestSchema } from './tool-call-params.js';
+
+type RequestExtra = RequestHandlerExtra<ServerRequest, ServerNotification>;
 
 export interface SessionOptions {
   readonly sessionId?: string;
@@ -37,11 +43,17 @@ export interface MetaTool {
   ): Promise<CallToolResult>;
 }
 
+/**
+ * `principal`: fixed (stdio), or read when each request starts (HTTP sessions follow the principal
+ * of their latest request: transports/session-registry.ts).
+ */
 export function createSessionServer(
   gateway: Gateway,
-  principal: Principal,
+  principal: Principal | (() => Principal),
   options: SessionOptions = {},
 ): Server {
+  const current = typeof principal === 'function' ? principal : () => principal;
+  const initial = current();
   const server = new Server(
     { name: 'keyward', version: '0.1.0' },
     {
@@ -54,15 +66,25 @@ export function createSessionServer(
   );
   const sessionId = options.sessionId;
 
-  server.setRequestHandler(ListToolsRequestSchema, () => ({ tools: gateway.listTools(principal) }));
+  server.setRequestHandler(ListToolsRequestSchema, () => ({ tools: gateway.listTools(current()) }));
 
-  server.setRequestHandler(CallToolRequestSchema, async (request, extra) => {
-    const name = request.params.name;
+  // Registered on the Protocol base: the Server subclass would first re-validate the params with
+  // zod and answer a malformed call with a validator dump (tool-call-params.ts). Results are built
+  // by tool-result.ts, so the subclass's result check has nothing to add.
+  const register = Protocol.prototype.setRequestHandler as (
+    this: Server,
+    schema: typeof ToolCallRequestSchema,
+    handler: (request: z.infer<typeof ToolCallRequestSchema>, extra: RequestExtra) => Promise<CallToolResult>,
+  ) => void;
+  register.call(server, ToolCallRequestSchema, async (request, extra) => {
+    const params = toolCallParams(request.params);
+    const name = params.name;
     const elicitor: Elicitor | undefined = server.getClientCapabilities()?.elicitation
       ? {
           elicit: async (params) => {
             const result = await extra.sendRequest(
-              { method: 'elicitation/create', params: { mode: 'form', ...params } },
+              // keyward builds the requested schema itself (policy/), a flat form the spec allows
+              { method: 'elicitation/create', params: { mode: 'form', ...params } } as ServerRequest,
               ElicitResultSchema,
               { timeout: options.elicitationTimeoutMs ?? 300_000 },
             );
@@ -77,15 +99,15 @@ export function createSessionServer(
     if (!gateway.hasTool(name)) {
       throw new McpError(ErrorCode.InvalidParams, `Unknown tool: ${name.slice(0, 128)}`);
     }
-    return gateway.callTool(name, request.params.arguments, {
-      principal,
+    return gateway.callTool(name, params.arguments, {
+      principal: current(),
       sessionId: effectiveSessionId,
       signal: extra.signal,
       elicitor,
     });
   });
 
-  const unsubscribe = gateway.onToolListChanged(principal, () => {
+  const unsubscribe = gateway.onToolListChanged(initial, () => {
     server.sendToolListChanged().catch(() => undefined);
   });
   server.onclose = unsubscribe;

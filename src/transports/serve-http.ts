@@ -54,6 +54,12 @@ export async function startHttpService(
       [{ path: 'server.http.host', message: 'non-loopback bind needs authentication' }],
     );
   }
+  if (!resolver.required) {
+    logger.warn(
+      { host: http.host },
+      'serve --http without authentication: any local process (and any page a local browser opens) can call this server and spend the credentials it holds; configure identity.tokens or identity.jwt',
+    );
+  }
   const jwt = config.identity.jwt;
   if (jwt !== undefined && http.publicUrl !== undefined && jwt.audience !== http.publicUrl) {
     logger.warn(

@@ -1,9 +1,16 @@
 /**
  * Sessions of the HTTP transports, each bound to the subject that created it. A session id is
  * never authentication: every request is authenticated, then its subject must equal the owner's.
+ *
+ * A session follows its principal (issue 12 §5): each request's principal is derived from that
+ * request's token. Roles and attributes that changed take effect on the session's next call; a
+ * different agent or tenant for the same subject ends the session (403): it was opened for
+ * someone else's credentials.
  */
 import type { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import type { Clock } from '../core/clock.js';
+import type { Principal } from '../core/types.js';
+import type { Authenticated } from '../identity/authenticated.js';
 
 export interface HttpSession<T> {
   readonly id: string;
@@ -11,8 +18,13 @@ export interface HttpSession<T> {
   readonly server: Server;
   /** The `Authenticated.subject` that created the session. */
   readonly subject: string;
+  /** The principal of the latest request (calls read it when they start). */
+  principal: Principal;
   lastSeen: number;
 }
+
+/** Why a request may not use a session: none by that id, another subject's, or a changed principal. */
+export type SessionRefusal = 'unknown' | 'mismatch' | 'changed';
 
 export class SessionRegistry<T> {
   private readonly sessions = new Map<string, HttpSession<T>>();
@@ -31,11 +43,28 @@ export class SessionRegistry<T> {
     return this.sessions.delete(id);
   }
 
-  /** The session, or a reason why the caller may not use it. */
-  lookup(id: string, subject: string): HttpSession<T> | 'unknown' | 'mismatch' {
+  /** Removes and returns one session (to close it). */
+  take(id: string): HttpSession<T> | undefined {
+    const session = this.sessions.get(id);
+    if (session !== undefined) this.sessions.delete(id);
+    return session;
+  }
+
+  /**
+   * The session, with its principal updated from this request, or why the caller may not use it.
+   * The caller ends a `changed` session (`take`, then close it).
+   */
+  lookup(id: string, auth: Authenticated): HttpSession<T> | SessionRefusal {
     const session = this.sessions.get(id);
     if (session === undefined) return 'unknown';
-    if (session.subject !== subject) return 'mismatch';
+    if (session.subject !== auth.subject) return 'mismatch';
+    if (
+      session.principal.agent !== auth.principal.agent ||
+      session.principal.tenant !== auth.principal.tenant
+    ) {
+      return 'changed';
+    }
+    session.principal = auth.principal;
     session.lastSeen = this.clock.now();
     return session;
   }

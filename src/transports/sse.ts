@@ -46,16 +46,23 @@ export class SseSessions {
       return;
     }
     const transport = new SSEServerTransport(this.options.messagesPath, res);
-    const server = createSessionServer(this.options.gateway, auth.principal, {
-      sessionId: transport.sessionId,
-    });
+    const holder: { session?: HttpSession<SSEServerTransport> } = {};
+    const server = createSessionServer(
+      this.options.gateway,
+      () => holder.session?.principal ?? auth.principal,
+      {
+        sessionId: transport.sessionId,
+      },
+    );
     const session: HttpSession<SSEServerTransport> = {
       id: transport.sessionId,
       transport,
       server,
       subject: auth.subject,
+      principal: auth.principal,
       lastSeen: this.options.clock.now(),
     };
+    holder.session = session;
     this.sessions.add(session);
     this.options.onCountChange?.(this.sessions.size);
     const ping = setInterval(() => {
@@ -77,7 +84,7 @@ export class SseSessions {
       sendJsonRpcError(res, 400, 'Missing sessionId query parameter');
       return;
     }
-    const found = this.sessions.lookup(sessionId, auth.subject);
+    const found = this.sessions.lookup(sessionId, auth);
     if (found === 'unknown') {
       sendJsonRpcError(res, 404, 'Unknown sessionId');
       return;
@@ -89,6 +96,20 @@ export class SseSessions {
         'sse session used by a principal that did not create it',
       );
       sendJsonRpcError(res, 403, 'Forbidden: this session belongs to another principal');
+      return;
+    }
+    if (found === 'changed') {
+      this.options.logger.warn(
+        { agent: auth.principal.agent },
+        'sse session ended: its principal now has another agent or tenant',
+      );
+      const ended = this.sessions.take(sessionId);
+      if (ended !== undefined) {
+        await ended.server.close().catch(() => undefined);
+        await ended.transport.close().catch(() => undefined);
+      }
+      this.options.onCountChange?.(this.sessions.size);
+      sendJsonRpcError(res, 403, 'Forbidden: the principal of this session changed; start a new session');
       return;
     }
     await found.transport.handlePostMessage(req, res, req.body);

@@ -54,7 +54,7 @@ export class StreamableHttpSessions {
       await this.initialize(req, res, auth);
       return;
     }
-    const found = this.sessions.lookup(sessionId, auth.subject);
+    const found = this.sessions.lookup(sessionId, auth);
     if (found === 'unknown') {
       sendJsonRpcError(res, 404, 'Session not found');
       return;
@@ -68,6 +68,17 @@ export class StreamableHttpSessions {
       sendJsonRpcError(res, 403, 'Forbidden: this session belongs to another principal');
       return;
     }
+    if (found === 'changed') {
+      this.options.logger.warn(
+        { agent: auth.principal.agent },
+        'session ended: its principal now has another agent or tenant',
+      );
+      const ended = this.sessions.take(sessionId);
+      if (ended !== undefined) await closeSession(ended);
+      this.options.onCountChange?.(this.sessions.size);
+      sendJsonRpcError(res, 403, 'Forbidden: the principal of this session changed; start a new session');
+      return;
+    }
     await found.transport.handleRequest(req, res, req.body);
   }
 
@@ -77,12 +88,19 @@ export class StreamableHttpSessions {
       sendJsonRpcError(res, 503, 'Too many sessions; retry later');
       return;
     }
-    const server = createSessionServer(this.options.gateway, auth.principal);
     let session: HttpSession<NodeStreamableHttpTransport> | undefined;
+    const server = createSessionServer(this.options.gateway, () => session?.principal ?? auth.principal);
     const transport: NodeStreamableHttpTransport = new NodeStreamableHttpTransport({
       sessionIdGenerator: () => randomUUID(),
       onsessioninitialized: (id) => {
-        session = { id, transport, server, subject: auth.subject, lastSeen: this.options.clock.now() };
+        session = {
+          id,
+          transport,
+          server,
+          subject: auth.subject,
+          principal: auth.principal,
+          lastSeen: this.options.clock.now(),
+        };
         this.sessions.add(session);
         this.options.onCountChange?.(this.sessions.size);
         this.options.logger.debug({ agent: auth.principal.agent }, 'streamable http session opened');

@@ -65,6 +65,14 @@ describe('keyward serve --http', () => {
     expect(result.stderr).toMatch(/without authentication/);
   });
 
+  it('warns at start when it serves on loopback without authentication (issue 12 §5)', async () => {
+    const server = serve(['--port', '0']);
+    await server.url;
+    server.child.kill('SIGTERM');
+    await exitCode(server.child);
+    expect(server.stderr()).toMatch(/without authentication: any local process/);
+  });
+
   it('serves a token from `tokens create`, then drains and exits 0 on SIGTERM', async () => {
     const created = await runCli(['tokens', 'create', '--agent', 'local', '--id', 'cli', '--json']);
     expect(created.code).toBe(0);

@@ -248,13 +248,41 @@ function ssePostSession(transport: unknown): string | undefined {
 
 describe('JWT bearer tokens', () => {
   it('serves a client with a valid JWT whose audience is this server', async () => {
-    const token = await issuer.mint(resource, { sub: 'local' });
+    const token = await issuer.mint(resource, {
+      sub: 'local',
+      claims: { tenant: 'default', roles: ['owner'] },
+    });
     const client = await connect('http', token);
     const result = (await client.callTool({
       name: 'get_repo',
       arguments: { owner: 'o', repo: 'r' },
     })) as CallToolResult;
     expect(result.isError).toBeFalsy();
+  });
+});
+
+describe('a session follows its principal (issue 12 §5)', () => {
+  it('a demoted user loses the role on the next call of the same session; a tenant change ends it', async () => {
+    const mint = (claims: Record<string, unknown>): Promise<string> =>
+      issuer.mint(resource, { sub: 'local', claims: { tenant: 'default', ...claims } });
+    const headers: Record<string, string> = { Authorization: `Bearer ${await mint({ roles: ['owner'] })}` };
+    // The SDK transport reads requestInit.headers on every request: swapping the token mid-session is
+    // what a client refreshing its token does.
+    const transport = new StreamableHTTPClientTransport(new URL(`${base}/mcp`), { requestInit: { headers } });
+    const client = new Client({ name: 'demoted', version: '0.0.0' });
+    await client.connect(transport);
+    clients.push(client);
+    const call = async (): Promise<CallToolResult> =>
+      (await client.callTool({ name: 'get_repo', arguments: { owner: 'o', repo: 'r' } })) as CallToolResult;
+    expect((await call()).isError).toBeFalsy();
+
+    headers.Authorization = `Bearer ${await mint({ roles: ['viewer'] })}`;
+    const demoted = await call();
+    expect(demoted.isError).toBe(true);
+    expect((demoted.structuredContent as { error: { code: string } }).error.code).toBe('permission_denied');
+
+    headers.Authorization = `Bearer ${await mint({ roles: ['owner'], tenant: 'elsewhere' })}`;
+    await expect(call()).rejects.toThrow(/403|principal of this session changed/);
   });
 });
 

@@ -124,10 +124,66 @@ describe('JWT', () => {
     });
     expect(auth.subject).toBe(`jwt:${issuer.issuer}|bot-1`);
     expect(auth.expiresAt).toBeGreaterThan(Date.now());
-    const es = await issuer.mint(AUDIENCE, { alg: 'ES256', sub: 'ci', claims: { roles: 'a b' } });
+    const es = await issuer.mint(AUDIENCE, {
+      alg: 'ES256',
+      sub: 'ci',
+      claims: { tenant: 'acme', roles: 'a b' },
+    });
     const esAuth = await resolver.authenticate(`Bearer ${es}`);
-    // tenant falls back to the configured agent's tenant; roles come from a space-separated claim
+    // roles may come from a space-separated claim
     expect(esAuth.principal).toMatchObject({ agent: 'ci', tenant: 'acme', roles: ['a', 'b'] });
+  });
+
+  // Issue 12 §5: a claim the config maps is never defaulted. Each of these got the `default` (or
+  // the configured agent's) tenant before.
+  const claimCases: [string, Record<string, unknown>, RegExp][] = [
+    ['no tenant claim', { roles: ['r'] }, /"tenant"/],
+    ['a tenant with a space', { tenant: 'Acme Corp', roles: ['r'] }, /"tenant"/],
+    ['a tenant with a path', { tenant: 't1/../t2', roles: ['r'] }, /"tenant"/],
+    ['a tenant of ".."', { tenant: '..', roles: ['r'] }, /"tenant"/],
+    ['a tenant that is not a string', { tenant: ['acme'], roles: ['r'] }, /"tenant"/],
+    ['no roles claim', { tenant: 'acme' }, /"roles"/],
+    ['a role that is not a name', { tenant: 'acme', roles: ['reader', 'admin role'] }, /"roles"/],
+    ['roles that are not a list', { tenant: 'acme', roles: { admin: true } }, /"roles"/],
+  ];
+  for (const [name, claims, reason] of claimCases) {
+    it(`refuses a token with ${name} (401, never a default)`, async () => {
+      const token = await issuer.mint(AUDIENCE, { sub: 'ci', claims });
+      const error = await rejection(resolver.authenticate(`Bearer ${token}`));
+      expect(error.status).toBe(401);
+      expect(error.kind).toBe('invalid_token');
+      expect(error.message).toMatch(reason);
+    });
+  }
+
+  it('refuses a token that lives longer than maxTokenLifetimeSeconds (default 24 h)', async () => {
+    const claims = { tenant: 'acme', roles: ['r'] };
+    const long = await issuer.mint(AUDIENCE, { sub: 'ci', claims, expiresIn: 86_400 + 600 });
+    expect((await rejection(resolver.authenticate(`Bearer ${long}`))).message).toMatch(/lifetime/);
+    const day = await issuer.mint(AUDIENCE, { sub: 'ci', claims, expiresIn: 86_000 });
+    expect((await resolver.authenticate(`Bearer ${day}`)).principal.tenant).toBe('acme');
+  });
+
+  it('takes tenant and roles from the agent entry only when the config says so (claims: null)', async () => {
+    const fromConfig = createPrincipalResolver({
+      config: config({
+        identity: {
+          jwt: {
+            issuers: [issuer.issuer],
+            audience: AUDIENCE,
+            jwksUri,
+            claims: { tenant: null, roles: null },
+          },
+        },
+      }),
+      baseDir: '.',
+      logger: silentLogger(),
+    });
+    const token = await issuer.mint(AUDIENCE, { sub: 'ci', claims: { tenant: 'evil', roles: ['admin'] } });
+    expect((await fromConfig.authenticate(`Bearer ${token}`)).principal).toMatchObject({
+      tenant: 'acme',
+      roles: ['reader'],
+    });
   });
 
   it('still accepts static tokens beside JWT', async () => {

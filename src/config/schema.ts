@@ -353,6 +353,12 @@ export const ruleSchema = z
     grantTtlSeconds: z.number().int().positive().default(DEFAULTS.grants.ttlSeconds),
     maxGrantTtlSeconds: z.number().int().positive().optional(),
     grantMaxCalls: z.number().int().positive().optional(),
+    /**
+     * For `approve` rules: who may approve. `operator` (`keyward grants approve`, the console),
+     * `elicitation` (the human in the MCP client) or `any`. Default: `operator` for principals
+     * authenticated over HTTP (their MCP client may be the agent itself), `any` on stdio.
+     */
+    approval: z.enum(['operator', 'elicitation', 'any']).optional(),
     description: z.string().optional(),
   })
   .strict();

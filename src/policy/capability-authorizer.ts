@@ -12,11 +12,20 @@ import type { AuditEvent, Principal } from '../core/types.js';
 import type { Logger } from '../observability/logger.js';
 import type { Alert } from '../observability/notifier.js';
 import type { Authorization, AuthorizeInput, Authorizer, Elicitor } from './authorizer.js';
+import { quoteUntrusted } from '../core/untrusted-text.js';
+import {
+  approvalMode,
+  elicitationMayApprove,
+  operatorMayApprove,
+  type ApprovalMode,
+} from './approval-mode.js';
 import { denied } from './basic-authorizer.js';
 import { conditionReadsArgs } from './cel-condition.js';
 import {
+  argsFingerprint,
   constraintsHold,
   grantIsLive,
+  PINNED_ARGS,
   type ArgConstraints,
   type Grant,
   type GrantStore,
@@ -90,6 +99,9 @@ function clip(text: string | undefined, max: number): string | undefined {
 
 const TTL_CHOICES = [300, 900, 3600, 4 * 3600, 24 * 3600];
 
+/** Open approval requests one principal may have at once (an agent cannot flood the operator). */
+export const MAX_PENDING_PER_PRINCIPAL = 10;
+
 export type CapabilityStatus = 'allowed' | 'granted' | 'needs_approval' | 'denied';
 
 /** One line of list_capabilities. */
@@ -100,6 +112,8 @@ export interface CapabilityView {
   readonly ruleIds: readonly string[];
   /** True when a matching rule's condition reads the arguments: each call is still decided with its own. */
   readonly dependsOnArguments: boolean;
+  /** For approve rules: who may approve (operator, elicitation or any). */
+  readonly approval?: ApprovalMode;
   readonly grants: readonly {
     id: string;
     expiresAt: string;
@@ -214,7 +228,8 @@ export class CapabilityAuthorizer implements Authorizer {
       });
     }
     const terms = grantTerms(decision.rules);
-    if (input.elicitor !== undefined) {
+    const mode = approvalMode(decision.rules, principal);
+    if (input.elicitor !== undefined && elicitationMayApprove(mode)) {
       const grant = await this.askHuman(input, terms, undefined, input.elicitor, undefined, input.tool);
       if (grant === undefined) {
         throw new KeywardError('approval_denied', `the human declined ${permission} for ${input.tool}`);
@@ -228,6 +243,7 @@ export class CapabilityAuthorizer implements Authorizer {
       const why = now >= lapsed.expiresAt ? 'expired' : 'has no calls left';
       throw new KeywardError('grant_expired', `the grant for ${permission} ${why} (grant ${lapsed.id})`);
     }
+    if (!operatorMayApprove(mode)) throw elicitationOnly(permission, terms);
     const approval = await this.pendingApproval(principal, input, terms, undefined, undefined, input.tool);
     if (approval.deniedRecently) {
       throw new KeywardError(
@@ -237,7 +253,7 @@ export class CapabilityAuthorizer implements Authorizer {
     }
     throw new KeywardError(
       'approval_required',
-      `permission ${permission} needs a human approval (request ${approval.id}, rule ${terms.ruleIds.join(', ')})`,
+      `permission ${permission} needs an operator's approval of this call (request ${approval.id}, rule ${terms.ruleIds.join(', ')})`,
       { approvalId: approval.id },
     );
   }
@@ -278,12 +294,23 @@ export class CapabilityAuthorizer implements Authorizer {
       (a, b) => a - b,
     );
     const justification = clip(request?.justification, 500);
+    // Everything the agent wrote is quoted and escaped: it cannot add or rewrite lines of the prompt.
     const lines = [
       `Agent "${principal.agent}" (tenant "${principal.tenant}") asks for permission "${permission}"` +
         (tool === undefined ? '.' : ` to call tool "${tool}".`),
-      ...(tool === undefined ? [] : [`Arguments (as sent by the agent): ${summarizeArgs(input.args)}`]),
-      ...(constraints === undefined ? [] : [`Limited to arguments: ${summarizeArgs(constraints)}`]),
-      ...(justification === undefined ? [] : [`Agent's justification (unverified): ${justification}`]),
+      ...(tool === undefined
+        ? []
+        : [
+            `Arguments (sent by the agent, unverified): ${quoteUntrusted(summarizeArgs(input.args, 400), 400)}`,
+          ]),
+      ...(constraints === undefined
+        ? []
+        : [`Limited to arguments (unverified): ${quoteUntrusted(summarizeArgs(constraints, 400), 400)}`]),
+      ...(justification === undefined
+        ? []
+        : [
+            `Agent's justification (unverified, written by the agent): ${quoteUntrusted(justification, 500)}`,
+          ]),
       `Grant lifetime: ${defaultTtl} s by default, at most ${terms.maxTtlSeconds} s` +
         (terms.maxCalls === undefined ? '.' : `, at most ${terms.maxCalls} calls.`),
       `Rule: ${terms.ruleIds.join(', ')}.`,
@@ -383,8 +410,24 @@ export class CapabilityAuthorizer implements Authorizer {
   ): Promise<{ id: string; expiresAt: number; deniedRecently: boolean }> {
     const now = this.options.clock.now();
     const store = this.options.grants;
-    const pending = await store.findPendingApproval(principal.agent, principal.tenant, input.permission, now);
+    // An operator approves what they were shown: a request opened by a call is pinned to that
+    // call's arguments (the grant covers exactly them unless the operator widens it).
+    const scope: ArgConstraints | undefined =
+      tool === undefined ? constraints : { ...constraints, [PINNED_ARGS]: argsFingerprint(input.args) };
+    const pendingOfPrincipal = (await store.listApprovals('pending', now)).filter(
+      (a) => a.agent === principal.agent && a.tenant === principal.tenant,
+    );
+    const pending = pendingOfPrincipal.find(
+      (a) => a.permission === input.permission && sameConstraints(a.constraints, scope),
+    );
     if (pending !== undefined) return { id: pending.id, expiresAt: pending.expiresAt, deniedRecently: false };
+    if (pendingOfPrincipal.length >= MAX_PENDING_PER_PRINCIPAL) {
+      throw new KeywardError(
+        'rate_limited',
+        `${pendingOfPrincipal.length} approval requests of this agent are already waiting for an operator; wait for an answer`,
+        { retryAfterSeconds: 60 },
+      );
+    }
     if (request === undefined) {
       // An operator's "deny" stands until that request would have lapsed; a call does not reopen it.
       const answered = (await store.listApprovals('denied', now)).find(
@@ -406,7 +449,7 @@ export class CapabilityAuthorizer implements Authorizer {
       permission: input.permission,
       argsSummary: tool === undefined ? summarizeArgs(constraints ?? {}) : summarizeArgs(input.args),
       ...(justification === undefined ? {} : { justification }),
-      ...(constraints === undefined ? {} : { constraints }),
+      ...(scope === undefined ? {} : { constraints: scope }),
       ttlSeconds,
       maxTtlSeconds: terms.maxTtlSeconds,
       ...(terms.maxCalls === undefined ? {} : { maxCalls: terms.maxCalls }),
@@ -515,6 +558,7 @@ export class CapabilityAuthorizer implements Authorizer {
         status,
         ruleIds: decision.ruleIds,
         dependsOnArguments,
+        ...(decision.effect === 'approve' ? { approval: approvalMode(decision.rules, principal) } : {}),
         grants:
           decision.effect === 'approve'
             ? grants.map((g) => ({
@@ -592,7 +636,8 @@ export class CapabilityAuthorizer implements Authorizer {
         expiresAt: new Date(live.expiresAt).toISOString(),
       };
     }
-    if (context.elicitor !== undefined) {
+    const mode = approvalMode(approve.decision.rules, principal);
+    if (context.elicitor !== undefined && elicitationMayApprove(mode)) {
       const grant = await this.askHuman(
         base,
         terms,
@@ -616,6 +661,10 @@ export class CapabilityAuthorizer implements Authorizer {
         grantId: grant.id,
         expiresAt: new Date(grant.expiresAt).toISOString(),
       };
+    }
+    if (!operatorMayApprove(mode)) {
+      const error = elicitationOnly(permission, terms);
+      return { status: 'denied', code: 'approval_denied', ruleIds: terms.ruleIds, message: error.message };
     }
     const approval = await this.pendingApproval(
       principal,
@@ -694,6 +743,14 @@ export class CapabilityAuthorizer implements Authorizer {
       });
     }
   }
+}
+
+/** An `approval: "elicitation"` rule asked of a client that cannot elicit: nobody can approve it. */
+function elicitationOnly(permission: string, terms: GrantTerms): KeywardError {
+  return new KeywardError(
+    'approval_required',
+    `permission ${permission} must be approved by the person in the MCP client (rule ${terms.ruleIds.join(', ')} allows elicitation only), and this client cannot ask`,
+  );
 }
 
 function sameConstraints(a: ArgConstraints | undefined, b: ArgConstraints | undefined): boolean {

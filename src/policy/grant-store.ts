@@ -5,8 +5,56 @@
  * that relies on a grant, so a revocation takes effect on the next call.
  */
 
-/** Scalar argument values a grant may be pinned to (exact match on every call). */
+import { createHash } from 'node:crypto';
+
+/**
+ * Scalar argument values a grant may be pinned to (exact match on every call). The reserved key
+ * PINNED_ARGS pins it to the whole arguments of one call instead (argsFingerprint).
+ */
 export type ArgConstraints = Readonly<Record<string, string | number | boolean>>;
+
+/**
+ * Constraint key of a grant pinned to exactly the arguments an operator was shown (issue 12 §3):
+ * its value is argsFingerprint(args). `grants approve --any-args` leaves it out.
+ */
+export const PINNED_ARGS = '$args';
+
+/** How an approval is answered (stores apply it atomically). */
+export interface ApprovalAnswer {
+  readonly approved: boolean;
+  /** `operator:<name>` (CLI, console) or `elicitation`. */
+  readonly by: string;
+  readonly now: number;
+  /** Grant lifetime; capped by the request's maxTtlSeconds. */
+  readonly ttlSeconds?: number;
+  /** Widen a grant pinned to one call's arguments to any arguments (an explicit operator choice). */
+  readonly anyArgs?: boolean;
+}
+
+/** Canonical JSON (sorted keys) of a value, for fingerprints. */
+function canonical(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`;
+  if (value !== null && typeof value === 'object') {
+    const entries = Object.entries(value).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonical(v)}`).join(',')}}`;
+  }
+  return JSON.stringify(value) ?? 'null';
+}
+
+/** A short hash of a call's arguments, independent of key order. */
+export function argsFingerprint(args: Readonly<Record<string, unknown>>): string {
+  return createHash('sha256').update(canonical(args)).digest('base64url').slice(0, 22);
+}
+
+/** The scope of a grant in words, for `grants list` and the console. */
+export function grantScope(constraints: ArgConstraints | undefined): string {
+  if (constraints === undefined) return 'any arguments';
+  const { [PINNED_ARGS]: pinned, ...values } = constraints;
+  const parts: string[] = [];
+  if (pinned !== undefined) parts.push('only the arguments of the approved call');
+  if (Object.keys(values).length > 0) parts.push(`only ${JSON.stringify(values)}`);
+  return parts.length > 0 ? parts.join(', ') : 'any arguments';
+}
 
 export interface Grant {
   /** Opaque id shown by `keyward grants list` (e.g. `g_…`). */
@@ -122,7 +170,7 @@ export interface GrantStore {
    */
   answerApproval(
     id: string,
-    answer: { approved: boolean; by: string; now: number; ttlSeconds?: number },
+    answer: ApprovalAnswer,
   ): Promise<{ approval: PendingApproval; grant?: Grant } | undefined>;
 
   /**
@@ -140,6 +188,10 @@ export function constraintsHold(
 ): boolean {
   if (constraints === undefined) return true;
   for (const [key, expected] of Object.entries(constraints)) {
+    if (key === PINNED_ARGS) {
+      if (argsFingerprint(args) !== expected) return false;
+      continue;
+    }
     if (!Object.prototype.hasOwnProperty.call(args, key) || args[key] !== expected) return false;
   }
   return true;

@@ -1,6 +1,8 @@
 /** GrantStore in process memory: tests and single-process setups (grants vanish on restart). */
 import { randomBytes } from 'node:crypto';
 import {
+  PINNED_ARGS,
+  type ApprovalAnswer,
   grantIsLive,
   type ApprovalStatus,
   type Grant,
@@ -130,7 +132,7 @@ export class MemoryGrantStore implements GrantStore {
 
   async answerApproval(
     id: string,
-    answer: { approved: boolean; by: string; now: number; ttlSeconds?: number },
+    answer: ApprovalAnswer,
   ): Promise<{ approval: PendingApproval; grant?: Grant } | undefined> {
     const approval = this.approvals.get(id);
     if (approval === undefined) return undefined;
@@ -166,14 +168,19 @@ export class MemoryGrantStore implements GrantStore {
 /** The grant an approved request turns into; an operator's TTL is capped by the rule's maximum. */
 export function grantFromApproval(
   approval: PendingApproval,
-  answer: { by: string; now: number; ttlSeconds?: number },
+  answer: Pick<ApprovalAnswer, 'by' | 'now' | 'ttlSeconds' | 'anyArgs'>,
 ): NewGrant {
   const ttl = Math.min(answer.ttlSeconds ?? approval.ttlSeconds, approval.maxTtlSeconds);
+  let constraints = approval.constraints;
+  if (answer.anyArgs === true && constraints !== undefined) {
+    const { [PINNED_ARGS]: _pinned, ...rest } = constraints;
+    constraints = Object.keys(rest).length > 0 ? rest : undefined;
+  }
   return {
     agent: approval.agent,
     tenant: approval.tenant,
     permission: approval.permission,
-    ...(approval.constraints === undefined ? {} : { constraints: approval.constraints }),
+    ...(constraints === undefined ? {} : { constraints }),
     createdAt: answer.now,
     expiresAt: answer.now + ttl * 1000,
     ...(approval.maxCalls === undefined ? {} : { maxCalls: approval.maxCalls }),

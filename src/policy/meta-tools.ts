@@ -6,7 +6,7 @@
  */
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import type { MetaTool } from '../server/session-server.js';
-import type { ArgConstraints } from './grant-store.js';
+import { PINNED_ARGS, type ArgConstraints } from './grant-store.js';
 import type { CapabilityAuthorizer, RequestInput } from './capability-authorizer.js';
 
 function result(structured: Record<string, unknown>, text: string, isError = false): CallToolResult {
@@ -57,8 +57,13 @@ export function parseRequest(args: Record<string, unknown>): RequestInput | stri
     const entries = Object.entries(constraints as Record<string, unknown>);
     if (entries.length > 16) return 'constraints may pin at most 16 arguments';
     for (const [key, value] of entries) {
-      if (!['string', 'number', 'boolean'].includes(typeof value))
-        return `constraints.${key} must be a string, number or boolean`;
+      // `$args` marks a grant pinned by an operator's approval; an agent cannot claim that scope.
+      if (key === PINNED_ARGS) return `constraints may not name "${PINNED_ARGS}"`;
+      if (
+        !['string', 'number', 'boolean'].includes(typeof value) ||
+        (typeof value === 'number' && !Number.isFinite(value))
+      )
+        return `constraints.${key.slice(0, 64)} must be a string, finite number or boolean`;
     }
     pinned = constraints as ArgConstraints;
   }

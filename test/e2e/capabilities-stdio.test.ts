@@ -204,8 +204,31 @@ describe('capabilities over stdio', () => {
     ]);
     expect(approve.code, approve.stderr).toBe(0);
     expect(approve.stdout).toContain('approved');
+    expect(approve.stdout).toContain('scope: only the arguments of the approved call');
     const body = ok(await plain.client.callTool({ name: 'create_item', arguments: { name: 'p' } }));
     expect(body.status).toBe(201);
+  });
+
+  it('an operator approval covers the arguments the operator saw; --any-args widens it (issue 12 §3)', async () => {
+    // Other arguments than the approved call's: a new request, not the approved grant.
+    const other = errorOf(
+      await plain.client.callTool({ name: 'create_item', arguments: { name: 'wipe-all' } }),
+    );
+    expect(other.code).toBe('approval_required');
+    const listed = await runCli(['grants', 'list', '--config', configPath]);
+    expect(listed.stdout).toContain('scope: these arguments only');
+    expect(listed.stdout).toContain('"name":"wipe-all"');
+    const approve = await runCli([
+      'grants',
+      'approve',
+      String(other.approvalId),
+      '--any-args',
+      '--config',
+      configPath,
+    ]);
+    expect(approve.code, approve.stderr).toBe(0);
+    expect(approve.stdout).toContain('scope: any arguments');
+    ok(await plain.client.callTool({ name: 'create_item', arguments: { name: 'anything' } }));
   });
 
   it('`keyward grants revoke` while the agent calls in a loop: the next call after it is denied (credential cached)', async () => {
@@ -220,6 +243,26 @@ describe('capabilities over stdio', () => {
     const err = errorOf(await plain.client.callTool({ name: 'create_item', arguments: { name: 'after' } }));
     expect(err.code).toBe('permission_denied');
     expect(upstream.requests.length).toBe(before);
+  });
+
+  it("the operator's terminal is not the agent's to draw on: grants list escapes the agent's text (issue 12 §4)", async () => {
+    // Erase the line, move up, and redraw the row as an innocent request.
+    const spoof =
+      'x\r\u001b[2K\u001b[1Aa_innocent  ops@default  repo:read  justification: read the README\u0007\u202e';
+    await plain.client.callTool({
+      name: 'request_capability',
+      arguments: { permission: 'api:write', justification: spoof, constraints: { name: 'spoof' } },
+    });
+    const listed = await runCli(['grants', 'list', '--config', configPath]);
+    expect(listed.code, listed.stderr).toBe(0);
+    // eslint-disable-next-line no-control-regex -- the test looks for raw control characters
+    expect(listed.stdout).not.toMatch(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u202a-\u202e]/);
+    expect(listed.stdout).toContain('x\\r\\e[2K\\e[1Aa_innocent');
+    // --json stays exact JSON: the value round-trips.
+    const json = JSON.parse((await runCli(['grants', 'list', '--json', '--config', configPath])).stdout) as {
+      pending: { justification?: string }[];
+    };
+    expect(json.pending.map((p) => p.justification)).toContain(spoof);
   });
 
   it('request_capability without elicitation returns pending with an approvalId', async () => {

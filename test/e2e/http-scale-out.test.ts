@@ -79,6 +79,9 @@ beforeAll(async () => {
               roles: ['owner'],
               permissions: ['api:write'],
               grantTtlSeconds: 600,
+              // The test's client stands for a person answering in their client (over HTTP the
+              // default is operator-only approval).
+              approval: 'any',
             },
           ],
         },

@@ -135,6 +135,8 @@ beforeAll(async () => {
               permissions: ['api:write'],
               grantTtlSeconds: 60,
               grantMaxCalls: 1,
+              // elicitation may approve: the test's client stands for a person (HTTP default: operator)
+              approval: 'any',
             },
             { id: 'no-admin', effect: 'deny', permissions: ['admin:*'] },
           ],

@@ -22,6 +22,10 @@ describe('the root tools.config.json', () => {
     expect(result.stderr).toBe('');
     expect(result.code).toBe(0);
     expect(result.stdout).toContain(`ok: ${rootConfig}`);
+    // who may approve each approve rule (issue 12 §3)
+    expect(result.stdout).toContain(
+      'approve rule github-write: approved by any on stdio, operator over HTTP',
+    );
   });
 
   it('serves from a clean copy: the first start creates a private key and store, then lists and refuses structurally', async () => {

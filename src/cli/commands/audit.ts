@@ -7,6 +7,7 @@ import { silentLogger } from '../../observability/logger.js';
 import { createAuditSink } from '../../audit/registry.js';
 import type { AuditQuery, AuditRecord, AuditSink } from '../../audit/audit-sink.js';
 import { action } from '../errors.js';
+import { escapeUntrusted } from '../../core/untrusted-text.js';
 
 interface ConfigOption {
   config?: string;
@@ -72,7 +73,8 @@ export function formatRecord(r: AuditRecord): string {
     parts.push(`key=${r.keyId}${r.keyVersion === undefined ? '' : `@${r.keyVersion}`}`);
   if (r.requestId !== undefined) parts.push(`req=${r.requestId}`);
   parts.push(`#${r.writer}/${r.seq}`);
-  return parts.join('  ');
+  // A record's fields may carry text an agent or upstream chose: never raw control characters.
+  return escapeUntrusted(parts.join('  '));
 }
 
 function print(records: readonly AuditRecord[], json: boolean | undefined): void {
@@ -93,7 +95,7 @@ async function verify(options: ConfigOption): Promise<void> {
       `FAILED: ${report.problems.length} problem${report.problems.length === 1 ? '' : 's'} in ${report.records} records, ` +
         `${report.writers} writer chains (${where})\n`,
     );
-    for (const p of report.problems) process.stdout.write(`  ${p}\n`);
+    for (const p of report.problems) process.stdout.write(`  ${escapeUntrusted(p)}\n`);
     process.exitCode = 1;
   });
 }

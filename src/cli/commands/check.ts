@@ -13,6 +13,7 @@ import { assertValidPolicy } from '../../policy/cel-condition.js';
 import { probeBackends } from '../../secrets/probe.js';
 import { compileTools } from '../../server/compile-tools.js';
 import { action } from '../errors.js';
+import { defaultApprovalMode } from '../../policy/approval-mode.js';
 
 interface CheckOptions {
   config?: string;
@@ -40,6 +41,14 @@ async function check(options: CheckOptions): Promise<void> {
     `ok: ${file}\n  ${tools.size} tools, ${Object.keys(config.credentials).length} credentials, ` +
       `${Object.keys(config.backends).length} backends, ${config.policy.rules.length} policy rules\n`,
   );
+  for (const rule of config.policy.rules) {
+    if (rule.effect !== 'approve') continue;
+    const who =
+      rule.approval === undefined
+        ? `${defaultApprovalMode({ authMethod: 'stdio' })} on stdio, ${defaultApprovalMode({ authMethod: 'jwt' })} over HTTP (default)`
+        : rule.approval;
+    out.write(`  approve rule ${rule.id}: approved by ${who}\n`);
+  }
 
   if (Object.values(config.tools).some((t) => t.generated !== undefined)) {
     const { tools: now, errors } = await regenerateImportedTools(config, baseDir);

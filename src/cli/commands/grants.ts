@@ -13,7 +13,14 @@ import type { KeywardConfig } from '../../config/schema.js';
 import { systemClock } from '../../core/clock.js';
 import type { AuditEvent } from '../../core/types.js';
 import { silentLogger } from '../../observability/logger.js';
-import type { Grant, GrantStore, PendingApproval } from '../../policy/grant-store.js';
+import { boundUntrusted, escapeUntrusted } from '../../core/untrusted-text.js';
+import {
+  grantScope,
+  PINNED_ARGS,
+  type Grant,
+  type GrantStore,
+  type PendingApproval,
+} from '../../policy/grant-store.js';
 import { createGrantStore } from '../../policy/grant-store-registry.js';
 import { action } from '../errors.js';
 
@@ -24,6 +31,7 @@ interface GrantsOptions {
 }
 interface ApproveOptions extends GrantsOptions {
   ttl?: string;
+  anyArgs?: boolean;
 }
 
 function operator(options: GrantsOptions): string {
@@ -78,19 +86,27 @@ function iso(ms: number): string {
   return new Date(ms).toISOString();
 }
 
+// Every field below may hold text an agent chose (names are config-bound, but justifications,
+// argument summaries and tool-supplied values are not): escaped, so nothing redraws the terminal.
 function describeGrant(g: Grant): string {
   const calls = g.maxCalls === undefined ? '' : `, ${g.maxCalls - g.used}/${g.maxCalls} calls left`;
-  const pinned = g.constraints === undefined ? '' : `, only ${JSON.stringify(g.constraints)}`;
-  return `${g.id}  ${g.agent}@${g.tenant}  ${g.permission}  until ${iso(g.expiresAt)}${calls}${pinned}  (by ${g.createdBy})`;
+  const line = `${g.id}  ${g.agent}@${g.tenant}  ${g.permission}  until ${iso(g.expiresAt)}${calls}  scope: ${grantScope(g.constraints)}  (by ${g.createdBy})`;
+  return escapeUntrusted(line);
 }
 
 function describeApproval(a: PendingApproval): string {
   const what = a.tool === undefined ? a.permission : `${a.permission} via ${a.tool}`;
+  const scope =
+    a.constraints?.[PINNED_ARGS] !== undefined
+      ? 'these arguments only (approve --any-args to widen)'
+      : grantScope(a.constraints);
+  const line = `${a.id}  ${a.agent}@${a.tenant}  ${what}  ttl ${a.ttlSeconds}s (max ${a.maxTtlSeconds}s)  rules ${a.ruleIds.join(',')}  scope: ${scope}`;
+  const args = `\n      args (from the agent, unverified): ${boundUntrusted(a.argsSummary, 300)}`;
   const why =
     a.justification === undefined
       ? ''
-      : `\n      justification (from the agent, unverified): ${a.justification}`;
-  return `${a.id}  ${a.agent}@${a.tenant}  ${what}  ttl ${a.ttlSeconds}s (max ${a.maxTtlSeconds}s)  args ${a.argsSummary}  rules ${a.ruleIds.join(',')}${why}`;
+      : `\n      justification (from the agent, unverified): ${boundUntrusted(a.justification, 500)}`;
+  return escapeUntrusted(line) + args + why;
 }
 
 export function registerGrantsCommand(program: Command): void {
@@ -124,6 +140,7 @@ export function registerGrantsCommand(program: Command): void {
     .description('approve a pending request; the agent’s retry then succeeds')
     .option('-c, --config <file>', 'config file')
     .option('--ttl <seconds>', 'grant lifetime in seconds (capped by the rule)')
+    .option('--any-args', 'let the grant cover any arguments, not only those of the call that asked')
     .option('--by <name>', 'who approves (default: the OS user)')
     .action(
       action(async (id: string, options: ApproveOptions) => {
@@ -140,6 +157,7 @@ export function registerGrantsCommand(program: Command): void {
             by,
             now: systemClock.now(),
             ...(ttlSeconds === undefined ? {} : { ttlSeconds }),
+            ...(options.anyArgs === true ? { anyArgs: true } : {}),
           });
           if (answered === undefined) throw new Error(`no approval request ${id}`);
           const { approval, grant } = answered;
@@ -155,13 +173,19 @@ export function registerGrantsCommand(program: Command): void {
             ...base,
             type: 'approval.answered',
             decision: 'approved',
-            details: { approvalId: id, by, channel: 'operator' },
+            details: { approvalId: id, by, channel: 'operator', scope: grantScope(grant.constraints) },
           });
           await audit({
             ...base,
             type: 'capability.granted',
             decision: 'grant',
-            details: { grantId: grant.id, by, approvalId: id, expiresAt: iso(grant.expiresAt) },
+            details: {
+              grantId: grant.id,
+              by,
+              approvalId: id,
+              expiresAt: iso(grant.expiresAt),
+              scope: grantScope(grant.constraints),
+            },
           });
           process.stdout.write(`approved ${id}: grant ${describeGrant(grant)}\n`);
         });

@@ -5,6 +5,7 @@ import { assertValidPolicy, compileCelCondition } from '../../policy/cel-conditi
 import { PolicyEngine } from '../../policy/policy-engine.js';
 import { principalFromConfig } from '../../server/gateway.js';
 import { action } from '../errors.js';
+import { escapeUntrusted } from '../../core/untrusted-text.js';
 
 interface ExplainOptions {
   config?: string;
@@ -64,8 +65,11 @@ export function registerPolicyCommand(program: Command): void {
           return;
         }
         process.stdout.write(
-          `agent ${principal.agent} (tenant ${principal.tenant}, roles ${principal.roles.join(',') || '-'}) → ` +
-            `${options.tool} (${tool.permission})\n` +
+          escapeUntrusted(
+            `agent ${principal.agent} (tenant ${principal.tenant}, roles ${principal.roles.join(',') || '-'}) → ` +
+              `${options.tool} (${tool.permission})`,
+          ) +
+            '\n' +
             `decision: ${decision.effect}\n` +
             `rules: ${decision.ruleIds.join(', ') || '(none)'}\n` +
             `meaning: ${meaning}\n` +

@@ -14,6 +14,7 @@ import { withResilience } from '../../secrets/resilient-backend.js';
 import type { SecretBackend } from '../../secrets/secret-backend.js';
 import { action } from '../errors.js';
 import { readSecretValue } from '../prompt.js';
+import { escapeUntrusted } from '../../core/untrusted-text.js';
 
 /** Backend types that can hold values written by the CLI. */
 const WRITABLE_TYPES: ReadonlySet<string> = new Set(['file', 'vault', 'aws-secrets-manager']);
@@ -110,7 +111,10 @@ export function registerSecretsCommand(program: Command): void {
         }
         const rows = [
           ['NAME', 'VERSION', 'CREATED', 'UPDATED'],
-          ...items.map((s) => [s.name, s.version, s.createdAt ?? '-', s.updatedAt ?? '-']),
+          // names and versions come from the store: shown escaped
+          ...items.map((s) =>
+            [s.name, s.version, s.createdAt ?? '-', s.updatedAt ?? '-'].map((cell) => escapeUntrusted(cell)),
+          ),
         ];
         const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
         for (const row of rows) {

@@ -9,6 +9,7 @@ import { KeywardError } from '../../core/errors.js';
 import type { Logger } from '../../observability/logger.js';
 import { createRedisClient, waitReady } from '../../cache/redis/redis-connection.js';
 import type {
+  ApprovalAnswer,
   ApprovalStatus,
   Grant,
   GrantQuery,
@@ -304,7 +305,7 @@ export class RedisGrantStore implements GrantStore {
 
   answerApproval(
     id: string,
-    answer: { approved: boolean; by: string; now: number; ttlSeconds?: number },
+    answer: ApprovalAnswer,
   ): Promise<{ approval: PendingApproval; grant?: Grant } | undefined> {
     return this.guard('answerApproval', async () => {
       const approval = (await this.loadApprovals([id]))[0];

@@ -7,6 +7,7 @@ import { chmodSync, closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import type {
+  ApprovalAnswer,
   ApprovalStatus,
   ArgConstraints,
   Grant,
@@ -319,7 +320,7 @@ export class SqliteGrantStore implements GrantStore {
 
   answerApproval(
     id: string,
-    answer: { approved: boolean; by: string; now: number; ttlSeconds?: number },
+    answer: ApprovalAnswer,
   ): Promise<{ approval: PendingApproval; grant?: Grant } | undefined> {
     const run = this.db.transaction((): { approval: PendingApproval; grant?: Grant } | undefined => {
       const row = this.db.prepare('SELECT * FROM approvals WHERE id = ?').get(id) as ApprovalRow | undefined;

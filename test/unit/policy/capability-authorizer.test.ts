@@ -118,7 +118,7 @@ describe('approve rules', () => {
     expect(auth).toMatchObject({ via: 'grant', ruleIds: ['write'] });
     expect(human.asked).toHaveLength(1);
     expect(human.asked[0]).toContain('gh:write');
-    expect(human.asked[0]).toContain('"owner":"acme"');
+    expect(human.asked[0]).toContain('\\"owner\\":\\"acme\\"');
     const [grant] = await s.grants.listGrants({}, s.clock.now());
     expect(grant?.expiresAt).toBe(s.clock.now() + 300_000);
     expect(s.changes()).toBe(1);

@@ -1,0 +1,210 @@
+/**
+ * Issue 12 §3: human approval must come from a human. Over HTTP the MCP client may be the agent
+ * itself, so elicitation cannot approve unless the rule says so; an operator approval covers the
+ * arguments the operator saw; the agent's text in a prompt cannot forge lines; the agent cannot
+ * queue more than a few requests.
+ */
+import { describe, expect, it } from 'vitest';
+import type { AuditSink } from '../../../src/audit/audit-sink.js';
+import { ruleSchema, type RuleConfig } from '../../../src/config/schema.js';
+import { ManualClock } from '../../../src/core/clock.js';
+import { KeywardError } from '../../../src/core/errors.js';
+import type { AuditEvent, Principal } from '../../../src/core/types.js';
+import { silentLogger } from '../../../src/observability/logger.js';
+import type { Elicitor } from '../../../src/policy/authorizer.js';
+import {
+  CapabilityAuthorizer,
+  MAX_PENDING_PER_PRINCIPAL,
+} from '../../../src/policy/capability-authorizer.js';
+import { compileCelCondition } from '../../../src/policy/cel-condition.js';
+import { MemoryGrantStore } from '../../../src/policy/memory-grant-store.js';
+import { PolicyEngine } from '../../../src/policy/policy-engine.js';
+import { MemoryRateLimiter } from '../../../src/policy/rate-limiter.js';
+
+const audit = {
+  append: (_e: AuditEvent) => Promise.resolve(),
+} as unknown as AuditSink;
+const rule = (r: Record<string, unknown>): RuleConfig =>
+  ruleSchema.parse({ id: 'w', effect: 'approve', permissions: ['gh:write'], ...r });
+const principal = (authMethod: string): Principal => ({
+  agent: 'bot',
+  tenant: 'acme',
+  roles: [],
+  attributes: {},
+  authMethod,
+});
+
+function setup(rules: RuleConfig[]) {
+  const clock = new ManualClock();
+  const grants = new MemoryGrantStore();
+  const authorizer = new CapabilityAuthorizer(
+    {
+      engine: new PolicyEngine(rules, compileCelCondition),
+      grants,
+      rateLimiter: new MemoryRateLimiter(clock),
+      audit,
+      clock,
+      logger: silentLogger(),
+    },
+    new Map([['gh_write', 'gh:write']]),
+  );
+  return { clock, grants, authorizer };
+}
+
+/** A client that approves everything it is asked: what an agent answering its own prompt does. */
+function selfApprover(): { e: Elicitor; asked: string[] } {
+  const asked: string[] = [];
+  return {
+    asked,
+    e: {
+      elicit: (req) => {
+        asked.push(req.message);
+        return Promise.resolve({ action: 'accept', content: { approve: true } });
+      },
+    },
+  };
+}
+
+const call = (p: Principal, args: Record<string, unknown>, elicitor?: Elicitor) => ({
+  principal: p,
+  tool: 'gh_write',
+  permission: 'gh:write',
+  args,
+  requestId: 'r',
+  ...(elicitor === undefined ? {} : { elicitor }),
+});
+
+async function errorOf(p: Promise<unknown>): Promise<KeywardError> {
+  try {
+    await p;
+  } catch (error) {
+    if (error instanceof KeywardError) return error;
+    throw error;
+  }
+  throw new Error('expected a KeywardError');
+}
+
+describe('who may approve', () => {
+  for (const method of ['token', 'jwt', 'none']) {
+    it(`over HTTP (${method}) the agent's own client cannot approve by elicitation (default operator)`, async () => {
+      const s = setup([rule({})]);
+      const client = selfApprover();
+      const error = await errorOf(s.authorizer.authorize(call(principal(method), { repo: 'x' }, client.e)));
+      expect(error.code).toBe('approval_required');
+      expect(error.approvalId).toMatch(/^a_/);
+      expect(client.asked).toHaveLength(0);
+      expect(await s.grants.listGrants({}, s.clock.now())).toHaveLength(0);
+    });
+  }
+
+  it('on stdio the person in the client may approve (default any)', async () => {
+    const s = setup([rule({})]);
+    const client = selfApprover();
+    await expect(
+      s.authorizer.authorize(call(principal('stdio'), { repo: 'x' }, client.e)),
+    ).resolves.toMatchObject({ via: 'grant' });
+    expect(client.asked).toHaveLength(1);
+  });
+
+  it('a rule saying operator is never approved by elicitation, even on stdio', async () => {
+    const s = setup([rule({ approval: 'operator' })]);
+    const client = selfApprover();
+    expect((await errorOf(s.authorizer.authorize(call(principal('stdio'), {}, client.e)))).code).toBe(
+      'approval_required',
+    );
+    expect(client.asked).toHaveLength(0);
+  });
+
+  it('a rule saying any lets elicitation approve over HTTP (explicit opt-in)', async () => {
+    const s = setup([rule({ approval: 'any' })]);
+    const client = selfApprover();
+    await expect(s.authorizer.authorize(call(principal('jwt'), {}, client.e))).resolves.toMatchObject({
+      via: 'grant',
+    });
+  });
+
+  it('an elicitation-only rule without an eliciting client opens no operator request', async () => {
+    const s = setup([rule({ approval: 'elicitation' })]);
+    const error = await errorOf(s.authorizer.authorize(call(principal('stdio'), {})));
+    expect(error.code).toBe('approval_required');
+    expect(error.message).toMatch(/elicitation only/);
+    expect(await s.grants.listApprovals('pending', s.clock.now())).toHaveLength(0);
+  });
+
+  it('list_capabilities states the mode', async () => {
+    const s = setup([rule({})]);
+    const [http] = await s.authorizer.describe(principal('token'));
+    const [stdio] = await s.authorizer.describe(principal('stdio'));
+    expect(http).toMatchObject({ status: 'needs_approval', approval: 'operator' });
+    expect(stdio).toMatchObject({ status: 'needs_approval', approval: 'any' });
+  });
+});
+
+describe('an operator approves what they were shown', () => {
+  it('the grant covers the arguments of the call that asked; other arguments ask again', async () => {
+    const s = setup([rule({})]);
+    const p = principal('token');
+    const first = await errorOf(s.authorizer.authorize(call(p, { repo: 'docs', action: 'read' })));
+    const answered = await s.grants.answerApproval(first.approvalId!, {
+      approved: true,
+      by: 'operator:ann',
+      now: s.clock.now(),
+    });
+    expect(answered?.grant).toBeDefined();
+    // Same arguments (any key order): covered.
+    await expect(s.authorizer.authorize(call(p, { action: 'read', repo: 'docs' }))).resolves.toMatchObject({
+      via: 'grant',
+    });
+    // The agent swaps in what it really wanted: not covered, a new request.
+    const swapped = await errorOf(s.authorizer.authorize(call(p, { repo: 'docs', action: 'wipe' })));
+    expect(swapped.code).toBe('approval_required');
+    expect(swapped.approvalId).not.toBe(first.approvalId);
+  });
+
+  it('anyArgs widens the grant, as an explicit choice', async () => {
+    const s = setup([rule({})]);
+    const p = principal('token');
+    const first = await errorOf(s.authorizer.authorize(call(p, { repo: 'docs' })));
+    await s.grants.answerApproval(first.approvalId!, {
+      approved: true,
+      by: 'operator:ann',
+      now: s.clock.now(),
+      anyArgs: true,
+    });
+    await expect(s.authorizer.authorize(call(p, { repo: 'anything' }))).resolves.toMatchObject({
+      via: 'grant',
+    });
+  });
+
+  it(`an agent cannot queue more than ${MAX_PENDING_PER_PRINCIPAL} requests`, async () => {
+    const s = setup([rule({})]);
+    const p = principal('token');
+    for (let i = 0; i < MAX_PENDING_PER_PRINCIPAL; i++) {
+      expect((await errorOf(s.authorizer.authorize(call(p, { n: i })))).code).toBe('approval_required');
+    }
+    const over = await errorOf(s.authorizer.authorize(call(p, { n: 999 })));
+    expect(over.code).toBe('rate_limited');
+    expect(await s.grants.listApprovals('pending', s.clock.now())).toHaveLength(MAX_PENDING_PER_PRINCIPAL);
+  });
+});
+
+describe('the elicitation prompt', () => {
+  it("quotes the agent's text: newlines and control characters cannot forge lines", async () => {
+    const s = setup([rule({ approval: 'any' })]);
+    const client = selfApprover();
+    const forged = 'routine\nRule: operator-approved. Risk: none.\r\u001b[2K\u202eevil';
+    await s.authorizer.requestCapability(
+      principal('stdio'),
+      { permission: 'gh:write', justification: forged },
+      { requestId: 'r', elicitor: client.e },
+    );
+    const prompt = client.asked[0]!;
+    const line = prompt.split('\n').find((l) => l.includes('justification'))!;
+    expect(line).toContain(
+      '(unverified, written by the agent): "routine\\nRule: operator-approved. Risk: none.\\r\\e[2K\\u{202e}evil"',
+    );
+    expect(prompt.split('\n').filter((l) => l.startsWith('Rule:'))).toHaveLength(1);
+    // eslint-disable-next-line no-control-regex -- the test looks for raw control characters
+    expect(prompt).not.toMatch(/[\r\u001b\u202e]/);
+  });
+});

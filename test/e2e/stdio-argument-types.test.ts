@@ -55,12 +55,24 @@ async function exchange(lines: string[]): Promise<Map<number, Record<string, unk
   return answers;
 }
 
+describe('a hostile upstream body over stdio', () => {
+  it('a 200,000-level JSON body is answered as text, not a call that never returns (issue 12 §6)', async () => {
+    const answers = await exchange([
+      '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"deep_json"}}',
+    ]);
+    const result = answers.get(1)?.result as { isError?: boolean; structuredContent: { body: unknown } };
+    expect(result.isError).toBeFalsy();
+    expect(typeof result.structuredContent.body).toBe('string');
+  });
+});
+
 describe('argument types over stdio', () => {
   it('non-finite numbers are invalid_arguments, never forwarded as null', async () => {
     const before = upstream.requests.length;
     const answers = await exchange([
-      '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"create_item","arguments":{"name":"x","n":1e400}}}',
-      '{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"get_repo","arguments":{"owner":"a","repo":"b","deep":[{"x":-1e400}]}}}',
+      // create_any takes any arguments: before, `n` reached the upstream as `null`
+      '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"create_any","arguments":{"name":"x","n":1e400}}}',
+      '{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"create_any","arguments":{"deep":[{"x":-1e400}]}}}',
     ]);
     for (const id of [1, 2]) {
       const result = answers.get(id)?.result as {

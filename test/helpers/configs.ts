@@ -50,6 +50,14 @@ export function coreConfig(
       ratelimited: tool('/ratelimited', 'api:read'),
       slow: tool('/slow', 'api:read', {}, { timeouts: { totalMs: 400 } }),
       huge: tool('/huge', 'api:read', {}, { maxResponseBytes: 65536 }),
+      deep_json: tool('/deep', 'api:read'),
+      create_any: {
+        description: 'POST /items with any arguments',
+        permission: 'api:write',
+        credential: 'api',
+        request: { method: 'POST', url: `${origin}/items`, body: 'args' },
+        input: { type: 'object', additionalProperties: true },
+      },
       redirect: {
         ...tool('/redirect', 'api:read', { to: { type: 'string' } }),
         request: { method: 'GET', url: `${origin}/redirect`, query: { to: '{to}' } },

@@ -15,7 +15,17 @@ export const DEFAULTS = {
   file: { storePath: '~/.keyward/secrets.enc', keyPath: '~/.keyward/master.key' },
   audit: { sqlitePath: '~/.keyward/audit.db', writeTimeoutMs: 2_000 },
   grants: { ttlSeconds: 900, sqlitePath: '~/.keyward/grants.db' },
-  http: { maxBodyBytes: 1024 * 1024, maxArgumentsBytes: 64 * 1024, sessionIdleSeconds: 1800 },
+  http: {
+    maxBodyBytes: 1024 * 1024,
+    maxArgumentsBytes: 64 * 1024,
+    sessionIdleSeconds: 1800,
+    maxSessions: 1000,
+    maxSessionsPerPrincipal: 32,
+    maxInFlightPerPrincipal: 16,
+    maxConnections: 1024,
+    headersTimeoutMs: 10_000,
+    requestTimeoutMs: 60_000,
+  },
   shutdown: { drainMs: 20_000 },
   identity: { maxTokenLifetimeSeconds: 86_400 },
 } as const;

@@ -2,7 +2,7 @@
  * Loads tools.config.json: parse, validate against the zod schema, resolve paths, then check the
  * cross-references zod cannot see. Every problem is reported with its JSON path; no stack traces.
  */
-import { readFileSync, existsSync } from 'node:fs';
+import { readFileSync, statSync, existsSync } from 'node:fs';
 import { homedir } from 'node:os';
 import path from 'node:path';
 import type { z } from 'zod';
@@ -72,6 +72,7 @@ export function loadConfigFile(file: string): LoadedConfig {
         : `cannot read config file ${absolute}: ${code ?? 'unknown error'}`,
     );
   }
+  checkConfigFileMode(absolute);
   let raw: unknown;
   try {
     raw = JSON.parse(text);
@@ -79,6 +80,30 @@ export function loadConfigFile(file: string): LoadedConfig {
     throw new ConfigError(`${absolute} is not valid JSON: ${(error as Error).message}`);
   }
   return parseConfig(raw, absolute, path.dirname(absolute));
+}
+
+/**
+ * The config decides where credentials go: whoever can write it can send a key to their own
+ * origin. Like ssh with its files: writable by others is refused, writable by the group is
+ * warned about on every start (a umask of 002 makes that the default on some systems).
+ */
+export function checkConfigFileMode(
+  file: string,
+  warn: (line: string) => void = (l) => process.stderr.write(`${l}\n`),
+): void {
+  if (process.platform === 'win32') return;
+  const mode = statSync(file).mode;
+  const octal = (mode & 0o777).toString(8).padStart(4, '0');
+  if ((mode & 0o002) !== 0) {
+    throw new ConfigError(
+      `${file} is writable by other users (mode ${octal}): anyone could send your credentials elsewhere; run \`chmod o-w ${file}\``,
+    );
+  }
+  if ((mode & 0o020) !== 0) {
+    warn(
+      `warning: ${file} is writable by its group (mode ${octal}): group members can change where credentials are sent; run \`chmod g-w ${file}\``,
+    );
+  }
 }
 
 export function parseConfig(raw: unknown, file = '<inline>', baseDir = process.cwd()): LoadedConfig {

@@ -428,7 +428,17 @@ export const httpServerSchema = z
     allowedOrigins: z.array(z.string()).default([]),
     maxBodyBytes: z.number().int().positive().default(DEFAULTS.http.maxBodyBytes),
     sessionIdleSeconds: z.number().int().positive().default(DEFAULTS.http.sessionIdleSeconds),
-    maxSessions: z.number().int().positive().default(1000),
+    maxSessions: z.number().int().positive().default(DEFAULTS.http.maxSessions),
+    /** Sessions one principal (agent and tenant) may hold; beyond: 429. */
+    maxSessionsPerPrincipal: z.number().int().positive().default(DEFAULTS.http.maxSessionsPerPrincipal),
+    /** Tool calls one principal may run at once across sessions and batches; beyond: rate_limited / 429. */
+    maxInFlightPerPrincipal: z.number().int().positive().default(DEFAULTS.http.maxInFlightPerPrincipal),
+    /** Open TCP connections; beyond, new ones are closed at once. */
+    maxConnections: z.number().int().positive().default(DEFAULTS.http.maxConnections),
+    /** A connection that has not sent its headers by then is closed (slow-header attack). */
+    headersTimeoutMs: z.number().int().positive().default(DEFAULTS.http.headersTimeoutMs),
+    /** A request (headers and body) not received by then is cut (trickling bodies). */
+    requestTimeoutMs: z.number().int().positive().default(DEFAULTS.http.requestTimeoutMs),
   })
   .strict();
 

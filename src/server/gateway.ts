@@ -36,6 +36,7 @@ import type { CompiledTool } from './compiled-tool.js';
 import type { MetaTool } from './session-server.js';
 import { errorResult, successResult } from './tool-result.js';
 import { compileRefTemplate } from '../secrets/ref-template.js';
+import { principalKey, type InFlightLimiter } from './in-flight-limiter.js';
 
 export interface GatewayDeps {
   readonly logger: Logger;
@@ -80,6 +81,8 @@ export interface CallOptions {
   readonly sessionId: string | undefined;
   readonly signal: AbortSignal | undefined;
   readonly elicitor: Elicitor | undefined;
+  /** Remote mode: at most so many calls of one principal run at once (http.maxInFlightPerPrincipal). */
+  readonly inFlightLimiter?: InFlightLimiter;
 }
 
 export class Gateway {
@@ -193,7 +196,7 @@ export class Gateway {
 
   /** tools/list for a principal: meta-tools plus the tools it could ever use (unless configured otherwise). */
   listTools(principal: Principal): Tool[] {
-    const key = principalKey(principal);
+    const key = listKey(principal);
     let list = this.listCache.get(key);
     if (list === undefined) {
       list = [...this.metaByName.values()].map((t) => t.definition);
@@ -223,6 +226,26 @@ export class Gateway {
   }
 
   async callTool(name: string, rawArgs: unknown, options: CallOptions): Promise<CallToolResult> {
+    const limiter = options.inFlightLimiter;
+    if (limiter === undefined) return this.runCall(name, rawArgs, options);
+    const key = principalKey(options.principal);
+    if (!limiter.tryAcquire(key)) {
+      const busy = new KeywardError(
+        'rate_limited',
+        `${limiter.max} calls of this agent are already running; retry when one has finished`,
+        { retryAfterSeconds: 1 },
+      );
+      const permission = this.parts.tools.get(name)?.permission ?? 'keyward:meta';
+      return errorResult(busy, { tool: name, permission, requestId: randomUUID() });
+    }
+    try {
+      return await this.runCall(name, rawArgs, options);
+    } finally {
+      limiter.release(key);
+    }
+  }
+
+  private async runCall(name: string, rawArgs: unknown, options: CallOptions): Promise<CallToolResult> {
     const requestId = randomUUID();
     const meta = this.metaByName.get(name);
     if (meta !== undefined) {
@@ -351,7 +374,8 @@ function uncachedForBench(inner: CredentialCache): CredentialCache {
   };
 }
 
-function principalKey(p: Principal): string {
+/** The tools/list cache key: the list depends on roles too. */
+function listKey(p: Principal): string {
   return `${p.agent}\u0000${p.tenant}\u0000${p.roles.join(',')}`;
 }
 

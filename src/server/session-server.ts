@@ -19,6 +19,7 @@ import {
 import type { Principal } from '../core/types.js';
 import type { Elicitor } from '../policy/authorizer.js';
 import type { Gateway } from './gateway.js';
+import type { InFlightLimiter } from './in-flight-limiter.js';
 import { toolCallParams, ToolCallRequestSchema } from './tool-call-params.js';
 
 type RequestExtra = RequestHandlerExtra<ServerRequest, ServerNotification>;
@@ -27,6 +28,8 @@ export interface SessionOptions {
   readonly sessionId?: string;
   /** How long a human has to answer an approval request. */
   readonly elicitationTimeoutMs?: number;
+  /** Remote mode: calls of one principal running at once, across its sessions. */
+  readonly inFlightLimiter?: InFlightLimiter;
 }
 
 /** Extra tools served beside the configured ones (list_capabilities, request_capability). */
@@ -104,6 +107,7 @@ export function createSessionServer(
       sessionId: effectiveSessionId,
       signal: extra.signal,
       elicitor,
+      ...(options.inFlightLimiter === undefined ? {} : { inFlightLimiter: options.inFlightLimiter }),
     });
   });
 

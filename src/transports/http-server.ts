@@ -25,6 +25,8 @@ import type { Gateway } from '../server/gateway.js';
 import { sendJsonRpcError } from './json-rpc-error.js';
 import { SseSessions } from './sse.js';
 import { StreamableHttpSessions, type McpRequest } from './streamable-http.js';
+import { InFlightLimiter } from '../server/in-flight-limiter.js';
+import type { SessionAdmission } from './session-registry.js';
 
 export type HttpServerConfig = NonNullable<KeywardConfig['server']['http']>;
 
@@ -70,11 +72,19 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
 
   // POST /mcp and POST /messages (every tool call) take a lean path; everything else goes through express.
   let fastLane: (req: IncomingMessage, res: ServerResponse) => boolean = () => false;
-  const nodeServer: NodeServer = createServer((req, res) => {
-    if (!fastLane(req, res)) app(req, res);
-  });
-  nodeServer.headersTimeout = 10_000;
-  nodeServer.requestTimeout = 60_000;
+  const nodeServer: NodeServer = createServer(
+    {
+      headersTimeout: http.headersTimeoutMs,
+      requestTimeout: http.requestTimeoutMs,
+      // Node checks both timeouts on this interval (default 30 s): a slow-header client would
+      // otherwise hold its socket three times longer than configured.
+      connectionsCheckingInterval: Math.min(1_000, http.headersTimeoutMs),
+    },
+    (req, res) => {
+      if (!fastLane(req, res)) app(req, res);
+    },
+  );
+  nodeServer.maxConnections = http.maxConnections;
   const sockets = new Set<Socket>();
   nodeServer.on('connection', (socket) => {
     sockets.add(socket);
@@ -109,12 +119,20 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
   ]);
 
   let total = (): number => 0;
-  const hasCapacity = (): boolean => total() < http.maxSessions;
+  let ofPrincipal = (_auth: Authenticated): number => 0;
+  const admit = (auth: Authenticated): SessionAdmission =>
+    total() >= http.maxSessions
+      ? 'full'
+      : ofPrincipal(auth) >= http.maxSessionsPerPrincipal
+        ? 'principal-full'
+        : 'ok';
+  const inFlightLimiter = new InFlightLimiter(http.maxInFlightPerPrincipal);
   const streamable = new StreamableHttpSessions({
     gateway: options.gateway,
     logger,
     clock,
-    hasCapacity,
+    admit,
+    inFlightLimiter,
     onCountChange: (n) => metrics?.setSessions('streamable-http', n),
     onMismatch: () => metrics?.authFailure('session_mismatch'),
   });
@@ -123,11 +141,13 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
     logger,
     clock,
     messagesPath: '/messages',
-    hasCapacity,
+    admit,
+    inFlightLimiter,
     onCountChange: (n) => metrics?.setSessions('sse', n),
     onMismatch: () => metrics?.authFailure('session_mismatch'),
   });
   total = () => streamable.size + sse.size;
+  ofPrincipal = (auth) => streamable.countFor(auth.principal) + sse.countFor(auth.principal);
 
   // Liveness answers before the Host check: load balancers probe by IP. It reveals nothing.
   app.get('/healthz', (_req, res) => {

@@ -23,6 +23,9 @@ export interface HttpSession<T> {
   lastSeen: number;
 }
 
+/** Whether a new session may open: yes, no (all slots taken: 503), or not for this principal (429). */
+export type SessionAdmission = 'ok' | 'full' | 'principal-full';
+
 /** Why a request may not use a session: none by that id, another subject's, or a changed principal. */
 export type SessionRefusal = 'unknown' | 'mismatch' | 'changed';
 
@@ -33,6 +36,15 @@ export class SessionRegistry<T> {
 
   get size(): number {
     return this.sessions.size;
+  }
+
+  /** Sessions whose principal has this agent and tenant. */
+  countFor(principal: Pick<Principal, 'agent' | 'tenant'>): number {
+    let n = 0;
+    for (const s of this.sessions.values()) {
+      if (s.principal.agent === principal.agent && s.principal.tenant === principal.tenant) n++;
+    }
+    return n;
   }
 
   add(session: HttpSession<T>): void {

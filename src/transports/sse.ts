@@ -12,7 +12,10 @@ import type { Gateway } from '../server/gateway.js';
 import { createSessionServer } from '../server/session-server.js';
 import { sendJsonRpcError } from './json-rpc-error.js';
 import type { McpRequest } from './streamable-http.js';
-import { SessionRegistry, type HttpSession } from './session-registry.js';
+import { SessionRegistry, type HttpSession, type SessionAdmission } from './session-registry.js';
+import type { InFlightLimiter } from '../server/in-flight-limiter.js';
+import { admitted, batchFits } from './admission.js';
+import type { Principal } from '../core/types.js';
 
 export interface SseOptions {
   readonly gateway: Gateway;
@@ -20,7 +23,8 @@ export interface SseOptions {
   readonly clock: Clock;
   /** Path clients POST to, as announced in the `endpoint` event. */
   readonly messagesPath: string;
-  readonly hasCapacity: () => boolean;
+  readonly admit: (auth: Authenticated) => SessionAdmission;
+  readonly inFlightLimiter?: InFlightLimiter;
   readonly onCountChange?: (count: number) => void;
   readonly onMismatch?: () => void;
   /** Interval of SSE comment pings that keep proxies from closing an idle stream. */
@@ -38,13 +42,14 @@ export class SseSessions {
     return this.sessions.size;
   }
 
+  /** Sessions of this principal (agent and tenant). */
+  countFor(principal: Pick<Principal, 'agent' | 'tenant'>): number {
+    return this.sessions.countFor(principal);
+  }
+
   /** GET /sse: opens a session for the authenticated principal; the response stays open. */
   async open(res: ServerResponse, auth: Authenticated): Promise<void> {
-    if (!this.options.hasCapacity()) {
-      res.setHeader('Retry-After', '30');
-      sendJsonRpcError(res, 503, 'Too many sessions; retry later');
-      return;
-    }
+    if (!admitted(this.options.admit(auth), res)) return;
     const transport = new SSEServerTransport(this.options.messagesPath, res);
     const holder: { session?: HttpSession<SSEServerTransport> } = {};
     const server = createSessionServer(
@@ -52,6 +57,9 @@ export class SseSessions {
       () => holder.session?.principal ?? auth.principal,
       {
         sessionId: transport.sessionId,
+        ...(this.options.inFlightLimiter === undefined
+          ? {}
+          : { inFlightLimiter: this.options.inFlightLimiter }),
       },
     );
     const session: HttpSession<SSEServerTransport> = {
@@ -112,6 +120,7 @@ export class SseSessions {
       sendJsonRpcError(res, 403, 'Forbidden: the principal of this session changed; start a new session');
       return;
     }
+    if (!batchFits(req.body, found.principal, this.options.inFlightLimiter, res)) return;
     await found.transport.handlePostMessage(req, res, req.body);
   }
 

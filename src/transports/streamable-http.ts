@@ -14,14 +14,19 @@ import type { Gateway } from '../server/gateway.js';
 import { createSessionServer } from '../server/session-server.js';
 import { sendJsonRpcError } from './json-rpc-error.js';
 import { NodeStreamableHttpTransport } from './node-streamable-transport.js';
-import { SessionRegistry, type HttpSession } from './session-registry.js';
+import { SessionRegistry, type HttpSession, type SessionAdmission } from './session-registry.js';
+import type { InFlightLimiter } from '../server/in-flight-limiter.js';
+import { admitted, batchFits } from './admission.js';
+import type { Principal } from '../core/types.js';
 
 export interface StreamableHttpOptions {
   readonly gateway: Gateway;
   readonly logger: Logger;
   readonly clock: Clock;
-  /** Whether another session may open (the cap is shared with legacy SSE). */
-  readonly hasCapacity: () => boolean;
+  /** Whether another session may open for this caller (the caps are shared with legacy SSE). */
+  readonly admit: (auth: Authenticated) => SessionAdmission;
+  /** Calls of one principal running at once, across sessions and batches. */
+  readonly inFlightLimiter?: InFlightLimiter;
   /** Told when the number of sessions changes. */
   readonly onCountChange?: (count: number) => void;
   /** Session id reused by another subject (metrics). */
@@ -40,6 +45,11 @@ export class StreamableHttpSessions {
 
   get size(): number {
     return this.sessions.size;
+  }
+
+  /** Sessions of this principal (agent and tenant). */
+  countFor(principal: Pick<Principal, 'agent' | 'tenant'>): number {
+    return this.sessions.countFor(principal);
   }
 
   /** Serves one authenticated POST, GET or DELETE on /mcp (`req.body`: the parsed JSON of a POST). */
@@ -79,17 +89,18 @@ export class StreamableHttpSessions {
       sendJsonRpcError(res, 403, 'Forbidden: the principal of this session changed; start a new session');
       return;
     }
+    if (!batchFits(req.body, found.principal, this.options.inFlightLimiter, res)) return;
     await found.transport.handleRequest(req, res, req.body);
   }
 
   private async initialize(req: McpRequest, res: ServerResponse, auth: Authenticated): Promise<void> {
-    if (!this.options.hasCapacity()) {
-      res.setHeader('Retry-After', '30');
-      sendJsonRpcError(res, 503, 'Too many sessions; retry later');
-      return;
-    }
+    if (!admitted(this.options.admit(auth), res)) return;
     let session: HttpSession<NodeStreamableHttpTransport> | undefined;
-    const server = createSessionServer(this.options.gateway, () => session?.principal ?? auth.principal);
+    const server = createSessionServer(this.options.gateway, () => session?.principal ?? auth.principal, {
+      ...(this.options.inFlightLimiter === undefined
+        ? {}
+        : { inFlightLimiter: this.options.inFlightLimiter }),
+    });
     const transport: NodeStreamableHttpTransport = new NodeStreamableHttpTransport({
       sessionIdGenerator: () => randomUUID(),
       onsessioninitialized: (id) => {

@@ -93,6 +93,8 @@ beforeAll(async () => {
         },
         grants: { store: 'redis' },
         audit: { type: 'postgres', url: PG_URL, schema },
+        // 200 concurrent calls of one agent on purpose (audit completeness, not fair sharing)
+        server: { http: { maxInFlightPerPrincipal: 256 } },
         logging: { level: 'warn' },
       };
     },

@@ -20,13 +20,17 @@ beforeAll(async () => {
 afterAll(() => upstream?.close());
 
 /** Sends raw lines after initialize and returns the answers by id. */
-async function exchange(lines: string[]): Promise<Map<number, Record<string, unknown>>> {
+async function exchange(
+  lines: string[],
+  orphans: Record<string, unknown>[] = [],
+): Promise<Map<number, Record<string, unknown>>> {
   const child = spawn(process.execPath, [mainJs, 'serve', '--config', configPath], {
     stdio: ['pipe', 'pipe', 'pipe'],
   });
   const answers = new Map<number, Record<string, unknown>>();
   let buffer = '';
-  const want = lines.length + 1;
+  // every line is answered by id, except oversized ones (answered with id null)
+  const want = lines.filter((l) => l.length < 10 * 1024 * 1024).length + 1;
   const done = new Promise<void>((resolve) => {
     child.stdout.on('data', (d: Buffer) => {
       buffer += d.toString();
@@ -35,6 +39,7 @@ async function exchange(lines: string[]): Promise<Map<number, Record<string, unk
         const message = JSON.parse(buffer.slice(0, nl)) as Record<string, unknown>;
         buffer = buffer.slice(nl + 1);
         if (typeof message.id === 'number') answers.set(message.id, message);
+        else orphans.push(message);
         if (answers.size >= want) resolve();
       }
     });
@@ -54,6 +59,25 @@ async function exchange(lines: string[]): Promise<Map<number, Record<string, unk
   await new Promise((resolve) => child.once('exit', resolve));
   return answers;
 }
+
+describe('one oversized stdio message (issue 14)', () => {
+  it('answers -32600 and the server goes on serving the next message', async () => {
+    const orphans: Record<string, unknown>[] = [];
+    const huge = `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"get_repo","arguments":{"owner":"${'x'.repeat(11 * 1024 * 1024)}"}}}`;
+    const answers = await exchange(
+      [
+        huge,
+        '{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"get_repo","arguments":{"owner":"a","repo":"b"}}}',
+      ],
+      orphans,
+    );
+    expect(orphans).toContainEqual(
+      expect.objectContaining({ id: null, error: expect.objectContaining({ code: -32600 }) as unknown }),
+    );
+    expect(answers.has(1)).toBe(false);
+    expect((answers.get(2)?.result as { isError?: boolean }).isError).toBeFalsy();
+  });
+});
 
 describe('a hostile upstream body over stdio', () => {
   it('a 200,000-level JSON body is answered as text, not a call that never returns (issue 12 §6)', async () => {

@@ -1,6 +1,9 @@
-// Issue 12 §5: config rules that keep principals apart.
+// Issue 12 §5 and 14: config rules that keep principals apart, and a config only the operator writes.
 import { describe, expect, it } from 'vitest';
-import { parseConfig } from '../../../src/config/load.js';
+import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { checkConfigFileMode, loadConfigFile, parseConfig } from '../../../src/config/load.js';
 import { ConfigError } from '../../../src/core/errors.js';
 import { refCollision } from '../../../src/secrets/ref-template.js';
 
@@ -86,5 +89,24 @@ describe('ref templates cannot collide', () => {
   it('the collision is real: two principals expand the refused template to one ref', () => {
     const expand = (tenant: string, agent: string): string => `keys/${tenant}-${agent}`;
     expect(expand('a-b', 'c')).toBe(expand('a', 'b-c'));
+  });
+});
+
+describe('the config file is the operator’s (issue 14)', () => {
+  it('is refused when others can write it, and warned about when its group can', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'kw-mode-'));
+    const file = path.join(dir, 'tools.config.json');
+    writeFileSync(file, JSON.stringify({ agents: {} }));
+    chmodSync(file, 0o666);
+    expect(() => loadConfigFile(file)).toThrow(/writable by other users \(mode 0666\)/);
+    chmodSync(file, 0o664);
+    const warnings: string[] = [];
+    checkConfigFileMode(file, (line) => warnings.push(line));
+    expect(warnings.join('\n')).toMatch(/writable by its group \(mode 0664\)/);
+    chmodSync(file, 0o644);
+    const none: string[] = [];
+    checkConfigFileMode(file, (line) => none.push(line));
+    expect(none).toEqual([]);
+    expect(() => loadConfigFile(file)).not.toThrow();
   });
 });

@@ -1,0 +1,216 @@
+/**
+ * Issue 14, fair sharing in remote mode: one tenant's agent floods the server (sessions, batches,
+ * parallel slow calls, connections that never finish their headers) while another tenant's agent
+ * makes ordinary calls. The flood is refused where it exceeds its own caps, and the ordinary calls
+ * all succeed. Caps are small here so the test is quick; the defaults are in docs/configuration.md.
+ */
+import { connect, type Socket } from 'node:net';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseConfig } from '../../src/config/load.js';
+import { generateToken, sha256Hex } from '../../src/identity/token-hash.js';
+import { SecretRegistry, silentLogger } from '../../src/observability/logger.js';
+import { startHttpService, type HttpService } from '../../src/transports/serve-http.js';
+import { startUpstream, type Upstream } from '../fixtures/upstream.js';
+import { makeWorkspace } from '../helpers/cli.js';
+import { coreConfig } from '../helpers/configs.js';
+
+const KEY = 'kwfair_' + 'Rt5Yb8Nm2Hc6Jd9Gf3Sa7Zq';
+const FLOODER = generateToken();
+const CALMER = generateToken();
+const CAPS = {
+  maxSessionsPerPrincipal: 3,
+  maxInFlightPerPrincipal: 2,
+  headersTimeoutMs: 1_000,
+  maxConnections: 200,
+};
+
+let upstream: Upstream;
+let service: HttpService;
+let base: string;
+const clients: Client[] = [];
+
+beforeAll(async () => {
+  upstream = await startUpstream([KEY]);
+  const { dir, configPath } = await makeWorkspace(
+    (d) => {
+      const config = coreConfig(d, upstream.origin) as Record<string, unknown> & {
+        tools: Record<string, unknown>;
+      };
+      return {
+        ...config,
+        agents: {
+          flood: { roles: ['owner'], tenant: 't-flood' },
+          calm: { roles: ['owner'], tenant: 't-calm' },
+        },
+        identity: {
+          tokens: [
+            { agent: 'flood', sha256: sha256Hex(FLOODER), id: 'flood' },
+            { agent: 'calm', sha256: sha256Hex(CALMER), id: 'calm' },
+          ],
+        },
+        tools: {
+          ...config.tools,
+          slow_call: {
+            description: 'slow',
+            permission: 'api:read',
+            credential: 'api',
+            request: { method: 'GET', url: `${upstream.origin}/slow`, query: { ms: '{ms}' } },
+            input: { type: 'object', properties: { ms: { type: 'string' } }, required: ['ms'] },
+          },
+        },
+        server: { http: { host: '127.0.0.1', port: 0, ...CAPS } },
+        logging: { level: 'silent' },
+      };
+    },
+    { api: KEY },
+  );
+  service = await startHttpService(
+    parseConfig(JSON.parse((await import('node:fs')).readFileSync(configPath, 'utf8')), configPath, dir),
+    {
+      logger: silentLogger(),
+      secrets: new SecretRegistry(),
+      processMetrics: false,
+    },
+  );
+  base = service.http.baseUrl;
+});
+
+afterAll(async () => {
+  for (const c of clients) await c.close().catch(() => undefined);
+  await service?.shutdown(1_000);
+  await upstream?.close();
+});
+
+async function open(token: string): Promise<Client> {
+  const client = new Client({ name: 'fair', version: '0' });
+  await client.connect(
+    new StreamableHTTPClientTransport(new URL(`${base}/mcp`), {
+      requestInit: { headers: { Authorization: `Bearer ${token}` } },
+    }),
+  );
+  clients.push(client);
+  return client;
+}
+
+async function rawInitialize(token: string): Promise<Response> {
+  return fetch(`${base}/mcp`, {
+    method: 'POST',
+    headers: {
+      authorization: `Bearer ${token}`,
+      'content-type': 'application/json',
+      accept: 'application/json, text/event-stream',
+    },
+    body: JSON.stringify({
+      jsonrpc: '2.0',
+      id: 1,
+      method: 'initialize',
+      params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'raw', version: '0' } },
+    }),
+  });
+}
+
+const code = (r: CallToolResult): string | undefined =>
+  (r.structuredContent as { error?: { code: string } } | undefined)?.error?.code;
+
+describe('fair sharing between tenants', () => {
+  it('sessions: one principal gets 429 past its own cap, another tenant still gets a session', async () => {
+    for (let i = 0; i < CAPS.maxSessionsPerPrincipal; i++) await open(FLOODER);
+    const over = await rawInitialize(FLOODER);
+    expect(over.status).toBe(429);
+    expect(over.headers.get('retry-after')).toBe('30');
+    const calm = await open(CALMER);
+    expect(
+      (await calm.callTool({ name: 'get_repo', arguments: { owner: 'a', repo: 'b' } })).isError,
+    ).toBeFalsy();
+  });
+
+  it('calls in flight: the third parallel call of one principal is rate_limited at once; the other tenant is served', async () => {
+    const flooder = clients[0]!;
+    const calm = clients[clients.length - 1]!;
+    const slow = [
+      flooder.callTool({ name: 'slow_call', arguments: { ms: '800' } }),
+      clients[1]!.callTool({ name: 'slow_call', arguments: { ms: '800' } }),
+    ];
+    await new Promise((r) => setTimeout(r, 150));
+    // Across sessions: a third session of the same principal is over the cap too.
+    const third = (await clients[2]!.callTool({
+      name: 'get_repo',
+      arguments: { owner: 'a', repo: 'b' },
+    })) as CallToolResult;
+    expect(code(third)).toBe('rate_limited');
+    expect(
+      (third.structuredContent as { error: { retryAfterSeconds: number } }).error.retryAfterSeconds,
+    ).toBe(1);
+    const ordinary = (await calm.callTool({
+      name: 'get_repo',
+      arguments: { owner: 'a', repo: 'b' },
+    })) as CallToolResult;
+    expect(ordinary.isError).toBeFalsy();
+    for (const r of await Promise.all(slow)) expect((r as CallToolResult).isError).toBeFalsy();
+  });
+
+  it('a JSON-RPC batch with more tool calls than the principal may run is refused whole (429)', async () => {
+    const init = await rawInitialize(CALMER);
+    const session = init.headers.get('mcp-session-id')!;
+    await init.text();
+    const headers = {
+      authorization: `Bearer ${CALMER}`,
+      'content-type': 'application/json',
+      accept: 'application/json, text/event-stream',
+      'mcp-session-id': session,
+      'mcp-protocol-version': '2025-06-18',
+    };
+    await fetch(`${base}/mcp`, {
+      method: 'POST',
+      headers,
+      body: JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' }),
+    }).then((r) => r.text());
+    const before = upstream.requests.length;
+    const batch = Array.from({ length: 20 }, (_, i) => ({
+      jsonrpc: '2.0',
+      id: 10 + i,
+      method: 'tools/call',
+      params: { name: 'get_repo', arguments: { owner: 'a', repo: String(i) } },
+    }));
+    const answer = await fetch(`${base}/mcp`, { method: 'POST', headers, body: JSON.stringify(batch) });
+    expect(answer.status).toBe(429);
+    expect(await answer.text()).toMatch(/this batch has 20/);
+    expect(upstream.requests.length).toBe(before);
+  });
+
+  it('connections that never finish their headers are closed after headersTimeout; ordinary calls go on', async () => {
+    const port = Number(new URL(base).port);
+    const sockets: Socket[] = [];
+    const closed: Promise<void>[] = [];
+    for (let i = 0; i < 50; i++) {
+      const socket = connect(port, '127.0.0.1');
+      socket.on('error', () => undefined);
+      socket.resume(); // read the server's 408 so 'close' can follow
+      socket.write('POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ');
+      sockets.push(socket);
+      closed.push(new Promise((resolve) => socket.once('close', () => resolve())));
+    }
+    const calm = await open(CALMER);
+    const latencies: number[] = [];
+    for (let i = 0; i < 30; i++) {
+      const started = performance.now();
+      const r = (await calm.callTool({
+        name: 'get_repo',
+        arguments: { owner: 'a', repo: String(i) },
+      })) as CallToolResult;
+      latencies.push(performance.now() - started);
+      expect(r.isError).toBeFalsy();
+    }
+    // Every slow socket is closed by the server (the test's own timeout bounds the wait).
+    await Promise.all(closed);
+    expect(sockets.every((s) => s.destroyed)).toBe(true);
+    latencies.sort((a, b) => a - b);
+    // Reported, not asserted (benchmarks measure time): docs/security.md quotes a run.
+    process.stderr.write(
+      `fair-sharing: ordinary p99 ${latencies[Math.floor(latencies.length * 0.99)]?.toFixed(1)} ms during the flood\n`,
+    );
+  }, 20_000);
+});

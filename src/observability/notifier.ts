@@ -8,7 +8,12 @@ import type { Clock } from '../core/clock.js';
 import type { Logger } from './logger.js';
 
 export type AlertType =
-  'credential.revoked' | 'rotation.failed' | 'audit.failure' | 'denials.repeated' | 'approval.requested';
+  | 'credential.revoked'
+  | 'rotation.failed'
+  | 'audit.failure'
+  | 'denials.repeated'
+  | 'approval.requested'
+  | 'state.forged';
 
 export interface Alert {
   readonly type: AlertType;

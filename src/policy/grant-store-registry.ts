@@ -10,11 +10,17 @@ import type { GrantStore } from './grant-store.js';
 import { MemoryGrantStore } from './memory-grant-store.js';
 import { MemoryRateLimiter, type RateLimiter } from './rate-limiter.js';
 import { SqliteGrantStore } from './sqlite/sqlite-grant-store.js';
+import { parseCacheKey } from '../cache/redis/cache-crypto.js';
+import { readSecretSource } from '../secrets/bootstrap-value.js';
 
 export interface StoreDeps {
   readonly config: KeywardConfig;
   readonly logger: Logger;
   readonly clock: Clock;
+  /** Where relative secret sources (cache.encryptionKey: { file }) are resolved. */
+  readonly baseDir?: string;
+  /** A shared-state record failed its seal (raise the `state.forged` alert). */
+  readonly onForged?: (what: { kind: string; id: string }) => void;
 }
 
 type GrantStoreFactory = (deps: StoreDeps) => Promise<GrantStore> | GrantStore;
@@ -25,12 +31,41 @@ const grantStoreFactories = new Map<string, GrantStoreFactory>([
   ['memory', () => new MemoryGrantStore()],
   [
     'redis',
-    async ({ config, logger }) => {
+    async ({ config, logger, baseDir, onForged }) => {
       const { RedisGrantStore } = await import('./redis/redis-grant-store.js');
-      return RedisGrantStore.create({ ...redisOf(config, 'grants.store'), logger });
+      const { StateSeal } = await import('./redis/state-seal.js');
+      const seal = new StateSeal(sealKey(config, baseDir ?? process.cwd()));
+      return RedisGrantStore.create({
+        ...redisOf(config, 'grants.store'),
+        logger,
+        seal,
+        ...(onForged === undefined ? {} : { onForged }),
+      });
     },
   ],
 ]);
+
+/**
+ * Grants in Redis are sealed under a key Redis never sees: `cache.encryptionKey`, which every
+ * replica and `keyward grants` share. Without it a forged grant could not be told from a real one,
+ * so it is required.
+ */
+function sealKey(config: KeywardConfig, baseDir: string): Buffer {
+  const source = config.cache.type === 'redis' ? config.cache.encryptionKey : undefined;
+  if (source === undefined) {
+    throw new ConfigError('grants.store redis needs cache.encryptionKey (it seals grants against forgery)', [
+      {
+        path: 'cache.encryptionKey',
+        message: 'set a 32-byte key shared by every replica: { "env": "…" } or { "file": "…" }',
+      },
+    ]);
+  }
+  try {
+    return parseCacheKey(readSecretSource(source, baseDir));
+  } catch (error) {
+    throw new ConfigError(`cache.encryptionKey: ${(error as Error).message}`);
+  }
+}
 
 /** grants.store redis (and the shared rate limiter) use the Redis of `cache` (type redis). */
 function redisOf(

@@ -16,7 +16,19 @@ export function gatewayPlugins(): Pick<GatewayDeps, 'authorizer' | 'metaTools' |
     authorizer: async (config, parts) => {
       assertValidPolicy(config);
       const engine = new PolicyEngine(config.policy.rules, compileCelCondition);
-      const storeDeps = { config, logger: parts.logger, clock: parts.clock };
+      const storeDeps = {
+        config,
+        logger: parts.logger,
+        clock: parts.clock,
+        baseDir: parts.baseDir,
+        // A grant or approval in shared state that fails its seal: someone wrote it around keyward.
+        onForged: (what: { kind: string; id: string }) =>
+          parts.notifier.notify({
+            type: 'state.forged',
+            message: `a ${what.kind} record in the shared grant store fails its seal and is ignored`,
+            details: { kind: what.kind, id: what.id },
+          }),
+      };
       const grants = await createGrantStore(storeDeps);
       const rateLimiter = await createRateLimiter(storeDeps);
       const notifier = parts.notifier;

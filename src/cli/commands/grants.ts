@@ -54,14 +54,14 @@ async function withStore<T>(
     audit: (event: Omit<AuditEvent, 'time'>) => Promise<void>,
   ) => Promise<T>,
 ): Promise<T> {
-  const { config } = loadConfigFile(findConfigFile(options.config));
+  const { config, baseDir } = loadConfigFile(findConfigFile(options.config));
   if (config.grants.store === 'memory') {
     throw new Error(
       'grants.store is "memory": grants live inside the server process; use sqlite or redis to manage them here',
     );
   }
   const logger = silentLogger();
-  const store = await createGrantStore({ config, logger, clock: systemClock });
+  const store = await createGrantStore({ config, logger, clock: systemClock, baseDir });
   let sink: AuditSink | undefined;
   const audit = async (event: Omit<AuditEvent, 'time'>): Promise<void> => {
     try {

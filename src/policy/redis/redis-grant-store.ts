@@ -20,6 +20,7 @@ import type {
   UseResult,
 } from '../grant-store.js';
 import { approvalStatusAt, grantFromApproval, matchesQuery, newId } from '../memory-grant-store.js';
+import type { StateSeal } from './state-seal.js';
 
 /** How long answered/expired records stay listable after they stop mattering. */
 const RETENTION_MS = 7 * 24 * 3600 * 1000;
@@ -79,6 +80,10 @@ export interface RedisGrantStoreOptions {
   readonly keyPrefix: string;
   readonly commandTimeoutMs: number;
   readonly logger: Logger;
+  /** Seals every record (state-seal.ts); its key never reaches Redis. */
+  readonly seal: StateSeal;
+  /** Told when a record fails its seal (the gateway raises the `state.forged` alert). */
+  readonly onForged?: (what: { kind: string; id: string }) => void;
 }
 
 interface AnswerState {
@@ -157,6 +162,33 @@ export class RedisGrantStore implements GrantStore {
     }
   }
 
+  private sealed(kind: string, id: string, value: unknown): string {
+    return this.options.seal.seal(kind, id, JSON.stringify(value));
+  }
+
+  /** The record when its seal holds; otherwise logged, alerted and treated as absent. */
+  private opened<T extends object>(kind: string, id: string, stored: string): T | undefined {
+    const json = this.options.seal.open(kind, id, stored);
+    if (json === undefined) {
+      this.forged(kind, id);
+      return undefined;
+    }
+    const value = JSON.parse(json) as T;
+    if (kind !== 'answer' && (value as { id?: unknown }).id !== id) {
+      this.forged(kind, id);
+      return undefined;
+    }
+    return value;
+  }
+
+  private forged(kind: string, id: string): void {
+    this.options.logger.error(
+      { kind, id },
+      'state.forged: a grant-store record in Redis fails its seal; it is ignored (someone with Redis access wrote it)',
+    );
+    this.options.onForged?.({ kind, id });
+  }
+
   private changed(): void {
     this.client.publish(this.channel, '1').catch(() => undefined);
   }
@@ -167,7 +199,7 @@ export class RedisGrantStore implements GrantStore {
       const ttl = retention(grant.createdAt, grant.expiresAt);
       const multi = this.client
         .multi()
-        .set(this.grantKey(grant.id), JSON.stringify(grant), 'PX', ttl)
+        .set(this.grantKey(grant.id), this.sealed('grant', grant.id, grant), 'PX', ttl)
         .hset(this.stateKey(grant.id), 'used', '0', 'expiresAt', String(grant.expiresAt));
       if (grant.maxCalls !== undefined)
         multi.hset(this.stateKey(grant.id), 'maxCalls', String(grant.maxCalls));
@@ -196,8 +228,19 @@ export class RedisGrantStore implements GrantStore {
       const [stateError, state] = results[i * 2 + 1] ?? [];
       if (jsonError || stateError) throw jsonError ?? stateError;
       if (typeof json !== 'string') continue;
-      const base = JSON.parse(json) as Grant;
+      const opened = this.opened<Grant>('grant', ids[i]!, json);
+      if (opened === undefined) continue;
+      const base = opened;
       const s = (state ?? {}) as Record<string, string>;
+      // The mutable state may only narrow the sealed terms: a later expiry or a larger budget
+      // written into the hash is a forgery too.
+      if (
+        (s['expiresAt'] !== undefined && Number(s['expiresAt']) !== base.expiresAt) ||
+        (s['maxCalls'] ?? '') !== (base.maxCalls === undefined ? '' : String(base.maxCalls))
+      ) {
+        this.forged('grant-state', base.id);
+        continue;
+      }
       grants.push({
         ...base,
         used: Number(s['used'] ?? base.used),
@@ -248,7 +291,7 @@ export class RedisGrantStore implements GrantStore {
       const ttl = retention(approval.requestedAt, approval.expiresAt);
       await this.client
         .multi()
-        .set(this.approvalKey(approval.id), JSON.stringify(approval), 'PX', ttl)
+        .set(this.approvalKey(approval.id), this.sealed('approval', approval.id, approval), 'PX', ttl)
         .zadd(
           this.approvalIndex(approval.agent, approval.tenant, approval.permission),
           approval.requestedAt,
@@ -272,8 +315,14 @@ export class RedisGrantStore implements GrantStore {
       const [e2, answer] = results[i * 2 + 1] ?? [];
       if (e1 || e2) throw e1 ?? e2;
       if (typeof json !== 'string') continue;
-      const base = JSON.parse(json) as PendingApproval;
-      approvals.push(typeof answer === 'string' ? { ...base, ...(JSON.parse(answer) as AnswerState) } : base);
+      const base = this.opened<PendingApproval>('approval', ids[i]!, json);
+      if (base === undefined) continue;
+      if (typeof answer !== 'string') {
+        approvals.push(base);
+        continue;
+      }
+      const state = this.opened<AnswerState>('answer', ids[i]!, answer);
+      if (state !== undefined) approvals.push({ ...base, ...state });
     }
     return approvals;
   }
@@ -330,8 +379,8 @@ export class RedisGrantStore implements GrantStore {
         this.stateKey(gid),
         this.grantIndex(approval.agent, approval.tenant, approval.permission),
         `${this.p}grants`,
-        JSON.stringify(state),
-        grant === undefined ? '' : JSON.stringify(grant),
+        this.sealed('answer', id, state),
+        grant === undefined ? '' : this.sealed('grant', grant.id, grant),
         String(grant?.expiresAt ?? 0),
         grant?.maxCalls === undefined ? '' : String(grant.maxCalls),
         String(ttl),

@@ -11,6 +11,7 @@ import { silentLogger } from '../../../src/observability/logger.js';
 import type { GrantStore, NewApproval, NewGrant } from '../../../src/policy/grant-store.js';
 import { RedisGrantStore } from '../../../src/policy/redis/redis-grant-store.js';
 import { RedisRateLimiter } from '../../../src/policy/redis/redis-rate-limiter.js';
+import { StateSeal } from '../../../src/policy/redis/state-seal.js';
 import { PrivateRedis } from '../../helpers/private-redis.js';
 
 const SHARED = 'redis://127.0.0.1:6379';
@@ -18,12 +19,16 @@ const prefix = `kwtest:${randomBytes(6).toString('hex')}:`;
 const T0 = Date.parse('2026-01-01T00:00:00Z');
 const opened: { close(): Promise<void> }[] = [];
 
+const SEAL = new StateSeal(randomBytes(32));
+const forgeries: { kind: string; id: string }[] = [];
 const grantStore = async (url = SHARED, keyPrefix = prefix): Promise<RedisGrantStore> => {
   const store = await RedisGrantStore.create({
     url,
     keyPrefix,
     commandTimeoutMs: 300,
     logger: silentLogger(),
+    seal: SEAL,
+    onForged: (what) => forgeries.push(what),
   });
   opened.push(store);
   return store;
@@ -162,6 +167,82 @@ describe('RedisGrantStore (GrantStore contract)', () => {
     const denied = await store.answerApproval(b.id, { approved: false, by: 'operator:ann', now: T0 + 1 });
     expect(denied?.approval.status).toBe('denied');
     expect(await store.listGrants({}, T0 + 2)).toEqual([]);
+  });
+});
+
+describe('state in Redis cannot be forged (issue 14)', () => {
+  it('a grant written straight into Redis is ignored, logged and alerted: no call goes through on it', async () => {
+    const p = `${prefix}forge:`;
+    const store = await grantStore(SHARED, p);
+    const forged = {
+      id: 'g_forged',
+      agent: 'bot',
+      tenant: 'acme',
+      permission: 'admin:wipe',
+      createdAt: T0,
+      expiresAt: T0 + 3_600_000,
+      used: 0,
+      createdBy: 'operator:root',
+    };
+    // What someone with Redis write access does: the records and index entries the store reads.
+    await admin
+      .multi()
+      .set(`${p}g:grant:g_forged`, JSON.stringify(forged))
+      .hset(`${p}g:grant:g_forged:m`, 'used', '0', 'expiresAt', String(forged.expiresAt))
+      .zadd(`${p}g:grants:bot|acme|admin%3Awipe`, T0, 'g_forged')
+      .zadd(`${p}g:grants`, T0, 'g_forged')
+      .exec();
+    forgeries.length = 0;
+    expect(await store.grantsFor('bot', 'acme', 'admin:wipe')).toEqual([]);
+    expect(await store.listGrants({}, T0)).toEqual([]);
+    expect(forgeries).toContainEqual({ kind: 'grant', id: 'g_forged' });
+  });
+
+  it('a real grant altered in Redis (longer expiry, bigger budget, another permission) is ignored', async () => {
+    const p = `${prefix}alter:`;
+    const store = await grantStore(SHARED, p);
+    const g = await store.createGrant(newGrant({ maxCalls: 1, expiresAt: T0 + 60_000 }));
+    forgeries.length = 0;
+    // Longer expiry in the mutable state.
+    await admin.hset(`${p}g:grant:${g.id}:m`, 'expiresAt', String(T0 + 999_999_999));
+    expect(await store.getGrant(g.id)).toBeUndefined();
+    await admin.hset(`${p}g:grant:${g.id}:m`, 'expiresAt', String(g.expiresAt), 'maxCalls', '1000');
+    expect(await store.getGrant(g.id)).toBeUndefined();
+    await admin.hset(`${p}g:grant:${g.id}:m`, 'maxCalls', '1');
+    expect((await store.getGrant(g.id))?.id).toBe(g.id);
+    // The sealed record edited in place.
+    const stored = (await admin.get(`${p}g:grant:${g.id}`))!;
+    await admin.set(`${p}g:grant:${g.id}`, stored.replace('"gh:write"', '"admin:wipe"'));
+    expect(await store.getGrant(g.id)).toBeUndefined();
+    expect(forgeries.map((f) => f.kind)).toEqual(['grant-state', 'grant-state', 'grant']);
+  });
+
+  it('an approval answered or created by hand in Redis is ignored', async () => {
+    const p = `${prefix}ans:`;
+    const store = await grantStore(SHARED, p);
+    const a = await store.createApproval(newApproval());
+    await admin.set(
+      `${p}g:approval:${a.id}:answer`,
+      JSON.stringify({ status: 'approved', answeredAt: T0, answeredBy: 'operator:root' }),
+    );
+    expect(await store.getApproval(a.id)).toBeUndefined();
+    expect(await store.listApprovals('approved', T0)).toEqual([]);
+  });
+
+  it('records sealed with another key (another deployment) do not open', async () => {
+    const p = `${prefix}other:`;
+    const mine = await grantStore(SHARED, p);
+    const theirs = await RedisGrantStore.create({
+      url: SHARED,
+      keyPrefix: p,
+      commandTimeoutMs: 300,
+      logger: silentLogger(),
+      seal: new StateSeal(randomBytes(32)),
+    });
+    opened.push(theirs);
+    const g = await theirs.createGrant(newGrant());
+    expect(await mine.getGrant(g.id)).toBeUndefined();
+    expect((await theirs.getGrant(g.id))?.id).toBe(g.id);
   });
 });
 

@@ -28,4 +28,5 @@ export const DEFAULTS = {
   },
   shutdown: { drainMs: 20_000 },
   identity: { maxTokenLifetimeSeconds: 86_400 },
+  policy: { metaToolRateLimit: { requests: 30, perSeconds: 60 } },
 } as const;

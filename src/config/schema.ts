@@ -371,9 +371,19 @@ export const policySchema = z
     hideUnusableTools: z.boolean().default(true),
     /** Expose list_capabilities and request_capability. */
     metaTools: z.boolean().default(true),
+    /** Calls of list_capabilities and request_capability per principal (shared bucket). */
+    metaToolRateLimit: z
+      .object({ requests: z.number().int().positive(), perSeconds: z.number().positive() })
+      .strict()
+      .default(DEFAULTS.policy.metaToolRateLimit),
   })
   .strict()
-  .default({ rules: [], hideUnusableTools: true, metaTools: true });
+  .default({
+    rules: [],
+    hideUnusableTools: true,
+    metaTools: true,
+    metaToolRateLimit: DEFAULTS.policy.metaToolRateLimit,
+  });
 
 export const cacheSchema = z
   .discriminatedUnion('type', [
@@ -439,6 +449,8 @@ export const httpServerSchema = z
     headersTimeoutMs: z.number().int().positive().default(DEFAULTS.http.headersTimeoutMs),
     /** A request (headers and body) not received by then is cut (trickling bodies). */
     requestTimeoutMs: z.number().int().positive().default(DEFAULTS.http.requestTimeoutMs),
+    /** When set, GET /metrics needs `Authorization: Bearer <this token>` (tool names are operator data). */
+    metricsToken: secretSourceSchema.optional(),
   })
   .strict();
 

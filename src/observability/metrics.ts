@@ -165,7 +165,9 @@ export class Metrics implements CallObserver {
   }
 
   /** An HTTP request refused before reaching MCP (reason is a fixed enum). */
-  authFailure(reason: 'missing_token' | 'invalid_token' | 'session_mismatch' | 'host' | 'origin'): void {
+  authFailure(
+    reason: 'missing_token' | 'invalid_token' | 'session_mismatch' | 'host' | 'origin' | 'metrics_token',
+  ): void {
     this.authFailures.inc({ reason });
   }
 

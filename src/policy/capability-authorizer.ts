@@ -55,6 +55,8 @@ export interface CapabilityAuthorizerOptions {
   readonly approvalTtlSeconds?: number;
   /** Called after this process changed grants (the gateway re-sends tools/list_changed). */
   readonly onGrantsChanged?: () => void;
+  /** list_capabilities and request_capability calls per principal (default 30 a minute). */
+  readonly metaToolRateLimit?: { readonly requests: number; readonly perSeconds: number };
 }
 
 /** The grant terms of the deciding approve rules; with several, the strictest wins. */
@@ -155,6 +157,11 @@ export interface RequestContext {
 
 export class CapabilityAuthorizer implements Authorizer {
   private readonly inFlightApprovals = new Map<string, Promise<Grant | undefined>>();
+  /** Concurrent identical operator requests share one (issue 14: 300 parallel asks, one request). */
+  private readonly openingApprovals = new Map<
+    string,
+    Promise<{ id: string; expiresAt: number; deniedRecently: boolean }>
+  >();
 
   constructor(
     private readonly options: CapabilityAuthorizerOptions,
@@ -399,8 +406,46 @@ export class CapabilityAuthorizer implements Authorizer {
     return grant;
   }
 
+  /**
+   * Takes one meta-tool call from the principal's bucket; a KeywardError `rate_limited` when it
+   * is empty. An agent spamming request_capability cannot flood the operator, the audit trail or
+   * the webhook.
+   */
+  async takeMetaToolCall(principal: Principal): Promise<void> {
+    const limit = this.options.metaToolRateLimit ?? { requests: 30, perSeconds: 60 };
+    const key = `meta\u0000${principal.tenant}\u0000${principal.agent}`;
+    const taken = await this.options.rateLimiter.take(key, limit);
+    if (!taken.ok) {
+      throw new KeywardError(
+        'rate_limited',
+        `${limit.requests} calls of list_capabilities and request_capability per ${limit.perSeconds} s used up`,
+        { retryAfterSeconds: taken.retryAfterSeconds },
+      );
+    }
+  }
+
   /** Reuses or opens an approval request an operator answers with `keyward grants approve`. */
-  private async pendingApproval(
+  private pendingApproval(
+    principal: Principal,
+    input: Pick<AuthorizeInput, 'permission' | 'args' | 'requestId' | 'sessionId'>,
+    terms: GrantTerms,
+    request: RequestInput | undefined,
+    constraints: ArgConstraints | undefined,
+    tool: string | undefined,
+  ): Promise<{ id: string; expiresAt: number; deniedRecently: boolean }> {
+    const scopeKey =
+      tool === undefined ? JSON.stringify(constraints ?? {}) : `${tool}\u0000${argsFingerprint(input.args)}`;
+    const key = `${principal.tenant}\u0000${principal.agent}\u0000${input.permission}\u0000${scopeKey}`;
+    const opening = this.openingApprovals.get(key);
+    if (opening !== undefined) return opening;
+    const run = this.openApproval(principal, input, terms, request, constraints, tool).finally(() =>
+      this.openingApprovals.delete(key),
+    );
+    this.openingApprovals.set(key, run);
+    return run;
+  }
+
+  private async openApproval(
     principal: Principal,
     input: Pick<AuthorizeInput, 'permission' | 'args' | 'requestId' | 'sessionId'>,
     terms: GrantTerms,

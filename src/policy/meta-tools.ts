@@ -5,6 +5,8 @@
  * Both answer with structuredContent; neither ever touches a credential.
  */
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import { isKeywardError, toStructuredError, type KeywardError } from '../core/errors.js';
+import type { Principal } from '../core/types.js';
 import type { MetaTool } from '../server/session-server.js';
 import { PINNED_ARGS, type ArgConstraints } from './grant-store.js';
 import type { CapabilityAuthorizer, RequestInput } from './capability-authorizer.js';
@@ -75,6 +77,30 @@ export function parseRequest(args: Record<string, unknown>): RequestInput | stri
   };
 }
 
+/** A structured refusal in the same shape as a tool call's (rate_limited from the meta-tool bucket). */
+function refused(error: KeywardError, tool: string, requestId: string): CallToolResult {
+  const structured = toStructuredError(error, { tool, permission: 'keyward:meta', requestId });
+  const retry =
+    structured.retryAfterSeconds === undefined ? '' : ` Retry after ${structured.retryAfterSeconds} s.`;
+  return result({ error: structured }, `${structured.code}: ${structured.message}.${retry}`, true);
+}
+
+/** Runs a meta-tool call after taking one call from the principal's meta-tool bucket. */
+async function limited(
+  authorizer: CapabilityAuthorizer,
+  tool: string,
+  context: { principal: Principal; requestId: string },
+  run: () => Promise<CallToolResult>,
+): Promise<CallToolResult> {
+  try {
+    await authorizer.takeMetaToolCall(context.principal);
+  } catch (error) {
+    if (isKeywardError(error)) return refused(error, tool, context.requestId);
+    throw error;
+  }
+  return run();
+}
+
 export function capabilityMetaTools(authorizer: CapabilityAuthorizer): MetaTool[] {
   const listCapabilities: MetaTool = {
     definition: {
@@ -85,16 +111,18 @@ export function capabilityMetaTools(authorizer: CapabilityAuthorizer): MetaTool[
       inputSchema: { type: 'object', properties: {}, additionalProperties: false },
       annotations: { readOnlyHint: true, openWorldHint: false },
     },
-    async call(_args, context) {
-      const capabilities = await authorizer.describe(context.principal);
-      const lines = capabilities.map(
-        (c) =>
-          `${c.tool} (${c.permission}): ${c.status}${c.dependsOnArguments ? ' (depends on arguments)' : ''}`,
-      );
-      return result(
-        { agent: context.principal.agent, capabilities },
-        lines.join('\n') || 'no tools configured',
-      );
+    call(_args, context) {
+      return limited(authorizer, 'list_capabilities', context, async () => {
+        const capabilities = await authorizer.describe(context.principal);
+        const lines = capabilities.map(
+          (c) =>
+            `${c.tool} (${c.permission}): ${c.status}${c.dependsOnArguments ? ' (depends on arguments)' : ''}`,
+        );
+        return result(
+          { agent: context.principal.agent, capabilities },
+          lines.join('\n') || 'no tools configured',
+        );
+      });
     },
   };
 
@@ -128,22 +156,29 @@ export function capabilityMetaTools(authorizer: CapabilityAuthorizer): MetaTool[
       },
       annotations: { readOnlyHint: false, openWorldHint: false },
     },
-    async call(args, context) {
-      const request = parseRequest(args);
-      if (typeof request === 'string') return invalid(request);
-      const outcome = await authorizer.requestCapability(context.principal, request, {
-        requestId: context.requestId,
-        ...(context.sessionId === undefined ? {} : { sessionId: context.sessionId }),
-        ...(context.elicitor === undefined ? {} : { elicitor: context.elicitor }),
-      });
-      const text =
-        outcome.status === 'granted'
-          ? `granted ${request.permission} (${outcome.via})${outcome.expiresAt === undefined ? '' : ` until ${outcome.expiresAt}`}`
-          : outcome.status === 'pending'
-            ? `pending: ${outcome.nextStep} (approvalId ${outcome.approvalId})`
-            : `denied: ${outcome.message}`;
-      return result({ permission: request.permission, ...outcome }, text);
+    call(args, context) {
+      return limited(authorizer, 'request_capability', context, () => requestFor(args, context));
     },
+  };
+
+  const requestFor = async (
+    args: Record<string, unknown>,
+    context: Parameters<MetaTool['call']>[1],
+  ): Promise<CallToolResult> => {
+    const request = parseRequest(args);
+    if (typeof request === 'string') return invalid(request);
+    const outcome = await authorizer.requestCapability(context.principal, request, {
+      requestId: context.requestId,
+      ...(context.sessionId === undefined ? {} : { sessionId: context.sessionId }),
+      ...(context.elicitor === undefined ? {} : { elicitor: context.elicitor }),
+    });
+    const text =
+      outcome.status === 'granted'
+        ? `granted ${request.permission} (${outcome.via})${outcome.expiresAt === undefined ? '' : ` until ${outcome.expiresAt}`}`
+        : outcome.status === 'pending'
+          ? `pending: ${outcome.nextStep} (approvalId ${outcome.approvalId})`
+          : `denied: ${outcome.message}`;
+    return result({ permission: request.permission, ...outcome }, text);
   };
 
   return [listCapabilities, requestCapability];

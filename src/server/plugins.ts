@@ -45,6 +45,7 @@ export function gatewayPlugins(): Pick<GatewayDeps, 'authorizer' | 'metaTools' |
           logger: parts.logger,
           notifier,
           onGrantsChanged: toolListChanged,
+          metaToolRateLimit: config.policy.metaToolRateLimit,
         },
         toolPermissions,
       );

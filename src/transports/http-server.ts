@@ -27,6 +27,8 @@ import { SseSessions } from './sse.js';
 import { StreamableHttpSessions, type McpRequest } from './streamable-http.js';
 import { InFlightLimiter } from '../server/in-flight-limiter.js';
 import type { SessionAdmission } from './session-registry.js';
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { readSecretSource } from '../secrets/bootstrap-value.js';
 
 export type HttpServerConfig = NonNullable<KeywardConfig['server']['http']>;
 
@@ -174,8 +176,30 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
     next();
   });
 
+  // /readyz is unauthenticated: one probe of every backend per request would let anyone drive
+  // load onto Vault, AWS, Redis and PostgreSQL. Probes run at most once at a time, and a healthy
+  // answer is reused for 2 s (an unhealthy one is not, so recovery shows at once).
+  let cachedReadiness: { at: number; report: Promise<Readiness> } | undefined;
+  const currentReadiness = (): Promise<Readiness> => {
+    const now = clock.now();
+    if (cachedReadiness !== undefined) {
+      const age = now - cachedReadiness.at;
+      const fresh = cachedReadiness.report.then((r) => r.ok && age < 2_000);
+      return fresh.then((ok) => (ok ? cachedReadiness!.report : probeNow()));
+    }
+    return probeNow();
+  };
+  let probing: Promise<Readiness> | undefined;
+  const probeNow = (): Promise<Readiness> => {
+    probing ??= readiness(options.gateway, options.probeTimeoutMs ?? 2_000).finally(() => {
+      probing = undefined;
+    });
+    const report = probing;
+    cachedReadiness = { at: clock.now(), report };
+    return report;
+  };
   app.get('/readyz', async (_req, res) => {
-    const report = await readiness(options.gateway, options.probeTimeoutMs ?? 2_000);
+    const report = await currentReadiness();
     for (const [name, component] of Object.entries(report.components)) {
       if (!component.ok)
         logger.warn({ component: name, message: component.message }, 'readiness probe failed');
@@ -184,10 +208,28 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
     res.status(report.ok ? 200 : 503).json({ status: report.ok ? 'ready' : 'unavailable', components });
   });
 
-  app.get('/metrics', async (_req, res) => {
+  // The metrics name every tool, hidden ones included: with metricsToken only the operator's
+  // scraper reads them (the token is compared as a hash, in constant time).
+  const metricsTokenHash =
+    http.metricsToken === undefined
+      ? undefined
+      : createHash('sha256')
+          .update(readSecretSource(http.metricsToken, options.gateway.parts.baseDir))
+          .digest();
+  app.get('/metrics', async (req, res) => {
     if (metrics === undefined) {
       res.status(404).end();
       return;
+    }
+    if (metricsTokenHash !== undefined) {
+      const given = /^Bearer (\S+)$/i.exec(req.headers.authorization ?? '')?.[1] ?? '';
+      const hash = createHash('sha256').update(given).digest();
+      if (!timingSafeEqual(hash, metricsTokenHash)) {
+        metrics.authFailure('metrics_token');
+        res.setHeader('WWW-Authenticate', 'Bearer realm="keyward-metrics"');
+        res.status(401).json({ error: 'a metrics token is required' });
+        return;
+      }
     }
     res.setHeader('Content-Type', metrics.contentType);
     res.send(await metrics.render());

@@ -32,6 +32,9 @@ let service: HttpService;
 let base: string;
 const clients: Client[] = [];
 
+const METRICS_TOKEN = generateToken();
+process.env.KW_FAIR_METRICS_TOKEN = METRICS_TOKEN;
+
 beforeAll(async () => {
   upstream = await startUpstream([KEY]);
   const { dir, configPath } = await makeWorkspace(
@@ -61,7 +64,9 @@ beforeAll(async () => {
             input: { type: 'object', properties: { ms: { type: 'string' } }, required: ['ms'] },
           },
         },
-        server: { http: { host: '127.0.0.1', port: 0, ...CAPS } },
+        server: {
+          http: { host: '127.0.0.1', port: 0, ...CAPS, metricsToken: { env: 'KW_FAIR_METRICS_TOKEN' } },
+        },
         logging: { level: 'silent' },
       };
     },
@@ -114,6 +119,18 @@ async function rawInitialize(token: string): Promise<Response> {
 
 const code = (r: CallToolResult): string | undefined =>
   (r.structuredContent as { error?: { code: string } } | undefined)?.error?.code;
+
+describe('/metrics with a token (issue 14)', () => {
+  it('refuses a scrape without the token, and an agent token; serves the operator scraper', async () => {
+    expect((await fetch(`${base}/metrics`)).status).toBe(401);
+    expect((await fetch(`${base}/metrics`, { headers: { authorization: `Bearer ${CALMER}` } })).status).toBe(
+      401,
+    );
+    const ok = await fetch(`${base}/metrics`, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } });
+    expect(ok.status).toBe(200);
+    expect(await ok.text()).toContain('keyward_tool_calls_total');
+  });
+});
 
 describe('fair sharing between tenants', () => {
   it('sessions: one principal gets 429 past its own cap, another tenant still gets a session', async () => {

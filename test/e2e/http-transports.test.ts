@@ -380,6 +380,25 @@ describe('protocol and session edges', () => {
     }
   });
 
+  it('/readyz does not probe the backends on every request (issue 14)', async () => {
+    const audit = service.gateway.parts.audit;
+    const original = audit.probe.bind(audit);
+    let probes = 0;
+    (audit as { probe: typeof audit.probe }).probe = () => {
+      probes++;
+      return original();
+    };
+    try {
+      await new Promise((r) => setTimeout(r, 2_100)); // past any answer cached by an earlier test
+      const answers = await Promise.all(Array.from({ length: 50 }, () => raw('GET', '/readyz', {})));
+      for (let i = 0; i < 50; i++) answers.push(await raw('GET', '/readyz', {}));
+      expect(answers.every((a) => a.status === 200)).toBe(true);
+      expect(probes).toBe(1);
+    } finally {
+      (audit as { probe: typeof audit.probe }).probe = original;
+    }
+  });
+
   it('serves /healthz, /readyz and /metrics without secrets', async () => {
     expect((await raw('GET', '/healthz', { host: 'anything.example' })).status).toBe(200);
     const ready = await raw('GET', '/readyz', {});

@@ -20,6 +20,7 @@ import { compileCelCondition } from '../../../src/policy/cel-condition.js';
 import { MemoryGrantStore } from '../../../src/policy/memory-grant-store.js';
 import { PolicyEngine } from '../../../src/policy/policy-engine.js';
 import { MemoryRateLimiter } from '../../../src/policy/rate-limiter.js';
+import { capabilityMetaTools } from '../../../src/policy/meta-tools.js';
 
 const audit = {
   append: (_e: AuditEvent) => Promise.resolve(),
@@ -185,6 +186,35 @@ describe('an operator approves what they were shown', () => {
     const over = await errorOf(s.authorizer.authorize(call(p, { n: 999 })));
     expect(over.code).toBe('rate_limited');
     expect(await s.grants.listApprovals('pending', s.clock.now())).toHaveLength(MAX_PENDING_PER_PRINCIPAL);
+  });
+});
+
+describe('meta-tool spam (issue 14)', () => {
+  it('300 parallel identical request_capability calls open exactly one request; the rest are rate_limited', async () => {
+    const s = setup([rule({})]);
+    const [, request] = capabilityMetaTools(s.authorizer);
+    const p = principal('token');
+    const answers = await Promise.all(
+      Array.from({ length: 300 }, (_, i) =>
+        request!.call(
+          { permission: 'gh:write', justification: 'spam' },
+          { principal: p, sessionId: undefined, elicitor: undefined, requestId: `r${i}` },
+        ),
+      ),
+    );
+    const pending = await s.grants.listApprovals('pending', s.clock.now());
+    expect(pending).toHaveLength(1);
+    const codes = answers.map(
+      (a) =>
+        (a.structuredContent as { status?: string; error?: { code: string } }).error?.code ??
+        (a.structuredContent as { status: string }).status,
+    );
+    expect(codes.filter((c) => c === 'pending')).toHaveLength(30);
+    expect(codes.filter((c) => c === 'rate_limited')).toHaveLength(270);
+    const ids = new Set(
+      answers.map((a) => (a.structuredContent as { approvalId?: string }).approvalId).filter(Boolean),
+    );
+    expect(ids.size).toBe(1);
   });
 });
 

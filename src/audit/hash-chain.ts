@@ -1,5 +1,5 @@
 /** Per-writer hash chains: canonical JSON, record hashing, chain building and chain verification. */
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, createHmac, randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { AuditEvent } from '../core/types.js';
 import type { AuditRecord, VerifyReport } from './audit-sink.js';
@@ -43,6 +43,17 @@ export function sha256Hex(text: string): string {
   return createHash('sha256').update(text, 'utf8').digest('hex');
 }
 
+/** How a record's hash is computed from its canonical body. */
+export type RecordHasher = (body: string) => string;
+
+/**
+ * The keyed chain (issue 14): HMAC-SHA256 under `audit.chainKey`, a key the database never holds.
+ * Whoever can write the table cannot recompute the hashes after an edit, or forge a chain.
+ */
+export function keyedHasher(key: Buffer): RecordHasher {
+  return (body) => createHmac('sha256', key).update(body, 'utf8').digest('hex');
+}
+
 /** A record ready to store: its chain position, canonical body and hash. */
 export interface ChainedRecord {
   readonly event: AuditEvent;
@@ -55,7 +66,13 @@ export interface ChainedRecord {
 }
 
 /** Builds the canonical body and hash of one record. */
-export function chainRecord(event: AuditEvent, writer: string, seq: number, prevHash: string): ChainedRecord {
+export function chainRecord(
+  event: AuditEvent,
+  writer: string,
+  seq: number,
+  prevHash: string,
+  hasher: RecordHasher = sha256Hex,
+): ChainedRecord {
   // Chain fields win over same-named fields an event might carry; `hash` is never hashed. Sorting
   // the event's keys with the chain keys puts a same-named pair side by side: the first is kept.
   const fields = event as unknown as Record<string, unknown>;
@@ -79,7 +96,7 @@ export function chainRecord(event: AuditEvent, writer: string, seq: number, prev
     if (v !== undefined) unhashed[key] = v;
   }
   const body = JSON.stringify(unhashed);
-  return { event, writer, seq, prevHash, body, hash: sha256Hex(body) };
+  return { event, writer, seq, prevHash, body, hash: hasher(body) };
 }
 
 /** Parses a stored body back into a record (trusting nothing but the JSON itself). */
@@ -95,7 +112,10 @@ export class WriterChain {
   private seq = 0;
   private head = GENESIS_HASH;
 
-  constructor(readonly writer: string = newWriterId()) {}
+  constructor(
+    readonly writer: string = newWriterId(),
+    private readonly hasher: RecordHasher = sha256Hex,
+  ) {}
 
   /** The seq of the last committed record (0 before the first). */
   get lastSeq(): number {
@@ -113,7 +133,7 @@ export class WriterChain {
     let prev = this.head;
     for (let i = 0; i < events.length; i++) {
       seq += 1;
-      const chained = chainRecord(events[i] as AuditEvent, this.writer, seq, prev);
+      const chained = chainRecord(events[i] as AuditEvent, this.writer, seq, prev, this.hasher);
       out[i] = chained;
       prev = chained.hash;
     }
@@ -157,6 +177,20 @@ const MAX_PROBLEMS = 1000;
  * prevHash links to the previous record's hash, sha256(body) equals the stored hash, and the
  * body's chain fields and the indexed columns match the body.
  */
+/** The writer registry and signed heads kept outside the database (checkpoints.ts). */
+export interface CheckpointState {
+  /** Latest signed head of every registered writer. */
+  readonly heads: ReadonlyMap<string, { readonly seq: number; readonly hash: string }>;
+  /** Findings about the checkpoint file itself (forged lines). */
+  readonly problems: readonly string[];
+}
+
+export interface ChainVerifierOptions {
+  readonly hasher?: RecordHasher;
+  /** When given, removal is detected too: missing tails, missing writers, forged writers. */
+  readonly checkpoints?: CheckpointState;
+}
+
 export class ChainVerifier {
   private readonly problems: string[] = [];
   private dropped = 0;
@@ -165,6 +199,14 @@ export class ChainVerifier {
   private writer: string | undefined;
   private expectedSeq = 1;
   private prevHash = GENESIS_HASH;
+  private readonly hasher: RecordHasher;
+  /** Last seq seen per writer (for the checkpoint comparison). */
+  private readonly lastSeq = new Map<string, number>();
+
+  constructor(private readonly options: ChainVerifierOptions = {}) {
+    this.hasher = options.hasher ?? sha256Hex;
+    for (const line of options.checkpoints?.problems ?? []) this.problem(line);
+  }
 
   add(row: StoredRow): void {
     this.records += 1;
@@ -173,9 +215,18 @@ export class ChainVerifier {
       this.writers += 1;
       this.expectedSeq = 1;
       this.prevHash = GENESIS_HASH;
+      const heads = this.options.checkpoints?.heads;
+      if (heads !== undefined && !heads.has(row.writer)) {
+        this.problem(`writer ${row.writer}: forged writer (not in the writer registry)`);
+      }
+    }
+    this.lastSeq.set(row.writer, row.seq);
+    const head = this.options.checkpoints?.heads.get(row.writer);
+    if (head !== undefined && head.seq === row.seq && head.hash !== row.hash) {
+      this.problem(`writer ${row.writer} seq ${row.seq}: edited (differs from its signed checkpoint)`);
     }
     const where = `writer ${row.writer} seq ${row.seq}`;
-    if (sha256Hex(row.body) !== row.hash) {
+    if (this.hasher(row.body) !== row.hash) {
       this.problem(`${where}: hash mismatch (record edited)`);
     } else {
       this.checkBody(row, where);
@@ -203,6 +254,15 @@ export class ChainVerifier {
   }
 
   report(): VerifyReport {
+    for (const [writer, head] of this.options.checkpoints?.heads ?? []) {
+      if (head.seq === 0) continue;
+      const last = this.lastSeq.get(writer);
+      if (last === undefined) {
+        this.problem(`writer ${writer}: missing writer (${head.seq} checkpointed records are gone)`);
+      } else if (last < head.seq) {
+        this.problem(`writer ${writer} seq ${last + 1}-${head.seq}: missing tail (records deleted)`);
+      }
+    }
     const problems = [...this.problems];
     if (this.dropped > 0) problems.push(`… and ${this.dropped} more problems`);
     return { ok: problems.length === 0, records: this.records, writers: this.writers, problems };

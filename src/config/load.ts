@@ -127,6 +127,13 @@ function resolveConfigPaths(config: KeywardConfig, baseDir: string): void {
     }
   }
   if (config.audit.type === 'sqlite') config.audit.path = resolvePath(config.audit.path, baseDir);
+  config.audit.checkpoints = resolvePath(
+    config.audit.checkpoints ??
+      (config.audit.type === 'sqlite'
+        ? `${config.audit.path}.checkpoints`
+        : path.join('.keyward', `audit-${config.audit.schema}.checkpoints`)),
+    baseDir,
+  );
   config.grants.path = resolvePath(config.grants.path, baseDir);
   for (const source of config.toolSources) source.openapi = resolvePath(source.openapi, baseDir);
 }

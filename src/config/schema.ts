@@ -401,11 +401,27 @@ export const cacheSchema = z
   ])
   .default({ type: 'memory', maxEntries: 10_000 });
 
+/** Shared by both audit stores: the keyed chain and the checkpoints outside the database. */
+const auditAnchor = {
+  /** HMAC key of the chain and its checkpoints (32 bytes, hex or base64); never in the database. */
+  chainKey: secretSourceSchema.optional(),
+  /** The writer registry and signed heads (default: beside the SQLite file; for PostgreSQL, .keyward/ beside the config). */
+  checkpoints: z.string().optional(),
+  checkpointIntervalSeconds: z.number().int().positive().default(60),
+};
+
 export const auditSchema = z
   .discriminatedUnion('type', [
-    z.object({ type: z.literal('sqlite'), path: z.string().default(DEFAULTS.audit.sqlitePath) }).strict(),
     z
       .object({
+        type: z.literal('sqlite'),
+        path: z.string().default(DEFAULTS.audit.sqlitePath),
+        ...auditAnchor,
+      })
+      .strict(),
+    z
+      .object({
+        ...auditAnchor,
         type: z.literal('postgres'),
         url: z.string().min(1),
         schema: z
@@ -417,7 +433,7 @@ export const auditSchema = z
       })
       .strict(),
   ])
-  .default({ type: 'sqlite', path: DEFAULTS.audit.sqlitePath });
+  .default({ type: 'sqlite', path: DEFAULTS.audit.sqlitePath, checkpointIntervalSeconds: 60 });
 
 export const grantsSchema = z
   .object({

@@ -129,7 +129,7 @@ export class Gateway {
         clock,
         logger,
       });
-      const audit = await createAuditSink(config.audit, { logger, clock });
+      const audit = await createAuditSink(config.audit, { logger, clock, baseDir });
       closers.push(() => audit.close());
       const spool = new CompletionSpool(
         spoolPathFor(config.audit, resolvePath(DEFAULTS.home, baseDir)),

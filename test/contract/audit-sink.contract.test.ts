@@ -11,13 +11,14 @@ import type { AuditEvent } from '../../src/core/types.js';
 import { createSqliteSink } from '../../src/audit/sqlite/sqlite-sink.js';
 import { createPostgresSink } from '../../src/audit/postgres/postgres-sink.js';
 import { silentLogger } from '../../src/observability/logger.js';
+import type { AnchorOptions } from '../../src/audit/checkpoints.js';
 
 const PG_URL = process.env.KEYWARD_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const logger = silentLogger();
 
 /** One fresh, isolated store per test and the raw SQL access a tamperer would have. */
 interface Store {
-  open(): Promise<AuditSink>;
+  open(anchor?: AnchorOptions): Promise<AuditSink>;
   /** Runs SQL against the table `audit_events` with the append-only triggers disabled. */
   tamper(sql: string, params?: unknown[]): Promise<void>;
   /** Runs SQL with the triggers left in place. */
@@ -39,7 +40,8 @@ const sqliteHarness = (): Harness => {
     async store() {
       const file = path.join(root, `s${++n}`, 'audit.db');
       return {
-        open: async () => createSqliteSink({ path: file, logger }),
+        open: async (anchor) =>
+          createSqliteSink({ path: file, logger, ...(anchor === undefined ? {} : { anchor }) }),
         async tamper(sql, params = []) {
           const db = new Database(file);
           db.exec(
@@ -93,7 +95,7 @@ const postgresHarness = (): Harness => {
         }
       };
       return {
-        open: () => createPostgresSink(opts),
+        open: (anchor) => createPostgresSink({ ...opts, ...(anchor === undefined ? {} : { anchor }) }),
         tamper: (sql, params = []) => withTable(sql, params, true),
         exec: (sql) => withTable(sql, [], false),
       };
@@ -343,6 +345,155 @@ for (const make of [sqliteHarness, postgresHarness]) {
     it('probes ok on a healthy store', async () => {
       const sink = await open(await harness.store());
       expect((await sink.probe()).ok).toBe(true);
+    });
+
+    describe('removal is detected, not only edits (issue 14: keyed chain and checkpoints)', () => {
+      const anchored = (): AnchorOptions => ({
+        chainKey: randomBytes(32),
+        checkpoints: path.join(mkdtempSync(path.join(tmpdir(), 'kw-cp-')), 'audit.checkpoints'),
+        checkpointIntervalMs: 60_000,
+      });
+      /** A writer that recorded `n` events and shut down (so its final head is checkpointed). */
+      const runWriter = async (store: Store, anchor: AnchorOptions, n: number): Promise<string> => {
+        const sink = await store.open(anchor);
+        await appendAll(
+          sink,
+          Array.from({ length: n }, () => event()),
+        );
+        const writer = (await sink.tail(1))[0]?.writer as string;
+        await sink.close();
+        return writer;
+      };
+      const verifyWith = async (store: Store, anchor: AnchorOptions) => {
+        const reader = await open(store);
+        // A reader with the same anchor options (what `keyward audit verify` builds from the config).
+        const anchoredReader = await store.open(anchor);
+        sinks.push(anchoredReader);
+        void reader;
+        return anchoredReader.verify();
+      };
+
+      it('an intact anchored trail verifies', async () => {
+        const store = await harness.store();
+        const anchor = anchored();
+        await runWriter(store, anchor, 4);
+        await runWriter(store, anchor, 2);
+        expect(await verifyWith(store, anchor)).toMatchObject({
+          ok: true,
+          records: 6,
+          writers: 2,
+          problems: [],
+        });
+      });
+
+      it('the last records of a writer truncated: missing tail', async () => {
+        const store = await harness.store();
+        const anchor = anchored();
+        const writer = await runWriter(store, anchor, 5);
+        await store.tamper('DELETE FROM audit_events WHERE seq > 3');
+        const report = await verifyWith(store, anchor);
+        expect(report.ok).toBe(false);
+        expect(report.problems).toEqual([`writer ${writer} seq 4-5: missing tail (records deleted)`]);
+      });
+
+      it('a whole writer chain (one server run) deleted: missing writer', async () => {
+        const store = await harness.store();
+        const anchor = anchored();
+        await runWriter(store, anchor, 3);
+        const gone = await runWriter(store, anchor, 2);
+        await store.tamper(
+          harness.name === 'sqlite'
+            ? 'DELETE FROM audit_events WHERE writer = ?'
+            : 'DELETE FROM audit_events WHERE writer = $1',
+          [gone],
+        );
+        const report = await verifyWith(store, anchor);
+        expect(report.problems).toEqual([`writer ${gone}: missing writer (2 checkpointed records are gone)`]);
+      });
+
+      it('a record rewritten with every later hash recomputed (without the key): edited', async () => {
+        const store = await harness.store();
+        const anchor = anchored();
+        const writer = await runWriter(store, anchor, 3);
+        const { chainRecord } = await import('../../src/audit/hash-chain.js');
+        // The tamperer rebuilds the whole chain with plain SHA-256 (it has no key).
+        const records = (await (await open(store)).tail(3)).map(
+          ({ hash: _h, writer: _w, seq: _s, prevHash: _p, ...e }) => e,
+        );
+        let prev = '0'.repeat(64);
+        for (let i = 0; i < records.length; i++) {
+          const rebuilt = chainRecord(
+            { ...records[i]!, ...(i === 1 ? { outcome: 'forged' } : {}) } as AuditEvent,
+            writer,
+            i + 1,
+            prev,
+          );
+          await store.tamper(
+            harness.name === 'sqlite'
+              ? 'UPDATE audit_events SET record = ?, hash = ?, prev_hash = ? WHERE seq = ?'
+              : 'UPDATE audit_events SET record = $1, hash = $2, prev_hash = $3 WHERE seq = $4',
+            [rebuilt.body, rebuilt.hash, rebuilt.prevHash, i + 1],
+          );
+          prev = rebuilt.hash;
+        }
+        const report = await verifyWith(store, anchor);
+        expect(report.ok).toBe(false);
+        expect(report.problems.join('\n')).toMatch(/seq 1: hash mismatch \(record edited\)/);
+        expect(report.problems.join('\n')).toMatch(/edited \(differs from its signed checkpoint\)/);
+      });
+
+      it('a forged writer chain appended (a fake operator grant): forged writer', async () => {
+        const store = await harness.store();
+        const anchor = anchored();
+        await runWriter(store, anchor, 2);
+        const { chainRecord } = await import('../../src/audit/hash-chain.js');
+        const fake = chainRecord(
+          event({ type: 'capability.granted', decision: 'grant', details: { by: 'operator:root' } }),
+          'attacker-1-ffffff',
+          1,
+          '0'.repeat(64),
+        );
+        const time = harness.name === 'sqlite' ? 'time_ms' : 'time';
+        const timeValue = harness.name === 'sqlite' ? Date.parse(fake.event.time) : fake.event.time;
+        await store.tamper(
+          harness.name === 'sqlite'
+            ? `INSERT INTO audit_events (writer, seq, prev_hash, hash, ${time}, type, agent, tenant, tool, decision, request_id, record) VALUES (?, 1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+            : `INSERT INTO audit_events (writer, seq, prev_hash, hash, ${time}, type, agent, tenant, tool, decision, request_id, record) VALUES ($1, 1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+          [
+            fake.writer,
+            fake.prevHash,
+            fake.hash,
+            timeValue,
+            fake.event.type,
+            'alice',
+            'acme',
+            'github_get_repo',
+            'grant',
+            fake.event.requestId,
+            fake.body,
+          ],
+        );
+        const report = await verifyWith(store, anchor);
+        expect(report.problems).toContain(
+          'writer attacker-1-ffffff: forged writer (not in the writer registry)',
+        );
+        expect(report.problems).toContain('writer attacker-1-ffffff seq 1: hash mismatch (record edited)');
+      });
+
+      it('a forged checkpoint line is named, and does not hide a removal', async () => {
+        const store = await harness.store();
+        const anchor = anchored();
+        const writer = await runWriter(store, anchor, 4);
+        await store.tamper('DELETE FROM audit_events WHERE seq > 2');
+        const { appendFileSync } = await import('node:fs');
+        appendFileSync(
+          anchor.checkpoints!,
+          `${JSON.stringify({ writer, seq: 2, hash: 'x', time: new Date().toISOString(), mac: 'f'.repeat(64) })}\n`,
+        );
+        const report = await verifyWith(store, anchor);
+        expect(report.problems).toContain(`writer ${writer} seq 3-4: missing tail (records deleted)`);
+        expect(report.problems.some((p) => /forged checkpoint \(signature invalid\)/.test(p))).toBe(true);
+      });
     });
 
     it('close flushes pending appends', async () => {

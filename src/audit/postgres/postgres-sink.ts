@@ -11,6 +11,7 @@ import { ChainVerifier, WriterChain, timeMs } from '../hash-chain.js';
 import { GroupCommitter, type GroupCommitOptions } from '../group-commit.js';
 import { queryTimeRange, recordFromRow } from '../record-row.js';
 import { migrate } from './migrations.js';
+import { ChainAnchor, type AnchorOptions } from '../checkpoints.js';
 
 export interface PostgresSinkOptions {
   readonly url: string;
@@ -25,6 +26,8 @@ export interface PostgresSinkOptions {
   readonly poolSize?: number;
   /** Writer id of this instance's chain (tests); random by default. */
   readonly writer?: string;
+  /** Keyed chain and checkpoints outside the database (checkpoints.ts). */
+  readonly anchor?: AnchorOptions;
 }
 
 interface Row {
@@ -64,6 +67,7 @@ export class PostgresAuditSink implements AuditSink {
   readonly schema: string;
   private readonly pool: pg.Pool;
   private readonly chain: WriterChain;
+  private readonly anchor: ChainAnchor;
   private readonly committer: GroupCommitter<AuditEvent>;
   private readonly logger: Logger;
   private readonly table: string;
@@ -80,7 +84,12 @@ export class PostgresAuditSink implements AuditSink {
     this.schema = options.schema;
     this.logger = options.logger;
     this.table = `"${options.schema}".audit_events`;
-    this.chain = new WriterChain(options.writer);
+    this.anchor = new ChainAnchor(options.anchor ?? {}, options.logger, () => ({
+      writer: this.chain.writer,
+      seq: this.chain.lastSeq,
+      hash: this.chain.lastHash,
+    }));
+    this.chain = new WriterChain(options.writer, this.anchor.hasher);
     this.queryTimeoutMs = options.statementTimeoutMs + 500;
     this.pool = new pg.Pool({
       connectionString: options.url,
@@ -190,7 +199,7 @@ export class PostgresAuditSink implements AuditSink {
 
   async verify(): Promise<VerifyReport> {
     await this.ensureMigrated();
-    const verifier = new ChainVerifier();
+    const verifier = new ChainVerifier(this.anchor.verifierOptions());
     let after: [string, string, string] | undefined;
     // Keyset pages in (writer, seq, id) order: bounded memory whatever the table size.
     for (;;) {
@@ -246,6 +255,7 @@ export class PostgresAuditSink implements AuditSink {
     if (this.closed) return;
     this.closed = true;
     await this.committer.close();
+    this.anchor.close();
     await this.pool.end();
   }
 
@@ -307,6 +317,7 @@ export class PostgresAuditSink implements AuditSink {
       });
       client.release();
       this.chain.advance(records);
+      this.anchor.appended();
     } catch (error) {
       // A lost connection or timeout leaves the outcome unknown: drop the connection, re-read the head.
       this.resync = true;

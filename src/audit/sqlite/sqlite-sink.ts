@@ -15,10 +15,11 @@ import type { Logger } from '../../observability/logger.js';
 import { DEFAULTS } from '../../config/defaults.js';
 import type { AuditQuery, AuditRecord, AuditSink, VerifyReport } from '../audit-sink.js';
 import { KeywardError } from '../../core/errors.js';
-import { ChainVerifier, WriterChain, sha256Hex, timeMs, type ChainedRecord } from '../hash-chain.js';
+import { ChainVerifier, WriterChain, timeMs, type ChainedRecord } from '../hash-chain.js';
 import { GROUP_COMMIT_DEFAULTS } from '../group-commit.js';
 import { queryTimeRange, recordFromRow } from '../record-row.js';
 import { WriteAheadJournal, orphanJournals, readJournal } from './write-ahead-journal.js';
+import { ChainAnchor, type AnchorOptions } from '../checkpoints.js';
 
 export interface SqliteSinkOptions {
   readonly path: string;
@@ -29,6 +30,8 @@ export interface SqliteSinkOptions {
   readonly maxPending?: number;
   /** Writer id of this instance's chain (tests); random by default. */
   readonly writer?: string;
+  /** Keyed chain and checkpoints outside the database (checkpoints.ts). */
+  readonly anchor?: AnchorOptions;
 }
 
 const SCHEMA = `
@@ -142,6 +145,7 @@ export class SqliteAuditSink implements AuditSink {
   readonly kind = 'sqlite';
   readonly path: string;
   private readonly chain: WriterChain;
+  private readonly anchor: ChainAnchor;
   private readonly journal: WriteAheadJournal;
   private readonly busyTimeoutMs: number;
   private readonly maxPending: number;
@@ -161,7 +165,12 @@ export class SqliteAuditSink implements AuditSink {
     this.logger = options.logger;
     this.busyTimeoutMs = options.writeTimeoutMs ?? DEFAULTS.audit.writeTimeoutMs;
     this.maxPending = options.maxPending ?? GROUP_COMMIT_DEFAULTS.maxPending;
-    this.chain = new WriterChain(options.writer);
+    this.anchor = new ChainAnchor(options.anchor ?? {}, options.logger, () => ({
+      writer: this.chain.writer,
+      seq: this.chain.lastSeq,
+      hash: this.chain.lastHash,
+    }));
+    this.chain = new WriterChain(options.writer, this.anchor.hasher);
     this.journal = new WriteAheadJournal(this.path);
     try {
       this.ensureOpen();
@@ -254,7 +263,7 @@ export class SqliteAuditSink implements AuditSink {
   async verify(): Promise<VerifyReport> {
     this.commitQueued();
     const { db } = this.ensureOpen();
-    const verifier = new ChainVerifier();
+    const verifier = new ChainVerifier(this.anchor.verifierOptions());
     const stmt = db.prepare<[], Row>(`SELECT ${COLUMNS} FROM audit_events ORDER BY writer, seq, id`);
     for (const row of stmt.iterate()) {
       verifier.add({
@@ -293,8 +302,10 @@ export class SqliteAuditSink implements AuditSink {
     this.closed = true;
     clearTimeout(this.retryTimer);
     if (this.commitQueued()) {
+      this.anchor.close();
       this.journal.remove();
     } else {
+      this.anchor.close();
       this.journal.close();
       this.logger.error(
         { records: this.queue.length, journal: this.journal.file, err: this.failure?.message },
@@ -325,6 +336,7 @@ export class SqliteAuditSink implements AuditSink {
       throw unavailable('the audit journal cannot be written', error);
     }
     this.chain.advance(records);
+    this.anchor.appended();
     this.queue.push(storedFromChained(record));
     // A caller that never yields to the event loop (a replay loop) drains a full batch itself.
     if (this.queue.length >= MAX_BATCH) {
@@ -425,7 +437,7 @@ export class SqliteAuditSink implements AuditSink {
           if (typeof writer !== 'string' || typeof seq !== 'number' || typeof prevHash !== 'string') continue;
           if (typeof type !== 'string') continue;
           if (open.exists.get(writer, seq) !== undefined) continue;
-          missing.push({ writer, seq, prevHash, hash: sha256Hex(body), body, fields });
+          missing.push({ writer, seq, prevHash, hash: this.anchor.hasher(body), body, fields });
         }
         if (missing.length > 0) open.insertBatch(missing);
         rmSync(file, { force: true });

@@ -38,12 +38,12 @@ function count(name: string, value: string): number {
 
 /** Opens the sink configured in the config file; a missing SQLite file is an error, not a new store. */
 async function openSink(options: ConfigOption): Promise<{ sink: AuditSink; where: string }> {
-  const { config } = loadConfigFile(findConfigFile(options.config));
+  const { config, baseDir } = loadConfigFile(findConfigFile(options.config));
   const audit = config.audit;
   if (audit.type === 'sqlite' && !existsSync(audit.path)) {
     throw new Error(`no audit database at ${audit.path} (nothing has been recorded yet)`);
   }
-  const sink = await createAuditSink(audit, { logger: silentLogger(), clock: systemClock });
+  const sink = await createAuditSink(audit, { logger: silentLogger(), clock: systemClock, baseDir });
   const where = audit.type === 'sqlite' ? `sqlite ${audit.path}` : `postgres schema ${audit.schema}`;
   return { sink, where };
 }

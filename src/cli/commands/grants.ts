@@ -65,7 +65,7 @@ async function withStore<T>(
   let sink: AuditSink | undefined;
   const audit = async (event: Omit<AuditEvent, 'time'>): Promise<void> => {
     try {
-      sink ??= await createAuditSink(config.audit, { logger, clock: systemClock });
+      sink ??= await createAuditSink(config.audit, { logger, clock: systemClock, baseDir });
       await sink.append({ ...event, time: new Date(systemClock.now()).toISOString() });
       await sink.flush();
     } catch (error) {

@@ -91,7 +91,7 @@ describe('completion spool', () => {
       delete process.env.KEYWARD_SECRET_API;
     }
     const sink = await createAuditSink(
-      { type: 'sqlite', path: dbPath },
+      { type: 'sqlite', path: dbPath, checkpointIntervalSeconds: 60 },
       { logger: silentLogger(), clock: systemClock },
     );
     const records = await sink.query({ tool: 'slow' });

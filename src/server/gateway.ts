@@ -229,7 +229,8 @@ export class Gateway {
     const limiter = options.inFlightLimiter;
     if (limiter === undefined) return this.runCall(name, rawArgs, options);
     const key = principalKey(options.principal);
-    if (!limiter.tryAcquire(key)) {
+    const lease = await limiter.tryAcquire(key);
+    if (lease === undefined) {
       const busy = new KeywardError(
         'rate_limited',
         `${limiter.max} calls of this agent are already running; retry when one has finished`,
@@ -241,7 +242,7 @@ export class Gateway {
     try {
       return await this.runCall(name, rawArgs, options);
     } finally {
-      limiter.release(key);
+      await limiter.release(key, lease);
     }
   }
 

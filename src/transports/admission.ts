@@ -29,15 +29,15 @@ function toolCalls(body: unknown): number {
  * A batch (an array) whose tool calls exceed what this principal may still run is answered 429
  * as a whole; a single call is admitted here and limited by the gateway (`rate_limited`).
  */
-export function batchFits(
+export async function batchFits(
   body: unknown,
   principal: Principal,
   limiter: InFlightLimiter | undefined,
   res: ServerResponse,
-): boolean {
+): Promise<boolean> {
   if (limiter === undefined || !Array.isArray(body)) return true;
   const calls = toolCalls(body);
-  if (calls <= limiter.available(principalKey(principal))) return true;
+  if (calls <= (await limiter.available(principalKey(principal)))) return true;
   res.setHeader('Retry-After', '1');
   sendJsonRpcError(
     res,

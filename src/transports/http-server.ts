@@ -25,7 +25,7 @@ import type { Gateway } from '../server/gateway.js';
 import { sendJsonRpcError } from './json-rpc-error.js';
 import { SseSessions } from './sse.js';
 import { StreamableHttpSessions, type McpRequest } from './streamable-http.js';
-import { InFlightLimiter } from '../server/in-flight-limiter.js';
+import { MemoryInFlightLimiter, type InFlightLimiter } from '../server/in-flight-limiter.js';
 import type { SessionAdmission } from './session-registry.js';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { readSecretSource } from '../secrets/bootstrap-value.js';
@@ -128,7 +128,7 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
       : ofPrincipal(auth) >= http.maxSessionsPerPrincipal
         ? 'principal-full'
         : 'ok';
-  const inFlightLimiter = new InFlightLimiter(http.maxInFlightPerPrincipal);
+  const inFlightLimiter = await createInFlightLimiter(options.gateway, http.maxInFlightPerPrincipal, logger);
   const streamable = new StreamableHttpSessions({
     gateway: options.gateway,
     logger,
@@ -424,6 +424,7 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
     await new Promise((resolve) => setTimeout(resolve, 50));
     await streamable.closeAll();
     await sse.closeAll();
+    await inFlightLimiter.close?.();
     nodeServer.closeAllConnections();
     for (const socket of sockets) socket.destroy();
   };
@@ -445,6 +446,28 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
       await closeSessions();
     },
   };
+}
+
+/**
+ * With a Redis cache the in-flight cap holds across replicas (leases in Redis); else per process.
+ * A lease outlives any call: the upstream deadline plus an approval's elicitation wait.
+ */
+async function createInFlightLimiter(
+  gateway: Gateway,
+  max: number,
+  logger: Logger,
+): Promise<InFlightLimiter> {
+  const cache = gateway.parts.config.cache;
+  if (cache.type !== 'redis') return new MemoryInFlightLimiter(max);
+  const { RedisInFlightLimiter } = await import('../policy/redis/redis-in-flight-limiter.js');
+  return RedisInFlightLimiter.create({
+    url: cache.url,
+    keyPrefix: cache.keyPrefix,
+    commandTimeoutMs: cache.commandTimeoutMs,
+    logger,
+    max,
+    leaseTtlMs: 10 * 60_000,
+  });
 }
 
 interface Readiness {

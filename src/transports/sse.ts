@@ -120,7 +120,7 @@ export class SseSessions {
       sendJsonRpcError(res, 403, 'Forbidden: the principal of this session changed; start a new session');
       return;
     }
-    if (!batchFits(req.body, found.principal, this.options.inFlightLimiter, res)) return;
+    if (!(await batchFits(req.body, found.principal, this.options.inFlightLimiter, res))) return;
     await found.transport.handlePostMessage(req, res, req.body);
   }
 

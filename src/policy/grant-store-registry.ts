@@ -12,6 +12,7 @@ import { MemoryRateLimiter, type RateLimiter } from './rate-limiter.js';
 import { SqliteGrantStore } from './sqlite/sqlite-grant-store.js';
 import { parseCacheKey } from '../cache/redis/cache-crypto.js';
 import { readSecretSource } from '../secrets/bootstrap-value.js';
+import type { StateSeal } from './redis/state-seal.js';
 
 export interface StoreDeps {
   readonly config: KeywardConfig;
@@ -89,11 +90,26 @@ export function registerGrantStore(kind: string, factory: GrantStoreFactory): vo
   grantStoreFactories.set(kind, factory);
 }
 
-// With a Redis cache, limits are shared by every replica (atomic Lua buckets); else in memory.
-let rateLimiterFactory: RateLimiterFactory = async ({ config, clock, logger }) => {
+// With a Redis cache, limits are shared by every replica; else in memory. With cache.encryptionKey
+// the buckets are sealed (a bucket refilled by hand counts as empty), without it they are plain.
+let rateLimiterFactory: RateLimiterFactory = async ({ config, clock, logger, baseDir, onForged }) => {
   if (config.cache.type !== 'redis') return new MemoryRateLimiter(clock);
   const { RedisRateLimiter } = await import('./redis/redis-rate-limiter.js');
-  return RedisRateLimiter.create({ ...redisOf(config, 'cache'), logger });
+  let seal: StateSeal | undefined;
+  if (config.cache.encryptionKey !== undefined) {
+    const { StateSeal } = await import('./redis/state-seal.js');
+    seal = new StateSeal(sealKey(config, baseDir ?? process.cwd()));
+  } else {
+    logger.warn(
+      'cache.encryptionKey is not set: shared rate-limit buckets in Redis are not sealed (anyone who can write Redis can refill them)',
+    );
+  }
+  return RedisRateLimiter.create({
+    ...redisOf(config, 'cache'),
+    logger,
+    ...(seal === undefined ? {} : { seal }),
+    ...(onForged === undefined ? {} : { onForged }),
+  });
 };
 
 /** Replaces the rate limiter factory (the remote mode picks Redis when configured). */

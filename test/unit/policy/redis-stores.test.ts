@@ -33,8 +33,16 @@ const grantStore = async (url = SHARED, keyPrefix = prefix): Promise<RedisGrantS
   opened.push(store);
   return store;
 };
-const limiter = async (url = SHARED, keyPrefix = prefix): Promise<RedisRateLimiter> => {
-  const l = await RedisRateLimiter.create({ url, keyPrefix, commandTimeoutMs: 300, logger: silentLogger() });
+const limiter = async (url = SHARED, keyPrefix = prefix, seal?: StateSeal): Promise<RedisRateLimiter> => {
+  const l = await RedisRateLimiter.create({
+    url,
+    keyPrefix,
+    commandTimeoutMs: 300,
+    logger: silentLogger(),
+    ...(seal === undefined
+      ? {}
+      : { seal, onForged: (what: { kind: string; id: string }) => forgeries.push(what) }),
+  });
   opened.push(l);
   return l;
 };
@@ -259,6 +267,26 @@ describe('RedisRateLimiter', () => {
     expect((refused as { retryAfterSeconds: number }).retryAfterSeconds).toBeGreaterThanOrEqual(300);
     expect(await b.remaining('k1', limit)).toBe(0);
     expect(await a.remaining('fresh', limit)).toBe(10);
+  });
+
+  it('sealed buckets (issue 14): shared exactly between replicas, and a bucket refilled by hand counts as empty', async () => {
+    const p = `${prefix}sealed:`;
+    const [a, b] = [await limiter(SHARED, p, SEAL), await limiter(SHARED, p, SEAL)];
+    const limit = { requests: 10, perSeconds: 3600 };
+    const results = await Promise.all(
+      Array.from({ length: 30 }, (_, i) => (i % 2 ? a : b).take('k1', limit)),
+    );
+    expect(results.filter((r) => r.ok)).toHaveLength(10);
+    expect(await b.remaining('k1', limit)).toBe(0);
+    // Someone with Redis access refills the bucket.
+    forgeries.length = 0;
+    await admin.hset(`${p}rl:k1`, 'tokens', '10');
+    const after = await a.take('k1', limit);
+    expect(after.ok).toBe(false);
+    expect(forgeries).toContainEqual({ kind: 'bucket', id: 'k1' });
+    // The seal is restored as empty: later calls wait for the refill like everyone else.
+    expect(await b.remaining('k1', limit)).toBe(0);
+    expect(forgeries).toHaveLength(1);
   });
 });
 

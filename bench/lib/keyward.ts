@@ -91,6 +91,9 @@ export function makeWorkspace(options: WorkspaceOptions): Workspace {
     },
     audit: options.audit ?? { type: 'sqlite', path: `${dir}/audit.db` },
     grants: { store: 'memory', path: `${dir}/grants.db` },
+    // One configured agent stands in for the 64 concurrent agents of the c64 and multi-session
+    // scenarios: lift the per-principal fairness caps (issue 14), which would otherwise refuse them.
+    server: { http: { maxSessionsPerPrincipal: 1000, maxInFlightPerPrincipal: 1024 } },
     logging: { level: 'warn' },
   };
   const configPath = path.join(dir, 'tools.config.json');

@@ -467,6 +467,8 @@ export const httpServerSchema = z
     requestTimeoutMs: z.number().int().positive().default(DEFAULTS.http.requestTimeoutMs),
     /** When set, GET /metrics needs `Authorization: Bearer <this token>` (tool names are operator data). */
     metricsToken: secretSourceSchema.optional(),
+    /** Name tools in /metrics labels. Default: only when metricsToken is set (else `tool="*"`). */
+    metricsToolNames: z.boolean().optional(),
   })
   .strict();
 

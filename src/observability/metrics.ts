@@ -30,6 +30,11 @@ type BreakerReader = () => number | undefined;
 export interface MetricsOptions {
   /** Also export the process metrics (CPU, memory, event loop lag). Default true. */
   readonly processMetrics?: boolean;
+  /**
+   * Label calls with their tool name. Default true. Off, every call counts under `tool="*"`: a
+   * scraper without the operator's trust learns no tool names (hidden tools included).
+   */
+  readonly toolNames?: boolean;
 }
 
 export class Metrics implements CallObserver {
@@ -46,7 +51,10 @@ export class Metrics implements CallObserver {
   private gateway: Gateway | undefined;
   private lastCache = { hits: 0, misses: 0, staleServed: 0 };
 
+  private readonly toolNames: boolean;
+
   constructor(options: MetricsOptions = {}) {
+    this.toolNames = options.toolNames ?? true;
     const registers = [this.registry];
     if (options.processMetrics !== false)
       collectDefaultMetrics({ register: this.registry, prefix: 'keyward_' });
@@ -152,8 +160,9 @@ export class Metrics implements CallObserver {
     durationMs: number;
   }): void {
     const outcome = event.errorCode ?? 'ok';
-    this.calls.inc({ tool: event.tool, outcome });
-    this.latency.observe({ tool: event.tool }, Math.max(0, event.durationMs) / 1000);
+    const tool = this.toolNames ? event.tool : '*';
+    this.calls.inc({ tool, outcome });
+    this.latency.observe({ tool }, Math.max(0, event.durationMs) / 1000);
     if (event.errorCode !== undefined && DENIAL_CODES.has(event.errorCode))
       this.denials.inc({ code: event.errorCode });
     if (event.errorCode !== undefined && BACKEND_CODES.has(event.errorCode)) {

@@ -66,7 +66,12 @@ export async function startHttpService(
       'identity.jwt.audience differs from server.http.publicUrl: tokens must name this server as audience',
     );
   }
-  const metrics = new Metrics({ processMetrics: options.processMetrics ?? true });
+  const metrics = new Metrics({
+    processMetrics: options.processMetrics ?? true,
+    // Tool names (hidden tools included) only for a scraper the operator authenticates, unless
+    // the config says otherwise.
+    toolNames: http.metricsToolNames ?? http.metricsToken !== undefined,
+  });
   const gateway = await Gateway.create(loaded, {
     logger,
     secrets: options.secrets,

@@ -133,6 +133,44 @@ describe('/metrics with a token (issue 14)', () => {
   });
 });
 
+describe('/metrics without a token names no tools (issue 14)', () => {
+  it('counts calls under tool="*"', async () => {
+    const { dir, configPath } = await makeWorkspace(
+      (d) => ({
+        ...coreConfig(d, upstream.origin),
+        identity: { tokens: [{ agent: 'local', sha256: sha256Hex(CALMER), id: 'c' }] },
+        server: { http: { host: '127.0.0.1', port: 0 } },
+        logging: { level: 'silent' },
+      }),
+      { api: KEY },
+    );
+    const svc = await startHttpService(
+      parseConfig(JSON.parse(readFileSync(configPath, 'utf8')), configPath, dir),
+      {
+        logger: silentLogger(),
+        secrets: new SecretRegistry(),
+        processMetrics: false,
+      },
+    );
+    try {
+      const client = new Client({ name: 'm', version: '0' });
+      await client.connect(
+        new StreamableHTTPClientTransport(new URL(`${svc.http.baseUrl}/mcp`), {
+          requestInit: { headers: { Authorization: `Bearer ${CALMER}` } },
+        }),
+      );
+      await client.callTool({ name: 'get_repo', arguments: { owner: 'a', repo: 'b' } });
+      await client.close();
+      const text = await (await fetch(`${svc.http.baseUrl}/metrics`)).text();
+      expect(text).toMatch(/keyward_tool_calls_total\{tool="\*",outcome="ok"\} 1/);
+      expect(text).not.toContain('get_repo');
+      expect(text).not.toContain('forbidden_read');
+    } finally {
+      await svc.shutdown(500);
+    }
+  });
+});
+
 describe('fair sharing between tenants', () => {
   it('sessions: one principal gets 429 past its own cap, another tenant still gets a session', async () => {
     for (let i = 0; i < CAPS.maxSessionsPerPrincipal; i++) await open(FLOODER);
@@ -302,4 +340,59 @@ describe('calls in flight across replicas (Redis)', () => {
       await b.shutdown(500);
     }
   }, 30_000);
+});
+
+describe('slow bodies and the connection cap (issue 14)', () => {
+  it('a trickling body is cut at requestTimeout; connections past maxConnections are closed at once', async () => {
+    const { dir, configPath } = await makeWorkspace(
+      (d) => ({
+        ...coreConfig(d, upstream.origin),
+        identity: { tokens: [{ agent: 'local', sha256: sha256Hex(CALMER), id: 'c' }] },
+        server: {
+          http: {
+            host: '127.0.0.1',
+            port: 0,
+            requestTimeoutMs: 1_500,
+            headersTimeoutMs: 1_000,
+            maxConnections: 5,
+          },
+        },
+        logging: { level: 'silent' },
+      }),
+      { api: KEY },
+    );
+    const svc = await startHttpService(
+      parseConfig(JSON.parse(readFileSync(configPath, 'utf8')), configPath, dir),
+      {
+        logger: silentLogger(),
+        secrets: new SecretRegistry(),
+        processMetrics: false,
+      },
+    );
+    const port = Number(new URL(svc.http.baseUrl).port);
+    const opened = (): { socket: Socket; closed: Promise<void> } => {
+      const socket = connect(port, '127.0.0.1');
+      socket.on('error', () => undefined);
+      socket.resume();
+      return { socket, closed: new Promise((resolve) => socket.once('close', () => resolve())) };
+    };
+    try {
+      // Headers complete, then a body that never arrives.
+      const trickle = opened();
+      trickle.socket.write(
+        `POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${CALMER}\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"jsonrpc"`,
+      );
+      await trickle.closed;
+
+      const held = Array.from({ length: 5 }, () => opened());
+      await Promise.all(held.map((h) => new Promise((resolve) => h.socket.once('connect', resolve))));
+      const extra = opened();
+      await extra.closed;
+      // The extra one was refused while the five were still held open.
+      expect(held.every((h) => !h.socket.destroyed)).toBe(true);
+      for (const h of held) h.socket.destroy();
+    } finally {
+      await svc.shutdown(500);
+    }
+  }, 20_000);
 });

@@ -141,7 +141,7 @@ beforeAll(async () => {
             { id: 'no-admin', effect: 'deny', permissions: ['admin:*'] },
           ],
         },
-        server: { http: { host: '127.0.0.1', port: 0, maxBodyBytes: 64 * 1024 } },
+        server: { http: { host: '127.0.0.1', port: 0, maxBodyBytes: 64 * 1024, metricsToolNames: true } },
         logging: { level: 'silent' },
       };
     },

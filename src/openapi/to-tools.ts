@@ -25,6 +25,7 @@ import {
   type SchemeMapping,
   type SecurityRequirement,
 } from './security.js';
+import { ARGUMENT_RESERVED_HEADERS } from '../upstream/reserved-headers.js';
 
 /** A tool entry as written into tools.config.json (defaults not yet applied). */
 export type ToolDefinition = z.input<typeof toolSchema>;
@@ -78,27 +79,6 @@ type Obj = Record<string, unknown>;
 
 const METHODS = ['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace'] as const;
 const SUPPORTED_METHODS = new Set(['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD']);
-/** Headers an argument must never set: the credential, framing, routing and cookies. */
-const RESERVED_HEADERS = new Set([
-  'authorization',
-  'proxy-authorization',
-  'cookie',
-  'host',
-  'content-length',
-  'content-type',
-  'accept',
-  'transfer-encoding',
-  'connection',
-  'keep-alive',
-  'upgrade',
-  'te',
-  'trailer',
-  'expect',
-  'forwarded',
-  'x-forwarded-for',
-  'x-forwarded-host',
-  'x-forwarded-proto',
-]);
 const HEADER_NAME = /^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/;
 const JSON_MEDIA = /^application\/(?:[\w.+-]+\+)?json\s*(?:;.*)?$/i;
 
@@ -339,7 +319,10 @@ function compileOperation(
         if (required) return undefined;
         continue;
       }
-      if (RESERVED_HEADERS.has(pname.toLowerCase()) || pname.toLowerCase() === credentialParams.header) {
+      if (
+        ARGUMENT_RESERVED_HEADERS.has(pname.toLowerCase()) ||
+        pname.toLowerCase() === credentialParams.header
+      ) {
         report(`header parameter "${pname}" is reserved and is not exposed as an argument`, false);
         continue;
       }

@@ -155,13 +155,28 @@ export interface RequestContext {
   readonly elicitor?: Elicitor;
 }
 
+/** Concurrent callers with the same key share one run of `fn` until it settles. */
+class SingleFlight<T> {
+  private readonly running = new Map<string, Promise<T>>();
+
+  run(key: string, fn: () => Promise<T>): Promise<T> {
+    const existing = this.running.get(key);
+    if (existing !== undefined) return existing;
+    const run = fn().finally(() => this.running.delete(key));
+    this.running.set(key, run);
+    return run;
+  }
+}
+
 export class CapabilityAuthorizer implements Authorizer {
-  private readonly inFlightApprovals = new Map<string, Promise<Grant | undefined>>();
+  /** One elicitation at a time per principal × permission × constraints. */
+  private readonly inFlightApprovals = new SingleFlight<Grant | undefined>();
   /** Concurrent identical operator requests share one (issue 14: 300 parallel asks, one request). */
-  private readonly openingApprovals = new Map<
-    string,
-    Promise<{ id: string; expiresAt: number; deniedRecently: boolean }>
-  >();
+  private readonly openingApprovals = new SingleFlight<{
+    id: string;
+    expiresAt: number;
+    deniedRecently: boolean;
+  }>();
 
   constructor(
     private readonly options: CapabilityAuthorizerOptions,
@@ -278,13 +293,9 @@ export class CapabilityAuthorizer implements Authorizer {
     tool: string | undefined,
   ): Promise<Grant | undefined> {
     const key = `${input.principal.tenant}\u0000${input.principal.agent}\u0000${input.permission}\u0000${JSON.stringify(constraints ?? {})}`;
-    const existing = this.inFlightApprovals.get(key);
-    if (existing !== undefined) return existing;
-    const run = this.elicit(input, terms, request, elicitor, constraints, tool).finally(() =>
-      this.inFlightApprovals.delete(key),
+    return this.inFlightApprovals.run(key, () =>
+      this.elicit(input, terms, request, elicitor, constraints, tool),
     );
-    this.inFlightApprovals.set(key, run);
-    return run;
   }
 
   private async elicit(
@@ -426,23 +437,13 @@ export class CapabilityAuthorizer implements Authorizer {
 
   /** Reuses or opens an approval request an operator answers with `keyward grants approve`. */
   private pendingApproval(
-    principal: Principal,
-    input: Pick<AuthorizeInput, 'permission' | 'args' | 'requestId' | 'sessionId'>,
-    terms: GrantTerms,
-    request: RequestInput | undefined,
-    constraints: ArgConstraints | undefined,
-    tool: string | undefined,
+    ...args: Parameters<CapabilityAuthorizer['openApproval']>
   ): Promise<{ id: string; expiresAt: number; deniedRecently: boolean }> {
+    const [principal, input, , , constraints, tool] = args;
     const scopeKey =
       tool === undefined ? JSON.stringify(constraints ?? {}) : `${tool}\u0000${argsFingerprint(input.args)}`;
     const key = `${principal.tenant}\u0000${principal.agent}\u0000${input.permission}\u0000${scopeKey}`;
-    const opening = this.openingApprovals.get(key);
-    if (opening !== undefined) return opening;
-    const run = this.openApproval(principal, input, terms, request, constraints, tool).finally(() =>
-      this.openingApprovals.delete(key),
-    );
-    this.openingApprovals.set(key, run);
-    return run;
+    return this.openingApprovals.run(key, () => this.openApproval(...args));
   }
 
   private async openApproval(

@@ -6,6 +6,7 @@
 import type { InjectConfig, ToolConfig } from '../config/schema.js';
 import { ConfigError, KeywardError } from '../core/errors.js';
 import type { OutboundRequest } from './outbound-request.js';
+import { RESERVED_HEADERS } from './reserved-headers.js';
 
 export interface RequestTemplateOptions {
   /** The inject config of the tool's credential: its header / query param may not be set by the tool. */
@@ -23,25 +24,6 @@ export interface CompiledRequestTemplate {
 
 export const USER_AGENT = 'keyward/0.1';
 export const DEFAULT_ACCEPT = 'application/json, */*;q=0.5';
-
-/** Headers a tool template may never set: credentials, routing, and framing. */
-const FORBIDDEN_HEADERS = new Set([
-  'authorization',
-  'proxy-authorization',
-  'cookie',
-  'host',
-  'content-length',
-  'transfer-encoding',
-  'connection',
-  'keep-alive',
-  'upgrade',
-  'te',
-  'trailer',
-  'expect',
-  'proxy-connection',
-  // Bodies must arrive uncompressed so the redactor sees them (see http-client.ts).
-  'accept-encoding',
-]);
 
 const PLACEHOLDER = /\{([A-Za-z_$][A-Za-z0-9_$.-]*)\}/g;
 const INVALID_HEADER_VALUE = /[^\t\x20-\x7e\x80-\xff]/;
@@ -247,7 +229,7 @@ export function compileRequestTemplate(
   const headerEntries: (readonly [string, CompiledString])[] = [];
   for (const [rawName, template] of Object.entries(request.headers)) {
     const name = rawName.toLowerCase();
-    if (FORBIDDEN_HEADERS.has(name) || name === credentialHeader) {
+    if (RESERVED_HEADERS.has(name) || name === credentialHeader) {
       const where = `tools.${toolName}.request.headers.${rawName}`;
       throw new ConfigError(`${where}: header '${name}' cannot be set by a tool`, [
         { path: where, message: 'credential, cookie, host and framing headers are set by keyward only' },

@@ -57,13 +57,7 @@ beforeAll(async () => {
         },
         tools: {
           ...config.tools,
-          slow_call: {
-            description: 'slow',
-            permission: 'api:read',
-            credential: 'api',
-            request: { method: 'GET', url: `${upstream.origin}/slow`, query: { ms: '{ms}' } },
-            input: { type: 'object', properties: { ms: { type: 'string' } }, required: ['ms'] },
-          },
+          slow_call: slowTool(),
         },
         server: {
           http: { host: '127.0.0.1', port: 0, ...CAPS, metricsToken: { env: 'KW_FAIR_METRICS_TOKEN' } },
@@ -73,14 +67,7 @@ beforeAll(async () => {
     },
     { api: KEY },
   );
-  service = await startHttpService(
-    parseConfig(JSON.parse(readFileSync(configPath, 'utf8')), configPath, dir),
-    {
-      logger: silentLogger(),
-      secrets: new SecretRegistry(),
-      processMetrics: false,
-    },
-  );
+  service = await serve(dir, configPath);
   base = service.http.baseUrl;
 });
 
@@ -89,6 +76,24 @@ afterAll(async () => {
   await service?.shutdown(1_000);
   await upstream?.close();
 });
+
+/** A tool whose upstream answers after `ms` milliseconds (a call that holds its slot). */
+const slowTool = (): Record<string, unknown> => ({
+  description: 'slow',
+  permission: 'api:read',
+  credential: 'api',
+  request: { method: 'GET', url: `${upstream.origin}/slow`, query: { ms: '{ms}' } },
+  input: { type: 'object', properties: { ms: { type: 'string' } }, required: ['ms'] },
+});
+
+/** A service from a workspace's config file, as `keyward serve --http` would build it. */
+function serve(dir: string, configPath: string): Promise<HttpService> {
+  return startHttpService(parseConfig(JSON.parse(readFileSync(configPath, 'utf8')), configPath, dir), {
+    logger: silentLogger(),
+    secrets: new SecretRegistry(),
+    processMetrics: false,
+  });
+}
 
 async function open(token: string): Promise<Client> {
   const client = new Client({ name: 'fair', version: '0' });
@@ -144,14 +149,7 @@ describe('/metrics without a token names no tools (issue 14)', () => {
       }),
       { api: KEY },
     );
-    const svc = await startHttpService(
-      parseConfig(JSON.parse(readFileSync(configPath, 'utf8')), configPath, dir),
-      {
-        logger: silentLogger(),
-        secrets: new SecretRegistry(),
-        processMetrics: false,
-      },
-    );
+    const svc = await serve(dir, configPath);
     try {
       const client = new Client({ name: 'm', version: '0' });
       await client.connect(
@@ -288,13 +286,7 @@ describe('calls in flight across replicas (Redis)', () => {
           identity: { tokens: [{ agent: 'flood', sha256: sha256Hex(FLOODER), id: 'flood' }] },
           tools: {
             ...config.tools,
-            slow_call: {
-              description: 'slow',
-              permission: 'api:read',
-              credential: 'api',
-              request: { method: 'GET', url: `${upstream.origin}/slow`, query: { ms: '{ms}' } },
-              input: { type: 'object', properties: { ms: { type: 'string' } }, required: ['ms'] },
-            },
+            slow_call: slowTool(),
           },
           cache: { type: 'redis', url: 'redis://127.0.0.1:6379', keyPrefix: prefix },
           server: { http: { host: '127.0.0.1', port: 0, maxInFlightPerPrincipal: 2 } },
@@ -303,9 +295,7 @@ describe('calls in flight across replicas (Redis)', () => {
       },
       { api: KEY },
     );
-    const config = () => parseConfig(JSON.parse(readFileSync(configPath, 'utf8')), configPath, dir);
-    const options = { logger: silentLogger(), secrets: new SecretRegistry(), processMetrics: false };
-    const [a, b] = [await startHttpService(config(), options), await startHttpService(config(), options)];
+    const [a, b] = [await serve(dir, configPath), await serve(dir, configPath)];
     const connectTo = async (service: HttpService): Promise<Client> => {
       const client = new Client({ name: 'replica', version: '0' });
       await client.connect(
@@ -361,14 +351,7 @@ describe('slow bodies and the connection cap (issue 14)', () => {
       }),
       { api: KEY },
     );
-    const svc = await startHttpService(
-      parseConfig(JSON.parse(readFileSync(configPath, 'utf8')), configPath, dir),
-      {
-        logger: silentLogger(),
-        secrets: new SecretRegistry(),
-        processMetrics: false,
-      },
-    );
+    const svc = await serve(dir, configPath);
     const port = Number(new URL(svc.http.baseUrl).port);
     const opened = (): { socket: Socket; closed: Promise<void> } => {
       const socket = connect(port, '127.0.0.1');

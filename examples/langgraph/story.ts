@@ -12,15 +12,16 @@
  *  6. project_status answers rate_limited: the agent waits retryAfterSeconds and its retry succeeds.
  *
  * The world acts only while the graph is paused (LangGraph's interruptBefore), so every run takes
- * the same steps.
+ * the same steps; nothing slow runs between the agent's two project_status calls, so the second
+ * one always meets the empty bucket.
  */
-import { HumanMessage, type AIMessage, type BaseMessage } from '@langchain/core/messages';
+import { HumanMessage, ToolMessage, type AIMessage, type BaseMessage } from '@langchain/core/messages';
 import { tool } from '@langchain/core/tools';
 import { END, MemorySaver, MessagesAnnotation, START, StateGraph } from '@langchain/langgraph';
 import { ToolNode, toolsCondition } from '@langchain/langgraph/prebuilt';
 import { z } from 'zod';
 import { keywardTools } from './keyward-tools.js';
-import { ScriptedChatModel, type Goal } from './scripted-model.js';
+import { ScriptedChatModel, readToolMessage, type Goal } from './scripted-model.js';
 import { AGENT, newApiKey, startWorld, type Transport } from './world.js';
 
 export const TASK = 'Report on project p1: what it is, who owns it, and its current status.';
@@ -117,8 +118,16 @@ export async function runStory(options: StoryOptions): Promise<StoryResult> {
 
       // The graph is paused before its tool step: the world moves.
       const next = ((messages.at(-1) as AIMessage).tool_calls ?? []).map((c) => c.name);
-      // The operator reviews the queue and approves what an agent asked for with a reason.
-      for (const request of await world.pendingApprovals()) {
+      // A request is waiting (keyward also raises an `approval.requested` alert, to its log or a
+      // webhook): the operator reviews `keyward grants list` and approves what the agent asked for
+      // with a reason. The request the refused call opened (no justification) is left to lapse.
+      const previous = messages.at(-2);
+      const paged =
+        previous !== undefined &&
+        ToolMessage.isInstance(previous) &&
+        previous.name === 'request_capability' &&
+        readToolMessage(previous).structured?.status === 'pending';
+      for (const request of paged ? await world.pendingApprovals() : []) {
         if (request.agent !== AGENT || !request.justification) continue;
         log(`operator: approves ${request.id} (${request.permission}: "${request.justification}")`);
         await world.approve(request.id);

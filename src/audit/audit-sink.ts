@@ -24,6 +24,7 @@ export interface AuditQuery {
   readonly agent?: string;
   readonly tenant?: string;
   readonly tool?: string;
+  readonly requestId?: string;
   readonly type?: string;
   readonly decision?: string;
   readonly since?: string;

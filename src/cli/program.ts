@@ -14,6 +14,7 @@ import { registerDemoCommand } from './commands/demo.js';
 import { registerInitCommand } from './commands/init.js';
 import { registerSecretsCommand } from './commands/secrets.js';
 import { registerTokensCommand } from './commands/tokens.js';
+import { registerConsoleCommand } from './commands/console.js';
 
 export function buildProgram(): Command {
   const program = new Command('keyward')
@@ -31,5 +32,6 @@ export function buildProgram(): Command {
   registerSecretsCommand(program);
   registerImportCommand(program);
   registerTokensCommand(program);
+  registerConsoleCommand(program);
   return program;
 }

@@ -27,6 +27,8 @@ export const DEFAULTS = {
     requestTimeoutMs: 60_000,
   },
   shutdown: { drainMs: 20_000 },
+  /** An operator's console sign-in (8 h) and a call waiting on the console after a URL elicitation. */
+  console: { sessionTtlSeconds: 8 * 3600, waitSeconds: 300 },
   identity: { maxTokenLifetimeSeconds: 86_400 },
   policy: { metaToolRateLimit: { requests: 30, perSeconds: 60 } },
 } as const;

@@ -239,6 +239,24 @@ function crossCheck(config: KeywardConfig): ConfigIssue[] {
       issues.push({ path: `identity.tokens[${i}].sha256`, message: 'the same token is listed twice' });
     tokenHashes.add(entry.sha256);
   });
+  // An agent's token must never open the console: operator tokens are their own list, and one
+  // token cannot be both.
+  const operatorNames = new Set<string>();
+  const operatorHashes = new Set<string>();
+  config.console.operators.forEach((operator, i) => {
+    if (operatorNames.has(operator.name))
+      issues.push({ path: `console.operators[${i}].name`, message: `duplicate operator "${operator.name}"` });
+    operatorNames.add(operator.name);
+    if (tokenHashes.has(operator.sha256))
+      issues.push({
+        path: `console.operators[${i}].sha256`,
+        message:
+          'this token is also an agent token (identity.tokens); an operator needs a token of their own',
+      });
+    if (operatorHashes.has(operator.sha256))
+      issues.push({ path: `console.operators[${i}].sha256`, message: 'the same token is listed twice' });
+    operatorHashes.add(operator.sha256);
+  });
 
   const seen = new Set<string>();
   config.policy.rules.forEach((rule, i) => {

@@ -472,6 +472,46 @@ export const httpServerSchema = z
   })
   .strict();
 
+/**
+ * The approval console (issue 15): served under /console/ by `serve --http`, or by `keyward
+ * console` on loopback. Operators sign in with their own tokens, never an agent's.
+ */
+export const consoleSchema = z
+  .object({
+    operators: z
+      .array(
+        z
+          .object({
+            /** Shown in the console and recorded in the audit trail as `operator:<name>`. */
+            name,
+            /** Hex SHA-256 of the operator token (`keyward tokens create --operator NAME`). */
+            sha256: z.string().regex(/^[0-9a-f]{64}$/, '64 lowercase hex characters'),
+          })
+          .strict(),
+      )
+      .default([]),
+    /**
+     * The console's base URL as operators' browsers reach it (links in elicitations and alerts).
+     * Default: the origin of server.http.publicUrl, else the bound address, + `/console`.
+     */
+    publicUrl: z.string().url().optional(),
+    /** Lifetime of an operator's sign-in. */
+    sessionTtlSeconds: z
+      .number()
+      .int()
+      .positive()
+      .max(7 * 86_400)
+      .default(DEFAULTS.console.sessionTtlSeconds),
+    /** How long an agent's call waits for an operator's answer after a URL elicitation. */
+    waitSeconds: z.number().int().positive().max(3_600).default(DEFAULTS.console.waitSeconds),
+  })
+  .strict()
+  .default({
+    operators: [],
+    sessionTtlSeconds: DEFAULTS.console.sessionTtlSeconds,
+    waitSeconds: DEFAULTS.console.waitSeconds,
+  });
+
 export const notifierSchema = z
   .object({
     webhook: z
@@ -508,6 +548,7 @@ export const configSchema = z
     grants: grantsSchema,
     server: z.object({ http: httpServerSchema.optional() }).strict().default({}),
     notifier: notifierSchema,
+    console: consoleSchema,
     upstream: z
       .object({
         breaker: z

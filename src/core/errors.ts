@@ -28,7 +28,8 @@ export const ERROR_CATALOG = {
   approval_required: {
     when: 'a human must approve and no approval exists yet (client without elicitation)',
     retryable: true,
-    nextStep: 'ask the operator to run `keyward grants approve <approvalId>`, then retry',
+    nextStep:
+      'ask an operator to approve <approvalId> (at `url` when given, or `keyward grants approve`), then retry',
   },
   approval_denied: {
     when: 'the human declined the approval request',
@@ -122,6 +123,8 @@ export interface StructuredError {
   nextStep: string;
   /** Present on approval_required: the id an operator approves. */
   approvalId?: string;
+  /** Present on approval_required when there is an approval console: the request's page. */
+  url?: string;
   /** Present when a fallback answered instead (see tools.*.fallback). */
   fallback?: string;
 }
@@ -129,6 +132,7 @@ export interface StructuredError {
 export interface KeywardErrorOptions {
   retryAfterSeconds?: number;
   approvalId?: string;
+  url?: string;
   /** Internal detail for the server log only; never sent to the agent. Must not hold a secret. */
   detail?: string;
   cause?: unknown;
@@ -142,6 +146,7 @@ export class KeywardError extends Error {
   readonly code: ErrorCode;
   readonly retryAfterSeconds: number | undefined;
   readonly approvalId: string | undefined;
+  readonly url: string | undefined;
   readonly detail: string | undefined;
 
   constructor(code: ErrorCode, message: string, options: KeywardErrorOptions = {}) {
@@ -150,6 +155,7 @@ export class KeywardError extends Error {
     this.code = code;
     this.retryAfterSeconds = options.retryAfterSeconds;
     this.approvalId = options.approvalId;
+    this.url = options.url;
     this.detail = options.detail;
   }
 
@@ -188,5 +194,6 @@ export function toStructuredError(
   };
   if (error.retryAfterSeconds !== undefined) out.retryAfterSeconds = error.retryAfterSeconds;
   if (error.approvalId !== undefined) out.approvalId = error.approvalId;
+  if (error.url !== undefined) out.url = error.url;
   return out;
 }

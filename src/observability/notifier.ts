@@ -23,6 +23,8 @@ export interface Alert {
   readonly tenant?: string;
   readonly tool?: string;
   readonly permission?: string;
+  /** A page where a human acts on the alert (approval.requested: the request in the console). */
+  readonly url?: string;
   /** Extra non-secret fields (approval id, rule ids, credential id, counts). */
   readonly details?: Readonly<Record<string, string | number | boolean | readonly string[]>>;
 }

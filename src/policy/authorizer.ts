@@ -6,12 +6,29 @@
  */
 import type { Principal } from '../core/types.js';
 
-/** Asks the human through MCP elicitation; absent when the client cannot elicit. */
+/** A form the person in the MCP client fills in (MCP elicitation, form mode). */
+export type FormElicitation = (request: {
+  message: string;
+  requestedSchema: Record<string, unknown>;
+}) => Promise<{ action: 'accept' | 'decline' | 'cancel'; content?: Record<string, unknown> }>;
+
+/**
+ * What the agent's MCP client can ask of its user; absent when it cannot elicit. Each mode is
+ * present only when the client declared it (spec 2025-11-25 `elicitation: { form, url }`).
+ */
 export interface Elicitor {
-  elicit(request: {
+  readonly elicit?: FormElicitation;
+  /**
+   * URL mode: asks the client to open a page (keyward's approval console) for its user. Resolves
+   * with the user's consent to open it, not with the outcome of what happens on the page.
+   */
+  readonly openUrl?: (request: {
     message: string;
-    requestedSchema: Record<string, unknown>;
-  }): Promise<{ action: 'accept' | 'decline' | 'cancel'; content?: Record<string, unknown> }>;
+    url: string;
+    elicitationId: string;
+  }) => Promise<'accept' | 'decline' | 'cancel'>;
+  /** Tells the client the URL elicitation finished (notifications/elicitation/complete). */
+  readonly completeUrl?: (elicitationId: string) => Promise<void>;
 }
 
 export interface AuthorizeInput {
@@ -22,6 +39,8 @@ export interface AuthorizeInput {
   readonly requestId: string;
   readonly sessionId?: string;
   readonly elicitor?: Elicitor;
+  /** Aborted when the client cancels the call or the session closes (ends a wait for an operator). */
+  readonly signal?: AbortSignal;
 }
 
 export interface Authorization {

@@ -11,7 +11,8 @@ import { KeywardError } from '../core/errors.js';
 import type { AuditEvent, Principal } from '../core/types.js';
 import type { Logger } from '../observability/logger.js';
 import type { Alert } from '../observability/notifier.js';
-import type { Authorization, AuthorizeInput, Authorizer, Elicitor } from './authorizer.js';
+import { randomUUID } from 'node:crypto';
+import type { Authorization, AuthorizeInput, Authorizer, Elicitor, FormElicitation } from './authorizer.js';
 import { quoteUntrusted } from '../core/untrusted-text.js';
 import {
   approvalMode,
@@ -57,6 +58,17 @@ export interface CapabilityAuthorizerOptions {
   readonly onGrantsChanged?: () => void;
   /** list_capabilities and request_capability calls per principal (default 30 a minute). */
   readonly metaToolRateLimit?: { readonly requests: number; readonly perSeconds: number };
+  /** Links to the approval console; absent or yielding undefined when there is none. */
+  readonly links?: ApprovalLinks;
+  /** How long a call waits for an operator after a URL elicitation (default 300 s). */
+  readonly operatorWaitSeconds?: number;
+  /** How often a waiting call re-reads its approval request (default 250 ms). */
+  readonly operatorPollMs?: number;
+}
+
+/** Where an operator answers an approval request in the browser (src/console/console-links.ts). */
+export interface ApprovalLinks {
+  approvalUrl(approvalId: string): string | undefined;
 }
 
 /** The grant terms of the deciding approve rules; with several, the strictest wins. */
@@ -133,7 +145,15 @@ export type RequestOutcome =
       grantId?: string;
       expiresAt?: string;
     }
-  | { status: 'pending'; approvalId: string; ruleIds: readonly string[]; expiresAt: string; nextStep: string }
+  | {
+      status: 'pending';
+      approvalId: string;
+      /** The console page of the request, when there is a console. */
+      url?: string;
+      ruleIds: readonly string[];
+      expiresAt: string;
+      nextStep: string;
+    }
   | {
       status: 'denied';
       code: 'permission_denied' | 'approval_denied';
@@ -186,6 +206,11 @@ export class CapabilityAuthorizer implements Authorizer {
 
   get engine(): PolicyEngine {
     return this.options.engine;
+  }
+
+  /** The grant store shared with the console and `keyward grants`. */
+  get grants(): GrantStore {
+    return this.options.grants;
   }
 
   canEverUse(principal: Principal, tool: string, permission: string): boolean {
@@ -251,8 +276,15 @@ export class CapabilityAuthorizer implements Authorizer {
     }
     const terms = grantTerms(decision.rules);
     const mode = approvalMode(decision.rules, principal);
-    if (input.elicitor !== undefined && elicitationMayApprove(mode)) {
-      const grant = await this.askHuman(input, terms, undefined, input.elicitor, undefined, input.tool);
+    if (input.elicitor?.elicit !== undefined && elicitationMayApprove(mode)) {
+      const grant = await this.askHuman(
+        input,
+        terms,
+        undefined,
+        input.elicitor.elicit,
+        undefined,
+        input.tool,
+      );
       if (grant === undefined) {
         throw new KeywardError('approval_denied', `the human declined ${permission} for ${input.tool}`);
       }
@@ -273,11 +305,71 @@ export class CapabilityAuthorizer implements Authorizer {
         `an operator declined ${permission} (request ${approval.id})`,
       );
     }
+    const url = this.options.links?.approvalUrl(approval.id);
+    if (url !== undefined && input.elicitor?.openUrl !== undefined) {
+      const answer = await this.waitForOperator(input, approval.id, url, input.elicitor);
+      if (answer === 'denied')
+        throw new KeywardError(
+          'approval_denied',
+          `an operator declined ${permission} (request ${approval.id})`,
+        );
+      if (answer !== undefined) {
+        const used = await this.options.grants.useGrant(answer.id, this.options.clock.now());
+        if (used.ok) return used.grant;
+      }
+    }
     throw new KeywardError(
       'approval_required',
-      `permission ${permission} needs an operator's approval of this call (request ${approval.id}, rule ${terms.ruleIds.join(', ')})`,
-      { approvalId: approval.id },
+      `permission ${permission} needs an operator's approval of this call (request ${approval.id}, rule ${terms.ruleIds.join(', ')})` +
+        (url === undefined ? '' : `; an operator can answer at ${url}`),
+      { approvalId: approval.id, ...(url === undefined ? {} : { url }) },
     );
+  }
+
+  /**
+   * Points the person behind the agent's client at the console page of the request (URL-mode
+   * elicitation) and waits for an operator's answer, read from the shared grant store (so an
+   * answer given on another replica's console counts). The client's "accept" only means the page
+   * was opened: the decision is the operator's. Returns the grant, 'denied', or undefined when
+   * nobody answered in time, the user declined to open the page, or the call was cancelled.
+   */
+  private async waitForOperator(
+    input: AuthorizeInput,
+    approvalId: string,
+    url: string,
+    elicitor: Elicitor,
+  ): Promise<Grant | 'denied' | undefined> {
+    const elicitationId = `${approvalId}.${randomUUID()}`;
+    const opened = elicitor.openUrl!({
+      message:
+        `An operator must approve "${input.permission}" for tool "${input.tool}" (request ${approvalId}). ` +
+        'Open the approval page to review the exact arguments and decide; the call continues when they do.',
+      url,
+      elicitationId,
+    }).catch((error: unknown) => {
+      this.options.logger.warn({ requestId: input.requestId, err: String(error) }, 'URL elicitation failed');
+      return 'cancel' as const;
+    });
+    const deadline = this.options.clock.now() + (this.options.operatorWaitSeconds ?? 300) * 1000;
+    const pollMs = this.options.operatorPollMs ?? 250;
+    let declined = false;
+    void opened.then((action) => {
+      if (action !== 'accept') declined = true;
+    });
+    try {
+      for (;;) {
+        const approval = await this.options.grants.getApproval(approvalId);
+        if (approval?.status === 'denied') return 'denied';
+        if (approval?.status === 'approved' && approval.grantId !== undefined)
+          return await this.options.grants.getGrant(approval.grantId);
+        if (approval === undefined || approval.status === 'expired') return undefined;
+        if (declined || input.signal?.aborted === true || this.options.clock.now() >= deadline)
+          return undefined;
+        await sleep(pollMs, input.signal);
+      }
+    } finally {
+      await elicitor.completeUrl?.(elicitationId).catch(() => undefined);
+    }
   }
 
   /**
@@ -288,13 +380,13 @@ export class CapabilityAuthorizer implements Authorizer {
     input: Pick<AuthorizeInput, 'principal' | 'permission' | 'args' | 'requestId' | 'sessionId'>,
     terms: GrantTerms,
     request: RequestInput | undefined,
-    elicitor: Elicitor,
+    elicit: FormElicitation,
     constraints: ArgConstraints | undefined,
     tool: string | undefined,
   ): Promise<Grant | undefined> {
     const key = `${input.principal.tenant}\u0000${input.principal.agent}\u0000${input.permission}\u0000${JSON.stringify(constraints ?? {})}`;
     return this.inFlightApprovals.run(key, () =>
-      this.elicit(input, terms, request, elicitor, constraints, tool),
+      this.elicit(input, terms, request, elicit, constraints, tool),
     );
   }
 
@@ -302,7 +394,7 @@ export class CapabilityAuthorizer implements Authorizer {
     input: Pick<AuthorizeInput, 'principal' | 'permission' | 'args' | 'requestId' | 'sessionId'>,
     terms: GrantTerms,
     request: RequestInput | undefined,
-    elicitor: Elicitor,
+    elicit: FormElicitation,
     constraints: ArgConstraints | undefined,
     tool: string | undefined,
   ): Promise<Grant | undefined> {
@@ -352,9 +444,9 @@ export class CapabilityAuthorizer implements Authorizer {
       ...(tool === undefined ? {} : { tool }),
       details: { channel: 'elicitation', ruleIds: terms.ruleIds },
     });
-    let answer: Awaited<ReturnType<Elicitor['elicit']>>;
+    let answer: Awaited<ReturnType<FormElicitation>>;
     try {
-      answer = await elicitor.elicit({
+      answer = await elicit({
         message: lines.join('\n'),
         requestedSchema: {
           type: 'object',
@@ -494,6 +586,7 @@ export class CapabilityAuthorizer implements Authorizer {
       ...(tool === undefined ? {} : { tool }),
       permission: input.permission,
       argsSummary: tool === undefined ? summarizeArgs(constraints ?? {}) : summarizeArgs(input.args),
+      ...(tool === undefined ? {} : { argsJson: JSON.stringify(input.args) }),
       ...(justification === undefined ? {} : { justification }),
       ...(scope === undefined ? {} : { constraints: scope }),
       ttlSeconds,
@@ -516,12 +609,13 @@ export class CapabilityAuthorizer implements Authorizer {
     });
     this.options.notifier?.notify({
       type: 'approval.requested',
-      message: `agent ${principal.agent} asks for ${input.permission}: run \`keyward grants approve ${approval.id}\``,
+      message: `agent ${principal.agent} asks for ${input.permission}: approve at ${this.options.links?.approvalUrl(approval.id) ?? `\`keyward grants approve ${approval.id}\``}`,
       agent: principal.agent,
       tenant: principal.tenant,
       permission: input.permission,
       ...(tool === undefined ? {} : { tool }),
       details: { approvalId: approval.id, ruleIds: terms.ruleIds },
+      ...withUrl(this.options.links?.approvalUrl(approval.id)),
     });
     this.options.onGrantsChanged?.();
     return { id: approval.id, expiresAt: approval.expiresAt, deniedRecently: false };
@@ -683,12 +777,12 @@ export class CapabilityAuthorizer implements Authorizer {
       };
     }
     const mode = approvalMode(approve.decision.rules, principal);
-    if (context.elicitor !== undefined && elicitationMayApprove(mode)) {
+    if (context.elicitor?.elicit !== undefined && elicitationMayApprove(mode)) {
       const grant = await this.askHuman(
         base,
         terms,
         { ...request, ...(justification === undefined ? {} : { justification }) },
-        context.elicitor,
+        context.elicitor.elicit,
         request.constraints,
         undefined,
       );
@@ -720,12 +814,17 @@ export class CapabilityAuthorizer implements Authorizer {
       request.constraints,
       undefined,
     );
+    const url = this.options.links?.approvalUrl(approval.id);
     return {
       status: 'pending',
       approvalId: approval.id,
+      ...(url === undefined ? {} : { url }),
       ruleIds: terms.ruleIds,
       expiresAt: new Date(approval.expiresAt).toISOString(),
-      nextStep: `ask the operator to run \`keyward grants approve ${approval.id}\`, then retry the call`,
+      nextStep:
+        url === undefined
+          ? `ask the operator to run \`keyward grants approve ${approval.id}\`, then retry the call`
+          : `ask an operator to approve request ${approval.id} at ${url} (or with \`keyward grants approve ${approval.id}\`), then retry the call`,
     };
   }
 
@@ -803,4 +902,21 @@ function sameConstraints(a: ArgConstraints | undefined, b: ArgConstraints | unde
   const ka = Object.keys(a ?? {}).sort();
   const kb = Object.keys(b ?? {}).sort();
   return ka.length === kb.length && ka.every((k, i) => k === kb[i] && a?.[k] === b?.[k]);
+}
+
+function withUrl(url: string | undefined): { url?: string } {
+  return url === undefined ? {} : { url };
+}
+
+/** Resolves after `ms`, or at once when the signal aborts. */
+function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    function done(): void {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    }
+    signal?.addEventListener('abort', done, { once: true });
+  });
 }

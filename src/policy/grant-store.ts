@@ -102,6 +102,12 @@ export interface PendingApproval {
   readonly permission: string;
   /** A short, truncated rendering of the arguments, for the operator's eyes only. */
   readonly argsSummary: string;
+  /**
+   * The exact arguments of the call that asked, as JSON (≤ the 64 KiB argument cap), so the
+   * console shows what a pinned grant will cover. Absent for `request_capability` and for
+   * requests stored before this field existed.
+   */
+  readonly argsJson?: string;
   readonly justification?: string;
   readonly constraints?: ArgConstraints;
   /** TTL the grant gets when approved (already capped by the rule). */

@@ -3,6 +3,7 @@
  * policy, HTTP client, compiled tools), composes the call pipeline, and serves tool calls for
  * any number of sessions. Picking an implementation happens here and in the registries only.
  */
+import { ConsoleLinks } from '../console/console-links.js';
 import { randomUUID } from 'node:crypto';
 import type { CallToolResult, Tool } from '@modelcontextprotocol/sdk/types.js';
 import type { AuditSink } from '../audit/audit-sink.js';
@@ -65,6 +66,8 @@ export interface GatewayParts {
   readonly tools: ReadonlyMap<string, CompiledTool>;
   /** Alerts: the log always, plus the configured webhook. */
   readonly notifier: WebhookNotifier;
+  /** Links into the approval console (its address is learned when it starts listening). */
+  readonly consoleLinks: ConsoleLinks;
 }
 
 export interface CallObserver {
@@ -159,6 +162,7 @@ export class Gateway {
         backends,
         tools,
         notifier,
+        consoleLinks: new ConsoleLinks(config.console.operators.length > 0, config.console.publicUrl),
       };
       const authorizer = deps.authorizer
         ? await deps.authorizer(config, parts)

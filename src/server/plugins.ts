@@ -46,6 +46,8 @@ export function gatewayPlugins(): Pick<GatewayDeps, 'authorizer' | 'metaTools' |
           notifier,
           onGrantsChanged: toolListChanged,
           metaToolRateLimit: config.policy.metaToolRateLimit,
+          links: parts.consoleLinks,
+          operatorWaitSeconds: config.console.waitSeconds,
         },
         toolPermissions,
       );

@@ -82,22 +82,7 @@ export function createSessionServer(
   register.call(server, ToolCallRequestSchema, async (request, extra) => {
     const params = toolCallParams(request.params);
     const name = params.name;
-    const elicitor: Elicitor | undefined = server.getClientCapabilities()?.elicitation
-      ? {
-          elicit: async (params) => {
-            const result = await extra.sendRequest(
-              // keyward builds the requested schema itself (policy/), a flat form the spec allows
-              { method: 'elicitation/create', params: { mode: 'form', ...params } } as ServerRequest,
-              ElicitResultSchema,
-              { timeout: options.elicitationTimeoutMs ?? 300_000 },
-            );
-            return {
-              action: result.action,
-              ...(result.content === undefined ? {} : { content: result.content as Record<string, unknown> }),
-            };
-          },
-        }
-      : undefined;
+    const elicitor = elicitorFor(server, extra, options.elicitationTimeoutMs ?? 300_000);
     const effectiveSessionId = sessionId ?? extra.sessionId;
     if (!gateway.hasTool(name)) {
       throw new McpError(ErrorCode.InvalidParams, `Unknown tool: ${name.slice(0, 128)}`);
@@ -116,4 +101,51 @@ export function createSessionServer(
   });
   server.onclose = unsubscribe;
   return server;
+}
+
+/**
+ * What this client can ask its user, from its declared capabilities (spec 2025-11-25): form mode
+ * when it declared `elicitation` with `form` or, as older clients do, with no mode at all; URL mode
+ * only when it declared `url`.
+ */
+function elicitorFor(server: Server, extra: RequestExtra, timeout: number): Elicitor | undefined {
+  const declared = server.getClientCapabilities()?.elicitation as
+    { form?: unknown; url?: unknown } | undefined;
+  if (declared === undefined) return undefined;
+  const form = declared.form !== undefined || declared.url === undefined;
+  const url = declared.url !== undefined;
+  return {
+    ...(form
+      ? {
+          elicit: async (params) => {
+            const result = await extra.sendRequest(
+              // keyward builds the requested schema itself (policy/), a flat form the spec allows
+              { method: 'elicitation/create', params: { mode: 'form', ...params } } as ServerRequest,
+              ElicitResultSchema,
+              { timeout },
+            );
+            return {
+              action: result.action,
+              ...(result.content === undefined ? {} : { content: result.content as Record<string, unknown> }),
+            };
+          },
+        }
+      : {}),
+    ...(url
+      ? {
+          openUrl: async (params) => {
+            const result = await extra.sendRequest(
+              { method: 'elicitation/create', params: { mode: 'url', ...params } } as ServerRequest,
+              ElicitResultSchema,
+              { timeout },
+            );
+            return result.action;
+          },
+          completeUrl: (elicitationId) =>
+            server.createElicitationCompletionNotifier(elicitationId, {
+              relatedRequestId: extra.requestId,
+            })(),
+        }
+      : {}),
+  } satisfies Elicitor;
 }

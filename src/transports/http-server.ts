@@ -29,6 +29,8 @@ import { MemoryInFlightLimiter, type InFlightLimiter } from '../server/in-flight
 import type { SessionAdmission } from './session-registry.js';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { readSecretSource } from '../secrets/bootstrap-value.js';
+import { CONSOLE_PATH, createConsole, defaultConsoleUrl } from '../console/console-app.js';
+import { CapabilityAuthorizer } from '../policy/capability-authorizer.js';
 
 export type HttpServerConfig = NonNullable<KeywardConfig['server']['http']>;
 
@@ -116,6 +118,7 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
   const allowedOrigins = new Set([
     ...http.allowedOrigins.map((o) => o.replace(/\/+$/, '')),
     resource.origin,
+    new URL(defaultConsoleUrl(options.gateway.parts.config, baseUrl)).origin,
     `http://localhost:${port}`,
     `http://127.0.0.1:${port}`,
   ]);
@@ -287,6 +290,26 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
     next();
   };
   const json = express.json({ limit: http.maxBodyBytes, type: ['application/json', 'application/*+json'] });
+  // The approval console (issue 15): its own operator sign-in, never an agent's bearer token.
+  const consoleUrl = defaultConsoleUrl(options.gateway.parts.config, baseUrl);
+  const authorizer = options.gateway.authorizer;
+  const consoleRouter =
+    authorizer instanceof CapabilityAuthorizer
+      ? createConsole({
+          config: options.gateway.parts.config,
+          grants: authorizer.grants,
+          audit: options.gateway.parts.audit,
+          clock,
+          logger,
+          consoleUrl,
+          isAllowedOrigin: (origin) => allowedOrigins.has(origin),
+        })
+      : undefined;
+  if (consoleRouter !== undefined) {
+    app.use(CONSOLE_PATH, consoleRouter);
+    options.gateway.parts.consoleLinks.served(consoleUrl);
+  }
+
   const authOf = (res: Response): Authenticated => res.locals['auth'] as Authenticated;
   const wrap =
     (fn: (req: Request, res: Response) => Promise<void>): RequestHandler =>

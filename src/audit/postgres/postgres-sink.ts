@@ -174,11 +174,19 @@ export class PostgresAuditSink implements AuditSink {
     await this.ensureMigrated();
     const where: string[] = [];
     const params: unknown[] = [];
-    for (const key of ['agent', 'tenant', 'tool', 'type', 'decision'] as const) {
+    const columns = {
+      agent: 'agent',
+      tenant: 'tenant',
+      tool: 'tool',
+      requestId: 'request_id',
+      type: 'type',
+      decision: 'decision',
+    } as const;
+    for (const [key, column] of Object.entries(columns) as [keyof typeof columns, string][]) {
       const value = query[key];
       if (value !== undefined) {
         params.push(value);
-        where.push(`${key} = $${params.length}`);
+        where.push(`${column} = $${params.length}`);
       }
     }
     const { sinceMs, untilMs } = queryTimeRange(query);

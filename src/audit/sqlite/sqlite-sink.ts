@@ -228,6 +228,7 @@ export class SqliteAuditSink implements AuditSink {
       ['agent', 'agent'],
       ['tenant', 'tenant'],
       ['tool', 'tool'],
+      ['requestId', 'request_id'],
       ['type', 'type'],
       ['decision', 'decision'],
     ];

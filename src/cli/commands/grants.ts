@@ -23,6 +23,7 @@ import {
 } from '../../policy/grant-store.js';
 import { createGrantStore } from '../../policy/grant-store-registry.js';
 import { action } from '../errors.js';
+import { ApprovalDesk, type DeskOperator } from '../../policy/approval-desk.js';
 
 interface GrantsOptions {
   config?: string;
@@ -48,11 +49,7 @@ function operator(options: GrantsOptions): string {
 
 async function withStore<T>(
   options: GrantsOptions,
-  fn: (
-    store: GrantStore,
-    config: KeywardConfig,
-    audit: (event: Omit<AuditEvent, 'time'>) => Promise<void>,
-  ) => Promise<T>,
+  fn: (store: GrantStore, desk: ApprovalDesk, config: KeywardConfig) => Promise<T>,
 ): Promise<T> {
   const { config, baseDir } = loadConfigFile(findConfigFile(options.config));
   if (config.grants.store === 'memory') {
@@ -63,23 +60,25 @@ async function withStore<T>(
   const logger = silentLogger();
   const store = await createGrantStore({ config, logger, clock: systemClock, baseDir });
   let sink: AuditSink | undefined;
-  const audit = async (event: Omit<AuditEvent, 'time'>): Promise<void> => {
-    try {
-      sink ??= await createAuditSink(config.audit, { logger, clock: systemClock, baseDir });
-      await sink.append({ ...event, time: new Date(systemClock.now()).toISOString() });
-      await sink.flush();
-    } catch (error) {
-      process.stderr.write(
-        `warning: the audit trail could not record ${event.type}: ${(error as Error).message}\n`,
-      );
-    }
+  const audit = async (event: AuditEvent): Promise<void> => {
+    sink ??= await createAuditSink(config.audit, { logger, clock: systemClock, baseDir });
+    await sink.append(event);
+    await sink.flush();
   };
   try {
-    return await fn(store, config, audit);
+    return await fn(store, new ApprovalDesk(store, audit, systemClock), config);
   } finally {
     await store.close();
     await sink?.close().catch(() => undefined);
   }
+}
+
+function operatorOf(options: GrantsOptions): DeskOperator {
+  return { name: operator(options).slice('operator:'.length), channel: 'cli' };
+}
+
+function warn(warning: string | undefined): void {
+  if (warning !== undefined) process.stderr.write(`warning: ${warning}\n`);
 }
 
 function iso(ms: number): string {
@@ -150,43 +149,12 @@ export function registerGrantsCommand(program: Command): void {
           if (!Number.isInteger(ttlSeconds) || ttlSeconds < 1)
             throw new Error('--ttl must be a positive whole number of seconds');
         }
-        await withStore(options, async (store, _config, audit) => {
-          const by = operator(options);
-          const answered = await store.answerApproval(id, {
-            approved: true,
-            by,
-            now: systemClock.now(),
+        await withStore(options, async (_store, desk) => {
+          const { value } = await desk.approve(id, operatorOf(options), {
             ...(ttlSeconds === undefined ? {} : { ttlSeconds }),
             ...(options.anyArgs === true ? { anyArgs: true } : {}),
           });
-          if (answered === undefined) throw new Error(`no approval request ${id}`);
-          const { approval, grant } = answered;
-          if (grant === undefined)
-            throw new Error(`approval request ${id} is ${approval.status}, not pending`);
-          const base = {
-            agent: approval.agent,
-            tenant: approval.tenant,
-            permission: approval.permission,
-            ruleIds: approval.ruleIds,
-          };
-          await audit({
-            ...base,
-            type: 'approval.answered',
-            decision: 'approved',
-            details: { approvalId: id, by, channel: 'operator', scope: grantScope(grant.constraints) },
-          });
-          await audit({
-            ...base,
-            type: 'capability.granted',
-            decision: 'grant',
-            details: {
-              grantId: grant.id,
-              by,
-              approvalId: id,
-              expiresAt: iso(grant.expiresAt),
-              scope: grantScope(grant.constraints),
-            },
-          });
+          const grant = value.grant;
           process.stdout.write(`approved ${id}: grant ${describeGrant(grant)}\n`);
         });
       }),
@@ -196,26 +164,12 @@ export function registerGrantsCommand(program: Command): void {
     .command('deny <id>')
     .description('decline a pending request')
     .option('-c, --config <file>', 'config file')
+    .option('--reason <text>', 'why (recorded in the audit trail)')
     .option('--by <name>', 'who declines (default: the OS user)')
     .action(
-      action(async (id: string, options: GrantsOptions) => {
-        await withStore(options, async (store, _config, audit) => {
-          const by = operator(options);
-          const answered = await store.answerApproval(id, { approved: false, by, now: systemClock.now() });
-          if (answered === undefined) throw new Error(`no approval request ${id}`);
-          const { approval } = answered;
-          if (approval.status !== 'denied' || approval.answeredBy !== by) {
-            throw new Error(`approval request ${id} is ${approval.status}, not pending`);
-          }
-          await audit({
-            type: 'approval.answered',
-            agent: approval.agent,
-            tenant: approval.tenant,
-            permission: approval.permission,
-            decision: 'declined',
-            ruleIds: approval.ruleIds,
-            details: { approvalId: id, by, channel: 'operator' },
-          });
+      action(async (id: string, options: GrantsOptions & { reason?: string }) => {
+        await withStore(options, async (_store, desk) => {
+          warn((await desk.deny(id, operatorOf(options), options.reason)).warning);
           process.stdout.write(`denied ${id}\n`);
         });
       }),
@@ -228,18 +182,8 @@ export function registerGrantsCommand(program: Command): void {
     .option('--by <name>', 'who revokes (default: the OS user)')
     .action(
       action(async (id: string, options: GrantsOptions) => {
-        await withStore(options, async (store, _config, audit) => {
-          const by = operator(options);
-          const grant = await store.revokeGrant(id, by, systemClock.now());
-          if (grant === undefined) throw new Error(`no grant ${id}`);
-          await audit({
-            type: 'grant.revoked',
-            agent: grant.agent,
-            tenant: grant.tenant,
-            permission: grant.permission,
-            decision: 'revoked',
-            details: { grantId: id, by: grant.revokedBy ?? by },
-          });
+        await withStore(options, async (_store, desk) => {
+          warn((await desk.revoke(id, operatorOf(options))).warning);
           process.stdout.write(`revoked ${id}\n`);
         });
       }),

@@ -46,6 +46,7 @@ CREATE TABLE IF NOT EXISTS approvals (
   tool TEXT,
   permission TEXT NOT NULL,
   args_summary TEXT NOT NULL,
+  args_json TEXT,
   justification TEXT,
   constraints TEXT,
   ttl_seconds INTEGER NOT NULL,
@@ -87,6 +88,7 @@ interface ApprovalRow {
   tool: string | null;
   permission: string;
   args_summary: string;
+  args_json: string | null;
   justification: string | null;
   constraints: string | null;
   ttl_seconds: number;
@@ -129,6 +131,7 @@ function approvalFromRow(r: ApprovalRow): PendingApproval {
     ...(r.tool === null ? {} : { tool: r.tool }),
     permission: r.permission,
     argsSummary: r.args_summary,
+    ...(r.args_json === null || r.args_json === undefined ? {} : { argsJson: r.args_json }),
     ...(r.justification === null ? {} : { justification: r.justification }),
     ...(r.constraints === null ? {} : { constraints: JSON.parse(r.constraints) as ArgConstraints }),
     ttlSeconds: r.ttl_seconds,
@@ -169,6 +172,10 @@ export class SqliteGrantStore implements GrantStore {
     this.db.pragma('busy_timeout = 2000');
     this.db.pragma('synchronous = NORMAL');
     this.db.exec(SCHEMA);
+    // Files written before approvals kept the exact arguments (issue 15) gain the column.
+    const columns = this.db.prepare('PRAGMA table_info(approvals)').all() as { name: string }[];
+    if (!columns.some((c) => c.name === 'args_json'))
+      this.db.exec('ALTER TABLE approvals ADD COLUMN args_json TEXT');
     if (onDisk) {
       for (const file of [options.path, `${options.path}-wal`, `${options.path}-shm`]) {
         try {
@@ -262,9 +269,9 @@ export class SqliteGrantStore implements GrantStore {
     const approval: PendingApproval = { ...input, id: newId('a'), status: 'pending' };
     this.db
       .prepare(
-        `INSERT INTO approvals (id, agent, tenant, tool, permission, args_summary, justification, constraints,
-           ttl_seconds, max_ttl_seconds, max_calls, rule_ids, requested_at, expires_at, status)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending')`,
+        `INSERT INTO approvals (id, agent, tenant, tool, permission, args_summary, args_json, justification,
+           constraints, ttl_seconds, max_ttl_seconds, max_calls, rule_ids, requested_at, expires_at, status)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending')`,
       )
       .run(
         approval.id,
@@ -273,6 +280,7 @@ export class SqliteGrantStore implements GrantStore {
         approval.tool ?? null,
         approval.permission,
         approval.argsSummary,
+        approval.argsJson ?? null,
         approval.justification ?? null,
         approval.constraints === undefined ? null : JSON.stringify(approval.constraints),
         approval.ttlSeconds,

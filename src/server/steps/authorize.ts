@@ -14,6 +14,7 @@ export function authorizeStep(authorizer: Authorizer): Step<CallContext, CallSuc
       requestId: ctx.requestId,
       ...(ctx.sessionId === undefined ? {} : { sessionId: ctx.sessionId }),
       ...(ctx.elicitor === undefined ? {} : { elicitor: ctx.elicitor }),
+      ...(ctx.signal === undefined ? {} : { signal: ctx.signal }),
     });
     return next();
   };

@@ -63,7 +63,7 @@ function setup(rules: RuleConfig[], tools: [string, string][] = [['gh_write', 'g
   return { clock, audit, grants, alerts, authorizer, changes: () => changed };
 }
 
-function elicitor(answer: (message: string) => Awaited<ReturnType<Elicitor['elicit']>>) {
+function elicitor(answer: (message: string) => Awaited<ReturnType<NonNullable<Elicitor['elicit']>>>) {
   const asked: string[] = [];
   const e: Elicitor = {
     elicit: (req) => {

@@ -1,0 +1,531 @@
+/**
+ * The approval console (issue 15): server-rendered pages for operators, mounted under /console by
+ * `serve --http` and by `keyward console`. Pending approvals with the exact arguments, approve
+ * (scope, lifetime capped by the rule) or deny with a reason, live grants with revoke, and the
+ * audit trail with filters and chain verification. Every action goes through the ApprovalDesk
+ * (the same code as `keyward grants`) and is audited as `operator:<name>` via `console`.
+ *
+ * Defences, each stated once here: operators sign in with operator tokens only
+ * (operator-sessions.ts); the session cookie is HttpOnly, SameSite=Strict, Path=/console and
+ * Secure over https; every state change needs the session's CSRF token and an Origin (or Referer)
+ * on the allowlist; pages carry a CSP without inline scripts or styles, no framing, no caching;
+ * everything agent- or upstream-written is escaped for the terminal-like cases (escapeUntrusted)
+ * and for HTML by the templates (views.ts); redirects only go to the console's own paths.
+ */
+import express, { type Request, type Response, type Router } from 'express';
+import type { AuditRecord, AuditSink, VerifyReport } from '../audit/audit-sink.js';
+import type { Clock } from '../core/clock.js';
+import { escapeUntrusted } from '../core/untrusted-text.js';
+import type { Logger } from '../observability/logger.js';
+import type { ApprovalDesk } from '../policy/approval-desk.js';
+import { DeskError, type DeskOperator } from '../policy/approval-desk.js';
+import {
+  grantScope,
+  PINNED_ARGS,
+  type Grant,
+  type GrantStore,
+  type PendingApproval,
+} from '../policy/grant-store.js';
+import { CONSOLE_CSS, CONSOLE_JS } from './assets.js';
+import {
+  csrfMatches,
+  readCookie,
+  SESSION_COOKIE,
+  type OperatorSession,
+  type OperatorSessions,
+} from './operator-sessions.js';
+import { renderPage, type ConsolePage } from './views.js';
+
+export interface ConsoleDeps {
+  readonly grants: GrantStore;
+  readonly desk: ApprovalDesk;
+  readonly audit: AuditSink;
+  readonly sessions: OperatorSessions;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  /** The path the router is mounted at (`/console`). */
+  readonly basePath: string;
+  /** Set the cookie's Secure flag (the console is reached over https). */
+  readonly secureCookies: boolean;
+  /** Whether a browser Origin may change state (the same allowlist as /mcp). */
+  readonly isAllowedOrigin: (origin: string) => boolean;
+}
+
+const CSP = [
+  "default-src 'none'",
+  "script-src 'self'",
+  "style-src 'self'",
+  "img-src 'self'",
+  "connect-src 'self'",
+  "form-action 'self'",
+  "frame-ancestors 'none'",
+  "base-uri 'none'",
+].join('; ');
+
+const TTL_CHOICES = [300, 900, 3600, 4 * 3600, 24 * 3600, 7 * 24 * 3600];
+
+/** Fixed messages for `?done=`: the page never reflects text from the URL. */
+const DONE: Readonly<Record<string, { text: string; kind: 'ok' | 'error' }>> = {
+  approved: {
+    text: 'Approved. The agent’s waiting call continues; its retries are covered by the grant.',
+    kind: 'ok',
+  },
+  denied: { text: 'Denied. The agent is told the request was declined.', kind: 'ok' },
+  revoked: { text: 'Revoked. The next call relying on this grant is denied.', kind: 'ok' },
+  signedout: { text: 'Signed out.', kind: 'ok' },
+  expired: { text: 'Your sign-in expired: sign in again.', kind: 'error' },
+};
+
+export function createConsoleRouter(deps: ConsoleDeps): Router {
+  const router = express.Router();
+  const base = deps.basePath;
+  const form = express.urlencoded({ extended: false, limit: '16kb', parameterLimit: 20 });
+
+  router.use((_req, res, next) => {
+    res.setHeader('Content-Security-Policy', CSP);
+    res.setHeader('X-Content-Type-Options', 'nosniff');
+    res.setHeader('X-Frame-Options', 'DENY');
+    res.setHeader('Referrer-Policy', 'same-origin');
+    res.setHeader('Cache-Control', 'no-store');
+    next();
+  });
+
+  router.get('/assets/console.css', (_req, res) => {
+    res.type('text/css').setHeader('Cache-Control', 'max-age=300');
+    res.send(CONSOLE_CSS);
+  });
+  router.get('/assets/console.js', (_req, res) => {
+    res.type('text/javascript').setHeader('Cache-Control', 'max-age=300');
+    res.send(CONSOLE_JS);
+  });
+
+  const sessionOf = (req: Request): OperatorSession | undefined =>
+    deps.sessions.lookup(readCookie(req.headers.cookie, SESSION_COOKIE));
+
+  const page = (
+    res: Response,
+    status: number,
+    name: ConsolePage,
+    session: OperatorSession | undefined,
+    model: Record<string, unknown>,
+  ): void => {
+    res
+      .status(status)
+      .type('html')
+      .send(
+        renderPage(name, {
+          base,
+          ...(session === undefined ? {} : { operator: session.operator, csrf: session.csrf }),
+          ...model,
+        }),
+      );
+  };
+
+  const fail = (
+    res: Response,
+    status: number,
+    session: OperatorSession | undefined,
+    heading: string,
+    message: string,
+  ): void => page(res, status, 'error', session, { title: heading, heading, message });
+
+  /** A state change must come from a page of this console: an allowed Origin (or Referer). */
+  const sameOrigin = (req: Request): boolean => {
+    const origin = req.headers.origin;
+    if (origin !== undefined) return origin !== 'null' && deps.isAllowedOrigin(origin);
+    const referer = req.headers.referer;
+    if (referer === undefined) return false;
+    try {
+      return deps.isAllowedOrigin(new URL(referer).origin);
+    } catch {
+      return false;
+    }
+  };
+
+  /** Signed in, same origin and the right CSRF token; otherwise answers and returns undefined. */
+  const mayChange = (req: Request, res: Response): OperatorSession | undefined => {
+    const session = sessionOf(req);
+    if (!sameOrigin(req)) {
+      deps.logger.warn({ path: req.path }, 'console: state change from another origin refused');
+      fail(res, 403, session, 'Refused', 'This form did not come from a page of this console.');
+      return undefined;
+    }
+    if (session === undefined) {
+      res.redirect(303, `${base}/login?done=expired`);
+      return undefined;
+    }
+    if (!csrfMatches(session, (req.body as Record<string, unknown> | undefined)?.csrf)) {
+      deps.logger.warn(
+        { path: req.path, operator: session.operator },
+        'console: CSRF token missing or wrong',
+      );
+      fail(
+        res,
+        403,
+        session,
+        'Refused',
+        'The form’s security token is missing or out of date: reload the page and try again.',
+      );
+      return undefined;
+    }
+    return session;
+  };
+
+  /** Pages other than the sign-in need a session; GETs are sent to sign in and come back. */
+  const signedIn = (req: Request, res: Response): OperatorSession | undefined => {
+    const session = sessionOf(req);
+    if (session === undefined) {
+      const next = req.originalUrl.startsWith(`${base}/`) ? req.originalUrl : `${base}/approvals`;
+      res.redirect(303, `${base}/login?next=${encodeURIComponent(next)}`);
+    }
+    return session;
+  };
+
+  const flash = (req: Request): Record<string, string> => {
+    const done = DONE[String(req.query.done ?? '')];
+    return done === undefined ? {} : { flash: done.text, flashKind: done.kind };
+  };
+
+  router.get(['/', ''], (_req, res) => res.redirect(303, `${base}/approvals`));
+
+  router.get('/login', (req, res) => {
+    page(res, 200, 'login', undefined, {
+      title: 'Sign in',
+      next: safeNext(req.query.next, base),
+      ...flash(req),
+    });
+  });
+
+  router.post('/login', form, (req, res) => {
+    if (!sameOrigin(req)) {
+      fail(res, 403, undefined, 'Refused', 'This form did not come from a page of this console.');
+      return;
+    }
+    const body = (req.body ?? {}) as Record<string, unknown>;
+    const token = typeof body.token === 'string' ? body.token.trim() : '';
+    const operator = deps.sessions.operatorFor(token);
+    if (operator === undefined) {
+      deps.logger.warn({}, 'console: sign-in with a token that is not an operator token');
+      page(res, 401, 'login', undefined, {
+        title: 'Sign in',
+        next: safeNext(body.next, base),
+        flash: 'That is not an operator token.',
+        flashKind: 'error',
+      });
+      return;
+    }
+    const session = deps.sessions.open(operator);
+    res.setHeader('Set-Cookie', cookie(session.id, deps.sessions.ttl, base, deps.secureCookies));
+    deps.logger.info({ operator }, 'console: operator signed in');
+    res.redirect(303, safeNext(body.next, base));
+  });
+
+  router.post('/logout', form, (req, res) => {
+    const session = mayChange(req, res);
+    if (session === undefined) return;
+    deps.sessions.close(session.id);
+    res.setHeader('Set-Cookie', cookie('', 0, base, deps.secureCookies));
+    res.redirect(303, `${base}/login?done=signedout`);
+  });
+
+  router.get('/approvals', async (req, res) => {
+    const session = signedIn(req, res);
+    if (session === undefined) return;
+    const now = deps.clock.now();
+    const pending = await deps.grants.listApprovals('pending', now);
+    page(res, 200, 'approvals', session, {
+      title: 'Pending approvals',
+      nav: { approvals: true },
+      approvals: pending.map((a) => ({
+        id: a.id,
+        href: `${base}/approvals/${encodeURIComponent(a.id)}`,
+        what: a.tool === undefined ? a.permission : `${a.tool} (${a.permission})`,
+        agent: a.agent,
+        tenant: a.tenant,
+        requestedAt: iso(a.requestedAt),
+        argsPreview: escapeUntrusted(clip(a.argsJson ?? a.argsSummary, 300)),
+        ...(a.justification === undefined
+          ? {}
+          : { justification: escapeUntrusted(clip(a.justification, 300)) }),
+        rules: a.ruleIds.join(', '),
+      })),
+      ...flash(req),
+    });
+  });
+
+  router.get('/approvals/:id', async (req, res) => {
+    const session = signedIn(req, res);
+    if (session === undefined) return;
+    const approval = await deps.grants.getApproval(req.params.id ?? '');
+    if (approval === undefined) {
+      fail(res, 404, session, 'No such request', 'There is no approval request with this id.');
+      return;
+    }
+    page(res, 200, 'approval', session, {
+      title: `Request ${approval.id}`,
+      nav: { approvals: true },
+      a: approvalView(approval, base, deps.clock.now()),
+      ...flash(req),
+    });
+  });
+
+  router.post('/approvals/:id/approve', form, async (req, res) => {
+    const session = mayChange(req, res);
+    if (session === undefined) return;
+    const id = req.params.id ?? '';
+    const body = req.body as Record<string, unknown>;
+    const ttl = body.ttlSeconds === undefined ? undefined : Number(body.ttlSeconds);
+    if (ttl !== undefined && (!Number.isInteger(ttl) || ttl < 1)) {
+      fail(res, 400, session, 'Not approved', 'The grant lifetime must be a whole number of seconds.');
+      return;
+    }
+    if (body.scope !== 'these' && body.scope !== 'any') {
+      fail(res, 400, session, 'Not approved', 'Choose what the grant covers.');
+      return;
+    }
+    await act(res, session, id, async (operator) => {
+      await deps.desk.approve(id, operator, {
+        ...(ttl === undefined ? {} : { ttlSeconds: ttl }),
+        ...(body.scope === 'any' ? { anyArgs: true } : {}),
+      });
+      return `${base}/approvals/${encodeURIComponent(id)}?done=approved`;
+    });
+  });
+
+  router.post('/approvals/:id/deny', form, async (req, res) => {
+    const session = mayChange(req, res);
+    if (session === undefined) return;
+    const id = req.params.id ?? '';
+    const reason = (req.body as Record<string, unknown>).reason;
+    await act(res, session, id, async (operator) => {
+      await deps.desk.deny(id, operator, typeof reason === 'string' ? reason.trim() : undefined);
+      return `${base}/approvals/${encodeURIComponent(id)}?done=denied`;
+    });
+  });
+
+  router.get('/grants', async (req, res) => {
+    const session = signedIn(req, res);
+    if (session === undefined) return;
+    const grants = await deps.grants.listGrants({}, deps.clock.now());
+    page(res, 200, 'grants', session, {
+      title: 'Live grants',
+      nav: { grants: true },
+      grants: grants.map((g) => grantView(g, base)),
+      ...flash(req),
+    });
+  });
+
+  router.post('/grants/:id/revoke', form, async (req, res) => {
+    const session = mayChange(req, res);
+    if (session === undefined) return;
+    const id = req.params.id ?? '';
+    await act(res, session, id, async (operator) => {
+      await deps.desk.revoke(id, operator);
+      return `${base}/grants?done=revoked`;
+    });
+  });
+
+  let verifying: Promise<VerifyReport> | undefined;
+  router.get('/audit', async (req, res) => {
+    const session = signedIn(req, res);
+    if (session === undefined) return;
+    const filters = {
+      agent: filterValue(req.query.agent),
+      tenant: filterValue(req.query.tenant),
+      tool: filterValue(req.query.tool),
+      requestId: filterValue(req.query.requestId),
+    };
+    const query = Object.fromEntries(Object.entries(filters).filter(([, v]) => v !== ''));
+    let records: AuditRecord[];
+    try {
+      records = await deps.audit.query({ ...query, limit: 200 });
+    } catch (error) {
+      deps.logger.error({ err: String(error) }, 'console: audit query failed');
+      fail(res, 503, session, 'Audit trail unavailable', 'The audit trail cannot be read right now.');
+      return;
+    }
+    let verify: Record<string, unknown> | undefined;
+    if (req.query.verify === '1') {
+      // One verification at a time, however many operators ask.
+      verifying ??= deps.audit.verify().finally(() => {
+        verifying = undefined;
+      });
+      try {
+        const report = await verifying;
+        verify = {
+          ok: report.ok,
+          summary: report.ok
+            ? `Chain verified: ${report.records} records in ${report.writers} writer chains, nothing edited, inserted or removed.`
+            : `Verification FAILED: ${report.problems.length} problems in ${report.records} records.`,
+          problems: report.problems.slice(0, 50).map((p) => escapeUntrusted(p)),
+        };
+      } catch (error) {
+        verify = {
+          ok: false,
+          summary: `Verification could not run: ${escapeUntrusted(String(error))}`,
+          problems: [],
+        };
+      }
+    }
+    page(res, 200, 'audit', session, {
+      title: 'Audit trail',
+      nav: { audit: true },
+      filters,
+      filtered: Object.keys(query).length > 0,
+      ...(verify === undefined ? {} : { verify }),
+      records: records.map(recordView),
+    });
+  });
+
+  /** Runs one operator action; a DeskError becomes a page saying what happened. */
+  async function act(
+    res: Response,
+    session: OperatorSession,
+    id: string,
+    run: (operator: DeskOperator) => Promise<string>,
+  ): Promise<void> {
+    try {
+      const next = await run({ name: session.operator, channel: 'console' });
+      res.redirect(303, next);
+    } catch (error) {
+      if (error instanceof DeskError) {
+        const status = error.reason === 'not_found' ? 404 : error.reason === 'not_pending' ? 409 : 503;
+        fail(res, status, session, 'Nothing changed', `${error.message}.`);
+        return;
+      }
+      deps.logger.error({ err: String(error), id }, 'console: action failed');
+      fail(res, 503, session, 'Nothing changed', 'The grant store could not be reached; try again.');
+    }
+  }
+
+  return router;
+}
+
+function cookie(value: string, maxAgeSeconds: number, path: string, secure: boolean): string {
+  return [
+    `${SESSION_COOKIE}=${value}`,
+    `Path=${path}`,
+    `Max-Age=${maxAgeSeconds}`,
+    'HttpOnly',
+    'SameSite=Strict',
+    ...(secure ? ['Secure'] : []),
+  ].join('; ');
+}
+
+/** Only a path inside the console: never another site (no open redirect). */
+function safeNext(value: unknown, base: string): string {
+  if (
+    typeof value === 'string' &&
+    value.startsWith(`${base}/`) &&
+    !value.startsWith('//') &&
+    !/[\\\s]/.test(value)
+  )
+    return value;
+  return `${base}/approvals`;
+}
+
+function filterValue(value: unknown): string {
+  return typeof value === 'string' ? value.trim().slice(0, 200) : '';
+}
+
+function iso(ms: number): string {
+  return new Date(ms).toISOString();
+}
+
+function clip(text: string, max: number): string {
+  return text.length > max ? `${text.slice(0, max - 1)}…` : text;
+}
+
+function duration(seconds: number): string {
+  if (seconds % 86_400 === 0) return `${seconds / 86_400} day${seconds === 86_400 ? '' : 's'}`;
+  if (seconds % 3600 === 0) return `${seconds / 3600} hour${seconds === 3600 ? '' : 's'}`;
+  if (seconds % 60 === 0) return `${seconds / 60} minutes`;
+  return `${seconds} seconds`;
+}
+
+/** The exact arguments, pretty-printed; every line escaped (JSON leaves bidi marks raw). */
+function prettyArgs(json: string): string {
+  let text: string;
+  try {
+    text = JSON.stringify(JSON.parse(json), null, 2);
+  } catch {
+    text = json;
+  }
+  return text.split('\n').map(escapeUntrusted).join('\n');
+}
+
+function approvalView(a: PendingApproval, base: string, now: number): Record<string, unknown> {
+  const pinned = a.constraints?.[PINNED_ARGS] !== undefined;
+  const choices = [
+    ...new Set([...TTL_CHOICES.filter((c) => c <= a.maxTtlSeconds), a.ttlSeconds, a.maxTtlSeconds]),
+  ]
+    .filter((c) => c <= a.maxTtlSeconds)
+    .sort((x, y) => x - y);
+  const href = `${base}/approvals/${encodeURIComponent(a.id)}`;
+  return {
+    id: a.id,
+    href,
+    status: a.status,
+    pending: a.status === 'pending' && now < a.expiresAt,
+    agent: a.agent,
+    tenant: a.tenant,
+    tool: a.tool ?? '— (asked with request_capability)',
+    permission: a.permission,
+    rules: a.ruleIds.join(', '),
+    requestedAt: iso(a.requestedAt),
+    expiresAt: iso(a.expiresAt),
+    ...(a.answeredBy === undefined ? {} : { answeredBy: escapeUntrusted(a.answeredBy) }),
+    ...(a.answeredAt === undefined ? {} : { answeredAt: iso(a.answeredAt) }),
+    ...(a.grantId === undefined
+      ? {}
+      : { grantId: a.grantId, grantHref: `${base}/grants#grant-${encodeURIComponent(a.grantId)}` }),
+    terms:
+      `${duration(a.ttlSeconds)} by default, at most ${duration(a.maxTtlSeconds)}` +
+      (a.maxCalls === undefined ? '' : `, at most ${a.maxCalls} calls`),
+    argsHeading:
+      a.argsJson !== undefined
+        ? 'Exact arguments'
+        : a.tool === undefined
+          ? 'Limited to'
+          : 'Arguments (summary)',
+    args: a.argsJson !== undefined ? prettyArgs(a.argsJson) : escapeUntrusted(a.argsSummary),
+    scopeHint: pinned
+      ? 'Approving “only these arguments” grants exactly this call’s arguments, nothing else.'
+      : `The grant covers ${escapeUntrusted(grantScope(a.constraints))}.`,
+    pinned,
+    scope: escapeUntrusted(grantScope(a.constraints)),
+    ...(a.justification === undefined ? {} : { justification: escapeUntrusted(a.justification) }),
+    ttlChoices: choices.map((c) => ({ value: c, label: duration(c), selected: c === a.ttlSeconds })),
+  };
+}
+
+function grantView(g: Grant, base: string): Record<string, unknown> {
+  return {
+    id: g.id,
+    href: `${base}/grants/${encodeURIComponent(g.id)}`,
+    agent: g.agent,
+    tenant: g.tenant,
+    permission: g.permission,
+    scope: escapeUntrusted(grantScope(g.constraints)),
+    expiresAt: iso(g.expiresAt),
+    callsLeft: g.maxCalls === undefined ? 'unlimited' : `${g.maxCalls - g.used} of ${g.maxCalls}`,
+    createdBy: escapeUntrusted(g.createdBy),
+  };
+}
+
+function recordView(r: AuditRecord): Record<string, unknown> {
+  const result = [r.decision, r.outcome, r.errorCode, r.status === undefined ? undefined : String(r.status)]
+    .filter((x) => x !== undefined)
+    .join(' · ');
+  return {
+    time: r.time,
+    type: escapeUntrusted(r.type),
+    who: escapeUntrusted(
+      r.agent === undefined ? '—' : r.tenant === undefined ? r.agent : `${r.agent} (${r.tenant})`,
+    ),
+    tool: escapeUntrusted(r.tool ?? '—'),
+    result: escapeUntrusted(result),
+    requestId: escapeUntrusted(r.requestId ?? ''),
+    details: r.details === undefined ? '' : escapeUntrusted(clip(JSON.stringify(r.details), 400)),
+  };
+}

@@ -1,0 +1,417 @@
+/**
+ * The approval console as a person uses it (issue 15): `keyward serve --http` with an operator,
+ * an agent whose MCP client supports URL elicitation, and headless Chromium (Debian's package,
+ * driven by playwright-core) as the operator's browser. The agent's call waits for approval → the
+ * operator signs in, sees the exact arguments, approves → the call completes; deny; revoke
+ * mid-task; a client without URL elicitation gets approval_required with the page's URL; CSRF and
+ * cross-origin posts, and agent tokens, are refused; a hostile justification stays inert text.
+ * Screenshots of each page are saved under artifacts/screenshots/.
+ */
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { ElicitRequestSchema, type CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import type { Browser, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { generateToken, sha256Hex } from '../../src/identity/token-hash.js';
+import { startUpstream, type Upstream } from '../fixtures/upstream.js';
+import { browserAvailable, launchBrowser, screenshotPath } from '../helpers/browser.js';
+import { makeWorkspace, runCli } from '../helpers/cli.js';
+import { coreConfig } from '../helpers/configs.js';
+import { signIn } from '../helpers/console-client.js';
+import { startReplica, type Replica } from '../helpers/http-replica.js';
+
+const KEY = `kw_test_console_${generateToken().slice(0, 16)}`;
+const AGENT_TOKEN = generateToken();
+/**
+ * Agents of their own for the deny and revoke tests: an operator's deny stands for that agent's
+ * permission, and so does a revoked grant until the agent asks again.
+ */
+const SECOND_AGENT_TOKEN = generateToken();
+const THIRD_AGENT_TOKEN = generateToken();
+const OPERATOR_TOKEN = generateToken();
+
+let upstream: Upstream;
+let configPath: string;
+let replica: Replica;
+let origin: string;
+let browser: Browser;
+let page: Page;
+
+interface UrlAgent {
+  client: Client;
+  /** URL elicitations received, in order. */
+  urls: { url: string; elicitationId: string; message: string }[];
+}
+
+async function urlAgent(token = AGENT_TOKEN): Promise<UrlAgent> {
+  const client = new Client(
+    { name: 'console-e2e-agent', version: '0' },
+    { capabilities: { elicitation: { url: {} } } },
+  );
+  const urls: UrlAgent['urls'] = [];
+  client.setRequestHandler(ElicitRequestSchema, (request) => {
+    const params = request.params as { mode?: string; url?: string; elicitationId?: string; message: string };
+    if (params.mode === 'url')
+      urls.push({ url: params.url!, elicitationId: params.elicitationId!, message: params.message });
+    return { action: 'accept' };
+  });
+  await client.connect(
+    new StreamableHTTPClientTransport(new URL(replica.url), {
+      requestInit: { headers: { Authorization: `Bearer ${token}` } },
+    }),
+  );
+  return { client, urls };
+}
+
+function errorOf(result: CallToolResult): Record<string, unknown> | undefined {
+  return (result.structuredContent as { error?: Record<string, unknown> } | undefined)?.error;
+}
+
+async function until<T>(probe: () => T | undefined, what: string, ms = 15_000): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const value = probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+async function signInInBrowser(target: string): Promise<void> {
+  await page.goto(target);
+  if (page.url().includes('/console/login')) {
+    await page.getByLabel('Operator token').fill(OPERATOR_TOKEN);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.waitForURL((u) => !u.pathname.endsWith('/login'));
+  }
+}
+
+beforeAll(async () => {
+  upstream = await startUpstream([KEY]);
+  ({ configPath } = await makeWorkspace(
+    (dir) => {
+      const base = coreConfig(dir, upstream.origin) as Record<string, unknown>;
+      return {
+        ...base,
+        agents: {
+          local: { roles: ['owner'], tenant: 'default' },
+          second: { roles: ['owner'], tenant: 'default' },
+          third: { roles: ['owner'], tenant: 'default' },
+        },
+        identity: {
+          tokens: [
+            { agent: 'local', sha256: sha256Hex(AGENT_TOKEN), id: 'agent' },
+            { agent: 'second', sha256: sha256Hex(SECOND_AGENT_TOKEN), id: 'second' },
+            { agent: 'third', sha256: sha256Hex(THIRD_AGENT_TOKEN), id: 'third' },
+          ],
+        },
+        console: { operators: [{ name: 'alice', sha256: sha256Hex(OPERATOR_TOKEN) }], waitSeconds: 60 },
+        policy: {
+          hideUnusableTools: false,
+          rules: [
+            { id: 'read', effect: 'allow', roles: ['owner'], permissions: ['api:read'] },
+            {
+              id: 'write',
+              effect: 'approve',
+              roles: ['owner'],
+              permissions: ['api:write'],
+              grantTtlSeconds: 900,
+              maxGrantTtlSeconds: 3600,
+            },
+          ],
+        },
+        logging: { level: 'warn' },
+      };
+    },
+    { api: KEY },
+  ));
+  replica = await startReplica(configPath);
+  origin = new URL(replica.url).origin;
+  if (browserAvailable) {
+    browser = await launchBrowser();
+    page = await browser.newPage({ viewport: { width: 1100, height: 900 } });
+  }
+}, 60_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await replica?.stop();
+  await upstream?.close();
+});
+
+describe.skipIf(!browserAvailable)('approving from the browser', () => {
+  it('the agent’s call waits; the operator signs in, sees the exact arguments, approves; the call completes', async () => {
+    const agent = await urlAgent();
+    const args = { title: 'quarterly report', amount: 1234, tags: ['a', 'b'] };
+    const call = agent.client.callTool({ name: 'create_any', arguments: args }) as Promise<CallToolResult>;
+    const { url, message } = await until(() => agent.urls[0], 'the URL elicitation');
+    expect(url).toMatch(new RegExp(`^${origin}/console/approvals/a_`));
+    expect(message).toContain('api:write');
+    expect(upstream.requests.filter((r) => r.url === '/items')).toHaveLength(0);
+
+    await page.goto(url);
+    expect(page.url()).toContain('/console/login');
+    await page.screenshot({ path: screenshotPath('console-login'), fullPage: true });
+    await page.getByLabel('Operator token').fill(OPERATOR_TOKEN);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.waitForURL(url);
+    const shown = JSON.parse((await page.locator('#arguments').textContent()) ?? '') as unknown;
+    expect(shown).toEqual(args);
+    expect(await page.locator('.who').textContent()).toBe('Signed in as alice');
+    await page.screenshot({ path: screenshotPath('console-approval'), fullPage: true });
+
+    await page.getByLabel('only these arguments').check();
+    await page.getByLabel('For').selectOption('900');
+    await page.getByRole('button', { name: 'Approve' }).click();
+    await page.waitForURL(/done=approved/);
+    expect(await page.locator('.status').textContent()).toContain('approved');
+
+    const result = await call;
+    expect(errorOf(result)).toBeUndefined();
+    expect(upstream.requests.filter((r) => r.url === '/items')).toHaveLength(1);
+
+    await page.goto(`${origin}/console/audit?tool=create_any&verify=1`);
+    const audit = (await page.locator('main').textContent()) ?? '';
+    expect(audit).toContain('approval.answered');
+    expect(audit).toContain('operator:alice');
+    expect(await page.locator('#verify').textContent()).toContain('Chain verified');
+    await page.screenshot({ path: screenshotPath('console-audit'), fullPage: true });
+    await agent.client.close();
+  });
+
+  it('deny: the operator declines with a reason and the waiting call answers approval_denied', async () => {
+    const agent = await urlAgent(SECOND_AGENT_TOKEN);
+    const call = agent.client.callTool({
+      name: 'create_any',
+      arguments: { title: 'delete everything' },
+    }) as Promise<CallToolResult>;
+    const { url } = await until(() => agent.urls[0], 'the URL elicitation');
+    await signInInBrowser(`${origin}/console/approvals`);
+    await page.screenshot({ path: screenshotPath('console-pending'), fullPage: true });
+    await page.goto(url);
+    page.once('dialog', (dialog) => void dialog.accept());
+    await page.getByLabel('Reason (recorded in the audit trail)').fill('not during the freeze');
+    await page.getByRole('button', { name: 'Deny' }).click();
+    await page.waitForURL(/done=denied/);
+    const result = await call;
+    expect(errorOf(result)?.code).toBe('approval_denied');
+    expect(upstream.requests.some((r) => r.body.includes('delete everything'))).toBe(false);
+    await page.goto(`${origin}/console/audit?tool=create_any`);
+    expect(await page.locator('main').textContent()).toContain('not during the freeze');
+    await agent.client.close();
+  });
+
+  it('revoke mid-task: calls covered by an any-arguments grant succeed until the operator revokes it', async () => {
+    const agent = await urlAgent(THIRD_AGENT_TOKEN);
+    const first = agent.client.callTool({
+      name: 'create_any',
+      arguments: { n: 1 },
+    }) as Promise<CallToolResult>;
+    const { url } = await until(() => agent.urls[0], 'the URL elicitation');
+    await signInInBrowser(url);
+    await page.getByLabel('any arguments of').check();
+    await page.getByRole('button', { name: 'Approve' }).click();
+    await page.waitForURL(/done=approved/);
+    expect(errorOf(await first)).toBeUndefined();
+    const second = (await agent.client.callTool({
+      name: 'create_any',
+      arguments: { n: 2 },
+    })) as CallToolResult;
+    expect(errorOf(second)).toBeUndefined();
+
+    await page.goto(`${origin}/console/grants`);
+    await page.screenshot({ path: screenshotPath('console-grants'), fullPage: true });
+    page.once('dialog', (dialog) => void dialog.accept());
+    await page
+      .getByRole('button', { name: /^Revoke grant/ })
+      .first()
+      .click();
+    await page.waitForURL(/done=revoked/);
+    const third = (await agent.client.callTool({
+      name: 'create_any',
+      arguments: { n: 3 },
+    })) as CallToolResult;
+    expect(errorOf(third)?.code).toBe('permission_denied');
+    expect(String(errorOf(third)?.message)).toContain('revoked');
+    expect(upstream.requests.some((r) => r.body.includes('"n":3'))).toBe(false);
+    await agent.client.close();
+  });
+
+  it('a justification carrying HTML, script and terminal escapes shows as inert text', async () => {
+    const hostile =
+      '<script>window.__pwned=1</script><img src=x onerror="window.__pwned=2">"><b>bold</b>\u001b[2K\u202eevil';
+    const client = new Client({ name: 'no-url-agent', version: '0' });
+    await client.connect(
+      new StreamableHTTPClientTransport(new URL(replica.url), {
+        requestInit: { headers: { Authorization: `Bearer ${AGENT_TOKEN}` } },
+      }),
+    );
+    const asked = (await client.callTool({
+      name: 'request_capability',
+      arguments: { permission: 'api:write', justification: hostile, constraints: { title: '<i>x</i>' } },
+    })) as CallToolResult;
+    const outcome = asked.structuredContent as { status: string; url?: string; approvalId: string };
+    expect(outcome.status).toBe('pending');
+    expect(outcome.url).toBe(`${origin}/console/approvals/${outcome.approvalId}`);
+    await signInInBrowser(outcome.url!);
+    const quoted = page.locator('#justification');
+    expect(await quoted.textContent()).toContain('<script>window.__pwned=1</script>');
+    expect(await quoted.textContent()).toContain('\\e[2K\\u{202e}evil');
+    expect(await quoted.locator('script, img, b').count()).toBe(0);
+    expect(await page.locator('main script, main img').count()).toBe(0);
+    // Runs in the page: `globalThis` there is the page's window.
+    expect(await page.evaluate(() => (globalThis as { __pwned?: number }).__pwned)).toBeUndefined();
+    expect(await page.locator('#arguments').textContent()).toContain('<i>x</i>');
+    await page.screenshot({ path: screenshotPath('console-hostile-justification'), fullPage: true });
+    await client.close();
+  });
+
+  it('a cross-origin form post from another site is refused and changes nothing', async () => {
+    const client = new Client({ name: 'no-url-agent', version: '0' });
+    await client.connect(
+      new StreamableHTTPClientTransport(new URL(replica.url), {
+        requestInit: { headers: { Authorization: `Bearer ${AGENT_TOKEN}` } },
+      }),
+    );
+    const result = (await client.callTool({
+      name: 'create_any',
+      arguments: { csrf: 'target' },
+    })) as CallToolResult;
+    const id = String(errorOf(result)?.approvalId);
+    await signInInBrowser(`${origin}/console/approvals`);
+    // An attacker's page on another origin auto-submits a form to the console.
+    const evil: Server = createServer((_req, res) => {
+      res.setHeader('content-type', 'text/html');
+      res.end(
+        `<form id=f method=post action="${origin}/console/approvals/${id}/approve">` +
+          `<input name=scope value=any><input name=csrf value=guess></form><script>document.getElementById('f').submit()</script>`,
+      );
+    });
+    await new Promise<void>((r) => evil.listen(0, '127.0.0.1', r));
+    const evilOrigin = `http://127.0.0.1:${(evil.address() as AddressInfo).port}`;
+    const response = page.waitForResponse((r) => r.url().includes(`/approvals/${id}/approve`));
+    await page.goto(evilOrigin);
+    expect((await response).status()).toBe(403);
+    evil.close();
+    const operator = await signIn(origin, OPERATOR_TOKEN);
+    expect((await operator.get(`/console/approvals/${id}`)).html).toContain(
+      'Status: <strong>pending</strong>',
+    );
+    await client.close();
+  });
+});
+
+describe('the console over plain HTTP', () => {
+  it('a client without URL elicitation gets approval_required with the page URL; approving there lets the retry succeed', async () => {
+    const client = new Client({ name: 'no-url-agent', version: '0' });
+    await client.connect(
+      new StreamableHTTPClientTransport(new URL(replica.url), {
+        requestInit: { headers: { Authorization: `Bearer ${AGENT_TOKEN}` } },
+      }),
+    );
+    const first = (await client.callTool({
+      name: 'create_any',
+      arguments: { retry: 'me' },
+    })) as CallToolResult;
+    const error = errorOf(first)!;
+    expect(error.code).toBe('approval_required');
+    expect(error.url).toBe(`${origin}/console/approvals/${String(error.approvalId)}`);
+    const operator = await signIn(origin, OPERATOR_TOKEN);
+    const path = `/console/approvals/${String(error.approvalId)}`;
+    const approved = await operator.post(
+      `${path}/approve`,
+      { scope: 'these', ttlSeconds: '300' },
+      { pagePath: path },
+    );
+    expect(approved.status).toBe(303);
+    const retry = (await client.callTool({
+      name: 'create_any',
+      arguments: { retry: 'me' },
+    })) as CallToolResult;
+    expect(errorOf(retry)).toBeUndefined();
+    // Pinned to the arguments shown: other arguments need their own approval.
+    const other = (await client.callTool({
+      name: 'create_any',
+      arguments: { retry: 'other' },
+    })) as CallToolResult;
+    expect(errorOf(other)?.code).toBe('approval_required');
+    await client.close();
+  });
+
+  it('refuses a state change without the CSRF token, from a foreign Origin, or with no Origin at all', async () => {
+    const client = new Client({ name: 'no-url-agent', version: '0' });
+    await client.connect(
+      new StreamableHTTPClientTransport(new URL(replica.url), {
+        requestInit: { headers: { Authorization: `Bearer ${AGENT_TOKEN}` } },
+      }),
+    );
+    const result = (await client.callTool({
+      name: 'create_any',
+      arguments: { csrf: 'test' },
+    })) as CallToolResult;
+    const path = `/console/approvals/${String(errorOf(result)?.approvalId)}`;
+    const operator = await signIn(origin, OPERATOR_TOKEN);
+    const noCsrf = await operator.post(`${path}/approve`, { scope: 'any' }, { csrf: null });
+    expect(noCsrf.status).toBe(403);
+    const wrongCsrf = await operator.post(`${path}/approve`, { scope: 'any' }, { csrf: 'x'.repeat(43) });
+    expect(wrongCsrf.status).toBe(403);
+    const foreign = await operator.post(
+      `${path}/approve`,
+      { scope: 'any' },
+      { pagePath: path, origin: 'http://evil.example' },
+    );
+    expect(foreign.status).toBe(403);
+    const noOrigin = await operator.post(
+      `${path}/approve`,
+      { scope: 'any' },
+      { pagePath: path, origin: null },
+    );
+    expect(noOrigin.status).toBe(403);
+    expect((await operator.get(path)).html).toContain('Status: <strong>pending</strong>');
+    await client.close();
+  });
+
+  it('an agent token never opens the console', async () => {
+    await expect(signIn(origin, AGENT_TOKEN)).rejects.toThrow('sign-in refused: 401');
+    const withBearer = await fetch(`${origin}/console/approvals`, {
+      headers: { authorization: `Bearer ${AGENT_TOKEN}` },
+      redirect: 'manual',
+    });
+    expect(withBearer.status).toBe(303);
+    expect(withBearer.headers.get('location')).toContain('/console/login');
+    const grants = await fetch(`${origin}/console/grants`, { redirect: 'manual' });
+    expect(grants.status).toBe(303);
+  });
+
+  it('pages carry a CSP without inline scripts, no framing, and an HttpOnly SameSite=Strict cookie', async () => {
+    const login = await fetch(`${origin}/console/login`);
+    const csp = login.headers.get('content-security-policy') ?? '';
+    expect(csp).toContain("script-src 'self'");
+    expect(csp).not.toContain('unsafe-inline');
+    expect(csp).toContain("frame-ancestors 'none'");
+    const response = await fetch(`${origin}/console/login`, {
+      method: 'POST',
+      redirect: 'manual',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', origin },
+      body: new URLSearchParams({ token: OPERATOR_TOKEN, next: 'https://evil.example/' }).toString(),
+    });
+    expect(response.status).toBe(303);
+    expect(response.headers.get('location')).toBe('/console/approvals');
+    const cookie = response.headers.get('set-cookie') ?? '';
+    expect(cookie).toMatch(/HttpOnly/);
+    expect(cookie).toMatch(/SameSite=Strict/);
+    expect(cookie).toMatch(/Path=\/console/);
+  });
+
+  it('operator tokens are created by `keyward tokens create --operator` and added to the config', async () => {
+    const created = await runCli(['tokens', 'create', '--operator', 'bob', '--json']);
+    expect(created.code, created.stderr).toBe(0);
+    const { token, entry } = JSON.parse(created.stdout) as {
+      token: string;
+      entry: { name: string; sha256: string };
+    };
+    expect(entry).toEqual({ name: 'bob', sha256: sha256Hex(token) });
+  });
+});

@@ -40,6 +40,13 @@ export interface ResolveOptions {
   readonly rejectedVersion?: string;
   /** Stops waiting (the shared backend read itself continues for other waiters). */
   readonly signal?: AbortSignal;
+  /** Told whether the call was served fresh from the cache (tracing). */
+  readonly outcome?: ResolveOutcome;
+}
+
+/** Filled in by `resolve` when given: `hit` (fresh from the cache) or `miss` (anything else). */
+export interface ResolveOutcome {
+  cache?: 'hit' | 'miss';
 }
 
 export interface ResolverStats {
@@ -146,6 +153,7 @@ export class CredentialResolver {
     const target = this.target(credentialId, principal);
     const { key } = target;
     if (options.forceRefresh) {
+      if (options.outcome) options.outcome.cache = 'miss';
       // One refresh at a time per key: calls whose value was rejected while it runs wait for it.
       const running = this.inflight.get(key);
       if (running?.forced) return this.wait(running.promise, options.signal);
@@ -161,12 +169,14 @@ export class CredentialResolver {
           (current.secret.expiresAt === undefined || now < current.secret.expiresAt)
         ) {
           this.counters.hits += 1;
+          if (options.outcome) options.outcome.cache = 'hit';
           return current.secret;
         }
         const started = this.inflight.get(key);
         if (started?.forced) return this.wait(started.promise, options.signal);
       }
       this.counters.misses += 1;
+      if (options.outcome) options.outcome.cache = 'miss';
       return this.wait(
         this.flight(key, true, async () => {
           // The value was just rejected upstream: it must not be served again, not even as stale.
@@ -184,10 +194,12 @@ export class CredentialResolver {
       (entry.secret.expiresAt === undefined || now < entry.secret.expiresAt)
     ) {
       this.counters.hits += 1;
+      if (options.outcome) options.outcome.cache = 'hit';
       this.maybeRenewInBackground(target, entry.secret, now);
       return entry.secret;
     }
     this.counters.misses += 1;
+    if (options.outcome) options.outcome.cache = 'miss';
     return this.wait(
       this.flight(key, false, () => this.refetch(target, entry)),
       options.signal,

@@ -1,5 +1,6 @@
 /** The mutable state of one tool call as it walks the pipeline. */
 import type { Principal, Secret } from '../core/types.js';
+import type { CallTrace, TraceParent } from '../observability/tracing.js';
 import type { Authorization, Elicitor } from '../policy/authorizer.js';
 import type { RedactionTarget } from '../upstream/redaction-target.js';
 import type { CompiledTool } from './compiled-tool.js';
@@ -13,6 +14,8 @@ export interface CallContext {
   readonly sessionId: string | undefined;
   readonly signal: AbortSignal | undefined;
   readonly elicitor: Elicitor | undefined;
+  /** W3C trace context from the request's `params._meta` (used only when tracing is on). */
+  readonly traceParent?: TraceParent | undefined;
   /** Validated arguments (set by the validate step). */
   args: Record<string, unknown>;
   authorization: Authorization | undefined;
@@ -26,6 +29,8 @@ export interface CallContext {
   injected: RedactionTarget[];
   upstreamStatus: number | undefined;
   credentialRefetched: boolean;
+  /** The call's span, set by the trace step only when tracing is on (observability/tracing.ts). */
+  trace?: CallTrace | undefined;
 }
 
 /** The per-call state every call (and every fallback call) starts from. */

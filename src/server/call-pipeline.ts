@@ -1,6 +1,6 @@
 /**
  * The composition of the per-call pipeline (DESIGN.md §2), in one place. Adding a step is a
- * one-line change here. Order: audit rejections → validate → authorize → audit call →
+ * one-line change here. Order: (trace, when on) → fallback → audit rejections → validate → authorize → audit call →
  * redact → retry after 401/403 → credential → request/inject/send/classify.
  */
 import type { AuditSink } from '../audit/audit-sink.js';
@@ -13,6 +13,7 @@ import type { Authorizer } from '../policy/authorizer.js';
 import type { CredentialResolver } from '../secrets/credential-resolver.js';
 import type { HttpClient } from '../upstream/http-client.js';
 import type { OriginBreakers } from '../upstream/origin-breakers.js';
+import type { Tracer } from '@opentelemetry/api';
 import type { CallContext } from './call-context.js';
 import { auditCallStep, auditRejectionsStep } from './steps/audit-call.js';
 import { authorizeStep } from './steps/authorize.js';
@@ -22,6 +23,7 @@ import { retryAuthStep } from './steps/retry-auth.js';
 import { sendTerminal } from './steps/send.js';
 import { validateStep } from './steps/validate.js';
 import { fallbackStep } from './steps/fallback.js';
+import { traceCallStep } from './steps/trace.js';
 import type { CompiledTool } from './compiled-tool.js';
 
 export interface PipelineDeps {
@@ -38,6 +40,8 @@ export interface PipelineDeps {
   readonly breakers?: OriginBreakers;
   /** Where completion records go when the audit sink fails after the upstream acted. */
   readonly spool?: CompletionSpool;
+  /** Set only when tracing is on (observability/tracing.ts): the call span and its children. */
+  readonly tracer?: Tracer;
   /** Benchmark-only step switches (benchDisabledSteps); absent in normal operation. */
   readonly benchDisabled?: ReadonlySet<BenchStep>;
 }
@@ -69,6 +73,7 @@ export function benchDisabledSteps(env: NodeJS.ProcessEnv = process.env): Readon
 export function buildCallPipeline(deps: PipelineDeps): CallPipeline {
   const off = deps.benchDisabled ?? new Set<BenchStep>();
   const steps = [
+    deps.tracer === undefined ? undefined : traceCallStep(deps.tracer),
     fallbackStep(deps, buildCallPipeline),
     off.has('audit') ? undefined : auditRejectionsStep(deps.audit, deps.clock, deps.logger),
     validateStep,

@@ -19,6 +19,8 @@ import { systemClock, type Clock } from '../core/clock.js';
 import { ConfigError, KeywardError, isKeywardError } from '../core/errors.js';
 import type { Principal, Secret } from '../core/types.js';
 import type { Logger, SecretRegistry } from '../observability/logger.js';
+import { tracingRequested, type TraceParent, type Tracing } from '../observability/tracing.js';
+import type { Tracer } from '@opentelemetry/api';
 import type { Authorizer, Elicitor } from '../policy/authorizer.js';
 import { BasicAuthorizer } from '../policy/basic-authorizer.js';
 import { PolicyEngine } from '../policy/policy-engine.js';
@@ -51,6 +53,13 @@ export interface GatewayDeps {
   readonly metaTools?: (parts: GatewayParts & { authorizer: Authorizer }) => readonly MetaTool[];
   /** Told the gateway once it is built (plug-ins that call notifyToolListChanged). */
   readonly onCreated?: (gateway: Gateway) => void;
+  /**
+   * Traces every tool call with this tracer (tests). Without it, tracing is on only when the
+   * standard `OTEL_*` variables ask for it (the SDK is then loaded, and shut down by close()).
+   */
+  readonly tracer?: Tracer;
+  /** Where `OTEL_*` is read (default process.env). */
+  readonly env?: NodeJS.ProcessEnv;
 }
 
 /** The pieces a plug-in (authorizer, meta-tools, HTTP transport) may need. */
@@ -86,6 +95,8 @@ export interface CallOptions {
   readonly elicitor: Elicitor | undefined;
   /** Remote mode: at most so many calls of one principal run at once (http.maxInFlightPerPrincipal). */
   readonly inFlightLimiter?: InFlightLimiter;
+  /** W3C trace context from `params._meta` (followed only when tracing is on). */
+  readonly traceParent?: TraceParent | undefined;
 }
 
 export class Gateway {
@@ -103,6 +114,7 @@ export class Gateway {
     private readonly pipeline: CallPipeline,
     metaTools: readonly MetaTool[],
     private readonly observer: CallObserver | undefined,
+    private readonly tracing: Tracing | undefined,
   ) {
     this.metaByName = new Map(metaTools.map((t) => [t.definition.name, t]));
   }
@@ -167,6 +179,15 @@ export class Gateway {
       const authorizer = deps.authorizer
         ? await deps.authorizer(config, parts)
         : new BasicAuthorizer(new PolicyEngine(config.policy.rules));
+      let tracing: Tracing | undefined;
+      if (deps.tracer === undefined && tracingRequested(deps.env ?? process.env)) {
+        // The SDK is loaded only here: with tracing off, the call path never builds a span.
+        const { startTracing } = await import('../observability/tracing-sdk.js');
+        const started = startTracing({ env: deps.env ?? process.env, logger, secrets: deps.secrets });
+        closers.push(() => started.shutdown());
+        tracing = started;
+      }
+      const tracer = deps.tracer ?? tracing?.tracer;
       const http = createHttpClient();
       const pipeline = buildCallPipeline({
         ...{
@@ -181,10 +202,11 @@ export class Gateway {
           spool,
           breakers: new OriginBreakers(config.upstream.breaker),
         },
+        ...(tracer === undefined ? {} : { tracer }),
         benchDisabled,
       });
       const metaTools = deps.metaTools ? deps.metaTools({ ...parts, authorizer }) : [];
-      const gateway = new Gateway(parts, authorizer, http, pipeline, metaTools, deps.observer);
+      const gateway = new Gateway(parts, authorizer, http, pipeline, metaTools, deps.observer, tracing);
       deps.onCreated?.(gateway);
       return gateway;
     } catch (error) {
@@ -274,6 +296,7 @@ export class Gateway {
       sessionId: options.sessionId,
       signal: options.signal,
       elicitor: options.elicitor,
+      traceParent: options.traceParent,
       ...initialCallState(),
     };
     if (this.closed) {
@@ -364,6 +387,8 @@ export class Gateway {
     await this.parts.resolver.close?.().catch(() => undefined);
     await this.parts.cache.close().catch(() => undefined);
     for (const backend of this.parts.backends.values()) await backend.close().catch(() => undefined);
+    // Last: the spans of the calls that just finished are exported before the process exits.
+    await this.tracing?.shutdown().catch(() => undefined);
   }
 }
 

@@ -92,6 +92,7 @@ export function createSessionServer(
       sessionId: effectiveSessionId,
       signal: extra.signal,
       elicitor,
+      traceParent: params.traceParent,
       ...(options.inFlightLimiter === undefined ? {} : { inFlightLimiter: options.inFlightLimiter }),
     });
   });

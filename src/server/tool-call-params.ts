@@ -7,6 +7,7 @@
  */
 import { ErrorCode, McpError } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
+import { MAX_TRACEPARENT_LENGTH, MAX_TRACESTATE_LENGTH, type TraceParent } from '../observability/tracing.js';
 
 export const ToolCallRequestSchema = z
   .object({ method: z.literal('tools/call'), params: z.unknown().optional() })
@@ -15,6 +16,17 @@ export const ToolCallRequestSchema = z
 export interface ToolCallParams {
   readonly name: string;
   readonly arguments: Readonly<Record<string, unknown>> | undefined;
+  /** `_meta.traceparent` / `tracestate` when they are strings (parsed only when tracing is on). */
+  readonly traceParent: TraceParent | undefined;
+}
+
+function traceParentOf(meta: unknown): TraceParent | undefined {
+  if (meta === null || typeof meta !== 'object') return undefined;
+  const { traceparent, tracestate } = meta as Record<string, unknown>;
+  if (typeof traceparent !== 'string' || traceparent.length > MAX_TRACEPARENT_LENGTH) return undefined;
+  return typeof tracestate === 'string' && tracestate.length <= MAX_TRACESTATE_LENGTH
+    ? { traceparent, tracestate }
+    : { traceparent };
 }
 
 function kindOf(value: unknown): string {
@@ -27,7 +39,7 @@ export function toolCallParams(params: unknown): ToolCallParams {
   if (params === null || typeof params !== 'object' || Array.isArray(params)) {
     throw new McpError(ErrorCode.InvalidParams, `tools/call params must be an object, not ${kindOf(params)}`);
   }
-  const { name, arguments: args } = params as Record<string, unknown>;
+  const { name, arguments: args, _meta: meta } = params as Record<string, unknown>;
   if (typeof name !== 'string' || name === '') {
     throw new McpError(ErrorCode.InvalidParams, 'tools/call params.name must be a non-empty string');
   }
@@ -37,5 +49,5 @@ export function toolCallParams(params: unknown): ToolCallParams {
       `tools/call params.arguments must be a JSON object, not ${kindOf(args)}`,
     );
   }
-  return { name, arguments: args as Record<string, unknown> | undefined };
+  return { name, arguments: args as Record<string, unknown> | undefined, traceParent: traceParentOf(meta) };
 }

@@ -25,6 +25,9 @@ export const RESERVED_HEADERS: ReadonlySet<string> = new Set([
   'x-forwarded-for',
   'x-forwarded-host',
   'x-forwarded-proto',
+  // W3C trace context: set by keyward (tracing on) from the upstream request's span.
+  'traceparent',
+  'tracestate',
 ]);
 
 /**

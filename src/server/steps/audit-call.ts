@@ -12,6 +12,7 @@ import type { Clock } from '../../core/clock.js';
 import type { Step } from '../../core/pipeline.js';
 import type { AuditEvent, CallSuccess } from '../../core/types.js';
 import type { Logger } from '../../observability/logger.js';
+import { failSpan, startChild } from '../../observability/tracing.js';
 import type { CallContext } from '../call-context.js';
 
 /** Mutable while it is built (plain assignments: cheaper than spreading optional parts). */
@@ -53,12 +54,15 @@ export function auditRejectionsStep(
           outcome: 'rejected',
           latencyMs: clock.now() - ctx.startedAt,
         };
+        const span = ctx.trace && startChild(ctx.trace, 'audit.rejected');
         await audit.append(event).catch((auditError: unknown) => {
+          if (span !== undefined) failSpan(span, auditError, 'audit_unavailable');
           logger.error(
             { requestId: ctx.requestId, err: String(auditError) },
             'audit: could not record a rejection',
           );
         });
+        span?.end();
       }
       throw error;
     }
@@ -82,11 +86,17 @@ export function auditCallStep(
   spool?: CompletionSpool,
 ): Step<CallContext, CallSuccess> {
   return async (ctx, next) => {
+    const startSpan = ctx.trace && startChild(ctx.trace, 'audit.start');
     try {
       const started = baseEvent(ctx, 'call.started', clock);
       started.origin = ctx.tool.origin;
       await audit.append(started);
+      startSpan?.end();
     } catch (error) {
+      if (startSpan !== undefined) {
+        failSpan(startSpan, error, 'audit_unavailable');
+        startSpan.end();
+      }
       logger.error(
         { requestId: ctx.requestId, err: String(error) },
         'audit: cannot record call.started; refusing',
@@ -128,7 +138,9 @@ export function auditCallStep(
       if (details !== undefined) event.details = details;
       // The upstream has already acted: the result is returned, and a completion record that cannot
       // be written now goes to the spool and is replayed into the trail when the sink recovers.
+      const endSpan = ctx.trace && startChild(ctx.trace, 'audit.end', { 'keyward.outcome': event.outcome });
       await audit.append(event).catch((error: unknown) => {
+        if (endSpan !== undefined) failSpan(endSpan, error, 'audit_unavailable');
         if (spool === undefined) {
           logger.error(
             { requestId: ctx.requestId, err: String(error) },
@@ -146,6 +158,7 @@ export function auditCallStep(
           );
         }
       });
+      endSpan?.end();
     }
   };
 }

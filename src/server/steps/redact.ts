@@ -14,6 +14,7 @@ import { OriginSecrets } from '../../upstream/origin-secrets.js';
 import type { RedactionTarget } from '../../upstream/redaction-target.js';
 import { JsonTooDeep, redactorFor as cachedRedactorFor, type Redactor } from '../../upstream/redaction.js';
 import { reflectedInput, type ReflectedInput } from '../../upstream/reflected-input.js';
+import { startChild } from '../../observability/tracing.js';
 import type { CallContext } from '../call-context.js';
 import { isJsonContentType } from '../tool-result.js';
 import { parseJsonBody } from '../../upstream/json-body.js';
@@ -70,7 +71,10 @@ export function redactStep(secrets: SecretRegistry): Step<CallContext, CallSucce
     } catch (error) {
       const targets = history.remember(ctx.tool.origin, ctx.injected);
       if (targets.length > 0 && isKeywardError(error)) {
+        const span =
+          ctx.trace && startChild(ctx.trace, 'redact', { 'keyward.redact.targets': targets.length });
         const message = redactorFor(targets).redact(error.message, reflectedInput(ctx.args));
+        span?.end();
         if (message !== error.message) {
           throw new KeywardError(error.code, message, {
             ...(error.retryAfterSeconds === undefined ? {} : { retryAfterSeconds: error.retryAfterSeconds }),
@@ -81,11 +85,16 @@ export function redactStep(secrets: SecretRegistry): Step<CallContext, CallSucce
     }
     const targets = history.remember(ctx.tool.origin, ctx.injected);
     if (targets.length === 0) return result;
-    const redactor = redactorFor(targets);
-    const reflected = reflectedInput(ctx.args);
-    const headers: Record<string, string> = {};
-    for (const [name, value] of Object.entries(result.headers))
-      headers[name] = redactor.redact(value, reflected);
-    return { ...result, headers, ...redactBody(result, redactor, reflected) };
+    const span = ctx.trace && startChild(ctx.trace, 'redact', { 'keyward.redact.targets': targets.length });
+    try {
+      const redactor = redactorFor(targets);
+      const reflected = reflectedInput(ctx.args);
+      const headers: Record<string, string> = {};
+      for (const [name, value] of Object.entries(result.headers))
+        headers[name] = redactor.redact(value, reflected);
+      return { ...result, headers, ...redactBody(result, redactor, reflected) };
+    } finally {
+      span?.end();
+    }
   };
 }

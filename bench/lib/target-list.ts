@@ -16,7 +16,46 @@ function keywardVariants(transport: 'stdio' | 'http', label: string): TargetSpec
   ];
 }
 
+/**
+ * Opt-in A/B targets, interleaved with the others: KEYWARD_BENCH_BASELINE_MAIN=<another build's
+ * dist/src/main.js> adds `keyward-stdio@baseline` and `keyward-http@baseline` (e.g. the commit
+ * before a change); KEYWARD_BENCH_OTEL=1 adds `keyward-stdio-otel` and
+ * `keyward-http-otel` (tracing on, every span exported to the benchmark upstream's /v1/traces).
+ */
+function abTargets(env: NodeJS.ProcessEnv = process.env): TargetSpec[] {
+  const out: TargetSpec[] = [];
+  const baseline = env.KEYWARD_BENCH_BASELINE_MAIN;
+  if (baseline !== undefined && baseline !== '') {
+    for (const transport of ['stdio', 'http'] as const) {
+      out.push({
+        name: `keyward-${transport}@baseline`,
+        family: 'keyward',
+        transport,
+        main: baseline,
+        desc: `keyward, ${transport}, the baseline build (${baseline})`,
+      });
+    }
+  }
+  const otel = env.KEYWARD_BENCH_OTEL;
+  if (otel !== undefined && otel !== '') {
+    for (const transport of ['stdio', 'http'] as const) {
+      out.push({
+        name: `keyward-${transport}-otel`,
+        family: 'keyward',
+        transport,
+        otel: true,
+        desc: `keyward, ${transport}, tracing on (OTLP/HTTP to the upstream's /v1/traces)`,
+      });
+    }
+  }
+  return out;
+}
+
 export function mainTargets(quick: boolean): TargetSpec[] {
+  return [...allTargets(quick), ...abTargets()];
+}
+
+function allTargets(quick: boolean): TargetSpec[] {
   const core: TargetSpec[] = [
     {
       name: 'direct-undici',

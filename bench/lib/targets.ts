@@ -29,6 +29,10 @@ export interface TargetSpec {
   readonly disable?: readonly string[];
   /** tutorial over HTTP: JSON answers instead of SSE. */
   readonly json?: boolean;
+  /** keyward: another build's main.js (A/B against a baseline, KEYWARD_BENCH_BASELINE_MAIN). */
+  readonly main?: string;
+  /** keyward: tracing on, spans exported over OTLP/HTTP to the benchmark's upstream (/v1/traces). */
+  readonly otel?: boolean;
   readonly desc: string;
 }
 
@@ -93,9 +97,18 @@ function command(
       return { args, env: {} };
     }
     case 'keyward': {
-      const args = [...pre, MAIN_JS, 'serve', '--config', ctx.configPath];
+      const args = [...pre, spec.main ?? MAIN_JS, 'serve', '--config', ctx.configPath];
       if (mode === 'http') args.push('--http', '--port', String(port));
-      return { args, env: { ...disableEnv(spec.disable ?? []), ...(ctx.env ?? {}) } };
+      return {
+        args,
+        env: {
+          ...disableEnv(spec.disable ?? []),
+          ...(ctx.env ?? {}),
+          ...(spec.otel
+            ? { OTEL_EXPORTER_OTLP_ENDPOINT: ctx.upstream, OTEL_SERVICE_NAME: 'keyward-bench' }
+            : {}),
+        },
+      };
     }
     default:
       throw new Error(`no command for ${spec.family}`);

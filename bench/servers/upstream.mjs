@@ -1,14 +1,15 @@
 // The benchmark's upstream API (node:http, 127.0.0.1, port from UPSTREAM_PORT). GET /items/{id}
 // (?size=N pads the JSON body to about N bytes), GET /slow/items/{id} (+SLOW_MS delay). Requires
 // `Authorization: Bearer <token>` where the accepted token can be switched with GET /__token/<t>
-// (rotation scenario). GET /__stats counts ok / unauthorized / not found.
+// (rotation scenario). GET /__stats counts ok / unauthorized / not found. POST /v1/traces takes
+// OTLP/HTTP exports and drops them.
 /* global setTimeout, Buffer */
 import http from 'node:http';
 
 const PORT = Number(process.env.UPSTREAM_PORT || 0);
 let token = process.env.UPSTREAM_TOKEN || 'test-token-123';
 const SLOW_MS = Number(process.env.SLOW_MS || 50);
-const stats = { ok: 0, unauthorized: 0, notFound: 0 };
+const stats = { ok: 0, unauthorized: 0, notFound: 0, traceExports: 0 };
 const pads = new Map();
 const padFor = (n) => {
   let p = pads.get(n);
@@ -34,6 +35,16 @@ const server = http.createServer((req, res) => {
     const b = JSON.stringify(stats);
     res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(b) });
     return res.end(b);
+  }
+  if (url === '/v1/traces' && req.method === 'POST') {
+    // An OTLP/HTTP collector that keeps nothing (KEYWARD_BENCH_OTEL targets).
+    req.resume();
+    req.on('end', () => {
+      stats.traceExports++;
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': 2 });
+      res.end('{}');
+    });
+    return;
   }
   if (url.startsWith('/__token/')) {
     token = decodeURIComponent(url.slice('/__token/'.length));

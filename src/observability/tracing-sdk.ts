@@ -82,7 +82,7 @@ export function startTracing(options: {
     spanProcessors: [new BatchSpanProcessor(new OTLPTraceExporter())],
   });
   logger.info(
-    { service: resource.attributes[ATTR_SERVICE_NAME], to: exportOrigin(env) },
+    { serviceName: resource.attributes[ATTR_SERVICE_NAME], to: exportOrigin(env) },
     'tracing on: OTLP/HTTP',
   );
   let stopped: Promise<void> | undefined;

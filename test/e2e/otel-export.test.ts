@@ -12,6 +12,9 @@ import { startUpstream, type Upstream } from '../fixtures/upstream.js';
 import { findCanary, makeCanary } from '../helpers/canary.js';
 import { connectStdio, makeWorkspace } from '../helpers/cli.js';
 import { coreConfig } from '../helpers/configs.js';
+import { startReplica } from '../helpers/http-replica.js';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 
 const KEY = makeCanary('kwotel');
 const COLLECTOR_KEY = makeCanary('kwcollector');
@@ -135,6 +138,43 @@ describe('OTLP export from keyward serve', () => {
     expect(log).toContain('tracing on');
     expect(findCanary(log, COLLECTOR_KEY)).toEqual([]);
     expect(findCanary(log, KEY)).toEqual([]);
+  });
+
+  it('serve --http: OTEL_TRACES_EXPORTER=otlp with a traces endpoint, flushed on SIGTERM', async () => {
+    const before = exports.length;
+    const replica = await startReplica(configPath, {
+      OTEL_TRACES_EXPORTER: 'otlp',
+      OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: `${collectorUrl}/custom/traces`,
+      OTEL_BSP_SCHEDULE_DELAY: '60000',
+    });
+    const client = new Client({ name: 'otel-http', version: '0' });
+    try {
+      await client.connect(new StreamableHTTPClientTransport(new URL(replica.url)));
+      const result = await client.callTool({
+        name: 'echo_raw',
+        arguments: {},
+        _meta: { traceparent: `00-${CLIENT_TRACE}-${CLIENT_SPAN}-01` },
+      });
+      expect(result.isError).toBeFalsy();
+    } finally {
+      await client.close();
+      expect(await replica.stop()).toBe(0);
+    }
+    const deadline = Date.now() + 15_000;
+    while (exports.length === before && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    const fresh = exports.slice(before);
+    expect(fresh.map((e) => e.path)).toContain('/custom/traces');
+    const spans = fresh.flatMap((e) => spansOf(e.body)).flatMap((b) => b.spans);
+    const root = spans.find((s) => s.name === 'tools/call echo_raw');
+    expect(root?.traceId).toBe(CLIENT_TRACE);
+    expect(root?.parentSpanId).toBe(CLIENT_SPAN);
+    for (const e of fresh) expect(findCanary(e.body, KEY)).toEqual([]);
+    expect(
+      fresh
+        .flatMap((e) => spansOf(e.body))
+        .map((b) => b.service)
+        .every((name) => name === 'keyward'),
+    ).toBe(true);
   });
 
   it('OTEL_SDK_DISABLED=true: no export, no traceparent upstream', async () => {

@@ -273,6 +273,15 @@ describe('tracing', () => {
     }
   });
 
+  it('a tracestate goes upstream only when it is valid W3C syntax', async () => {
+    const traceparent = `00-${CLIENT_TRACE}-${CLIENT_SPAN}-01`;
+    await call('echo_raw', {}, { traceparent, tracestate: 'a=b\r\nX-Evil: 1' });
+    expect(upstream.requests.at(-1)!.headers.tracestate).toBeUndefined();
+    expect(upstream.requests.at(-1)!.headers['x-evil']).toBeUndefined();
+    await call('echo_raw', {}, { traceparent, tracestate: 'bad key=1,ok=2' });
+    expect(upstream.requests.at(-1)!.headers.tracestate).toBe('ok=2');
+  });
+
   it('no canary in any span when the upstream echoes the key in every encoding', async () => {
     for (const tool of ['echo_raw', 'echo_encodings', 'echo_query']) {
       exporter.reset();

@@ -37,6 +37,9 @@ export async function startSampleApi(initialKey: string): Promise<SampleApi> {
       const project = PROJECTS.find((p) => p.id === decodeURIComponent(match[1] ?? ''));
       return project ? send(200, project) : send(404, { error: 'no such project' });
     }
+    const archive = /^\/projects\/([^/]+)\/archive$/.exec(url.pathname);
+    if (archive && req.method === 'POST')
+      return send(200, { archived: decodeURIComponent(archive[1] ?? '') });
     if (url.pathname === '/debug/whoami')
       return send(200, {
         note: 'careless endpoint',

@@ -219,6 +219,8 @@ for (const make of [sqliteHarness, postgresHarness]) {
       expect(await ids({ tenant: 'acme', tool: 't1' })).toEqual([e1.requestId]);
       expect(await ids({ type: 'call.completed' })).toEqual([e2.requestId]);
       expect(await ids({ decision: 'deny' })).toEqual([e3.requestId]);
+      expect(await ids({ requestId: e2.requestId! })).toEqual([e2.requestId]);
+      expect(await ids({ requestId: "x' OR '1'='1" })).toEqual([]);
       expect(await ids({ since: e2.time, until: e3.time })).toEqual([e2.requestId]);
       expect(await ids({ since: e3.time })).toEqual([e3.requestId, e4.requestId]);
       expect(await ids({ tenant: 'acme', limit: 2 })).toEqual([e2.requestId, e4.requestId]);

@@ -15,6 +15,7 @@ import { ElicitRequestSchema, type CallToolResult } from '@modelcontextprotocol/
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateToken, sha256Hex } from '../../src/identity/token-hash.js';
+import { toSlack, type KeywardAlert } from '../../examples/notifier/slack-format.js';
 import { startUpstream, type Upstream } from '../fixtures/upstream.js';
 import { browserAvailable, launchBrowser, screenshotPath } from '../helpers/browser.js';
 import { makeWorkspace, runCli } from '../helpers/cli.js';
@@ -34,6 +35,9 @@ const OPERATOR_TOKEN = generateToken();
 
 let upstream: Upstream;
 let configPath: string;
+/** What keyward's alert webhook POSTed (a chat relay's view). */
+const alerts: Record<string, unknown>[] = [];
+let webhook: Server;
 let replica: Replica;
 let origin: string;
 let browser: Browser;
@@ -90,6 +94,16 @@ async function signInInBrowser(target: string): Promise<void> {
 
 beforeAll(async () => {
   upstream = await startUpstream([KEY]);
+  webhook = createServer((req, res) => {
+    let body = '';
+    req.on('data', (d: Buffer) => (body += d.toString()));
+    req.on('end', () => {
+      alerts.push(JSON.parse(body) as Record<string, unknown>);
+      res.writeHead(204).end();
+    });
+  });
+  await new Promise<void>((r) => webhook.listen(0, '127.0.0.1', r));
+  const webhookUrl = `http://127.0.0.1:${(webhook.address() as AddressInfo).port}/`;
   ({ configPath } = await makeWorkspace(
     (dir) => {
       const base = coreConfig(dir, upstream.origin) as Record<string, unknown>;
@@ -122,6 +136,7 @@ beforeAll(async () => {
             },
           ],
         },
+        notifier: { webhook: { url: webhookUrl } },
         logging: { level: 'warn' },
       };
     },
@@ -139,6 +154,7 @@ afterAll(async () => {
   await browser?.close();
   await replica?.stop();
   await upstream?.close();
+  webhook?.close();
 });
 
 describe.skipIf(!browserAvailable)('approving from the browser', () => {
@@ -318,6 +334,20 @@ describe('the console over plain HTTP', () => {
     const error = errorOf(first)!;
     expect(error.code).toBe('approval_required');
     expect(error.url).toBe(`${origin}/console/approvals/${String(error.approvalId)}`);
+    // The alert for chat carries the same page, and the example relay formats it for Slack.
+    const alert = await until(
+      () => alerts.find((a) => (a.details as { approvalId?: string }).approvalId === error.approvalId),
+      'the approval.requested webhook',
+    );
+    expect(alert).toMatchObject({
+      type: 'approval.requested',
+      url: error.url,
+      agent: 'local',
+      permission: 'api:write',
+    });
+    expect(toSlack(alert as unknown as KeywardAlert).text).toContain(
+      `<${String(error.url)}|Review in the keyward console>`,
+    );
     const operator = await signIn(origin, OPERATOR_TOKEN);
     const path = `/console/approvals/${String(error.approvalId)}`;
     const approved = await operator.post(

@@ -22,6 +22,7 @@ interface QueryOptions extends OutputOptions {
   agent?: string;
   tenant?: string;
   tool?: string;
+  requestId?: string;
   type?: string;
   decision?: string;
   since?: string;
@@ -107,7 +108,7 @@ async function tail(options: TailOptions): Promise<void> {
 
 async function query(options: QueryOptions): Promise<void> {
   const q: { -readonly [K in keyof AuditQuery]: AuditQuery[K] } = { limit: count('--limit', options.limit) };
-  for (const key of ['agent', 'tenant', 'tool', 'type', 'decision', 'since', 'until'] as const) {
+  for (const key of ['agent', 'tenant', 'tool', 'requestId', 'type', 'decision', 'since', 'until'] as const) {
     const value = options[key];
     if (value !== undefined) q[key] = value;
   }
@@ -137,6 +138,7 @@ export function registerAuditCommand(program: Command): void {
     .option('--agent <agent>', 'agent name')
     .option('--tenant <tenant>', 'tenant')
     .option('--tool <tool>', 'tool name')
+    .option('--request-id <id>', 'the requestId an agent was given in an error')
     .option('--type <type>', 'event type, e.g. call.completed')
     .option('--decision <decision>', 'policy decision, e.g. deny')
     .option('--since <time>', 'ISO 8601 time, inclusive')

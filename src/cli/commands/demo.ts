@@ -1,9 +1,11 @@
 /**
  * `keyward demo`: a guided run on embedded defaults. It starts a local sample API, stores its key
  * in a fresh encrypted store, starts keyward over stdio and drives it as an agent would, printing
- * what the agent sees: tools, a call, a denial, a rotation mid-run, a redacted echo, the audit.
+ * what the agent sees: tools, a call, a denial, an operator's approval in the console (driven over
+ * HTTP as a browser would), a rotation mid-run, a redacted echo, the audit.
  */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -13,6 +15,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { startSampleApi } from '../../demo/sample-api.js';
+import { generateToken, sha256Hex } from '../../identity/token-hash.js';
 import { action } from '../errors.js';
 
 const mainJs = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../main.js');
@@ -56,6 +59,10 @@ async function demo(options: { keep?: boolean }): Promise<void> {
   const api = await startSampleApi(key1);
   const configPath = path.join(dir, 'tools.config.json');
   let client: Client | undefined;
+  let consoleProcess: ChildProcess | undefined;
+  const operatorToken = generateToken();
+  const consolePort = await freePort();
+  const consoleOrigin = `http://127.0.0.1:${consolePort}`;
   try {
     step('1. Set up: a fresh encrypted store, the API key stored in it (never in the config)');
     await must(['init', '--dir', dir]);
@@ -89,15 +96,31 @@ async function demo(options: { keep?: boolean }): Promise<void> {
               ...tool('/projects/{id}', 'projects:delete', { id: { type: 'string' } }),
               request: { method: 'DELETE', url: `${api.origin}/projects/{id}` },
             },
+            archive_project: {
+              ...tool('/projects/{id}/archive', 'projects:archive', { id: { type: 'string' } }),
+              request: { method: 'POST', url: `${api.origin}/projects/{id}/archive` },
+            },
           },
           policy: {
             hideUnusableTools: false,
             rules: [
               { id: 'readers-read', effect: 'allow', roles: ['reader'], permissions: ['projects:read'] },
+              {
+                id: 'archive-needs-operator',
+                effect: 'approve',
+                roles: ['reader'],
+                permissions: ['projects:archive'],
+                approval: 'operator',
+                grantTtlSeconds: 300,
+              },
             ],
           },
+          console: {
+            operators: [{ name: 'demo-operator', sha256: sha256Hex(operatorToken) }],
+            publicUrl: `${consoleOrigin}/console`,
+          },
           audit: { type: 'sqlite', path: './audit.db' },
-          grants: { store: 'memory', path: './grants.db' },
+          grants: { store: 'sqlite', path: './grants.db' },
           logging: { level: 'warn' },
         },
         null,
@@ -139,7 +162,24 @@ async function demo(options: { keep?: boolean }): Promise<void> {
     show('   delete_project {id:"p1"} →', denied.structuredContent);
     out(`   requests that reached the API: ${api.seenKeys.length - before}`);
 
-    step('5. The key is rotated mid-run: the API now accepts only the new key');
+    step('5. A call that needs an operator: the agent gets a link, an operator approves in the console');
+    consoleProcess = await startConsole(configPath);
+    out(`   approval console: ${consoleOrigin}/console/ (keyward console; serve --http has it at /console/)`);
+    const asked = (await client.callTool({
+      name: 'archive_project',
+      arguments: { id: 'p2' },
+    })) as CallToolResult;
+    const askedError = (asked.structuredContent as { error: { approvalId: string; url: string } }).error;
+    show('   archive_project {id:"p2"} →', asked.structuredContent);
+    out(`   the operator opens ${askedError.url}, sees the exact arguments and approves (scripted here):`);
+    out(`   ${await approveInConsole(consoleOrigin, operatorToken, askedError.approvalId)}`);
+    const archived = (await client.callTool({
+      name: 'archive_project',
+      arguments: { id: 'p2' },
+    })) as CallToolResult;
+    show('   the agent retries archive_project {id:"p2"} →', archived.structuredContent);
+
+    step('6. The key is rotated mid-run: the API now accepts only the new key');
     await must(['secrets', 'rotate', 'sample-api', '--config', configPath], key2);
     api.acceptedKeys = new Set([key2]);
     const sentBefore = api.seenKeys.length;
@@ -150,14 +190,14 @@ async function demo(options: { keep?: boolean }): Promise<void> {
       : 'keyward noticed the store changed, dropped its cached copy and fetched the new version';
     out(`   list_projects → ${afterRotation.isError ? 'FAILED' : 'ok'}: ${how}`);
 
-    step('6. A careless endpoint echoes the key back: keyward redacts it in every encoding');
+    step('7. A careless endpoint echoes the key back: keyward redacts it in every encoding');
     const echoed = (await client.callTool({ name: 'debug_whoami', arguments: {} })) as CallToolResult;
     show('   debug_whoami →', echoed.structuredContent);
 
     await client.close();
     client = undefined;
 
-    step('7. The audit trail: every decision and call, hash-chained, no secret');
+    step('8. The audit trail: every decision and call, hash-chained, no secret');
     out((await must(['audit', 'tail', '-n', '8', '--config', configPath])).replace(/^/gm, '   ').trimEnd());
     out((await must(['audit', 'verify', '--config', configPath])).replace(/^/gm, '   ').trimEnd());
     out(
@@ -165,7 +205,61 @@ async function demo(options: { keep?: boolean }): Promise<void> {
     );
   } finally {
     await client?.close().catch(() => undefined);
+    consoleProcess?.kill('SIGTERM');
     await api.close();
     if (!options.keep) rmSync(dir, { recursive: true, force: true });
   }
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.once('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const { port } = probe.address() as { port: number };
+      probe.close(() => resolve(port));
+    });
+  });
+}
+
+/** `keyward console` in the background, resolved once it listens. */
+function startConsole(configPath: string): Promise<ChildProcess> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [mainJs, 'console', '--config', configPath], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString();
+      if (stderr.includes('keyward: console on')) resolve(child);
+    });
+    child.once('exit', (code) => reject(new Error(`keyward console exited ${code}: ${stderr.trim()}`)));
+  });
+}
+
+/**
+ * What an operator does in the browser, over plain HTTP: sign in with the operator token, open
+ * the request's page, post its Approve form (with the page's CSRF token, from the console's origin).
+ */
+async function approveInConsole(origin: string, token: string, approvalId: string): Promise<string> {
+  const form = { 'content-type': 'application/x-www-form-urlencoded', origin };
+  const login = await fetch(`${origin}/console/login`, {
+    method: 'POST',
+    redirect: 'manual',
+    headers: form,
+    body: new URLSearchParams({ token }).toString(),
+  });
+  const cookie = (login.headers.get('set-cookie') ?? '').split(';')[0] ?? '';
+  const pagePath = `/console/approvals/${encodeURIComponent(approvalId)}`;
+  const page = await (await fetch(`${origin}${pagePath}`, { headers: { cookie } })).text();
+  const csrf = /name="csrf" value="([^"]+)"/.exec(page)?.[1] ?? '';
+  const approved = await fetch(`${origin}${pagePath}/approve`, {
+    method: 'POST',
+    redirect: 'manual',
+    headers: { ...form, cookie },
+    body: new URLSearchParams({ csrf, scope: 'these', ttlSeconds: '300' }).toString(),
+  });
+  return approved.status === 303
+    ? `approved request ${approvalId} as operator "demo-operator" (only these arguments, 5 minutes)`
+    : `the console answered ${approved.status}`;
 }

@@ -152,6 +152,37 @@ function originOf(url: string): string {
 function crossCheck(config: KeywardConfig): ConfigIssue[] {
   const issues: ConfigIssue[] = [];
 
+  for (const [name, provider] of Object.entries(config.connections.providers)) {
+    const at = `connections.providers.${name}`;
+    if (
+      provider.issuer === undefined &&
+      (provider.authorizationUrl === undefined || provider.tokenUrl === undefined)
+    )
+      issues.push({
+        path: at,
+        message: 'set issuer (OpenID Connect discovery) or authorizationUrl and tokenUrl',
+      });
+    if (provider.clientSecret !== undefined && !config.backends[provider.clientSecret.backend])
+      issues.push({
+        path: `${at}.clientSecret.backend`,
+        message: `unknown backend "${provider.clientSecret.backend}"`,
+      });
+    if (provider.verifyUser === 'signIn' && config.connections.signIn === undefined)
+      issues.push({
+        path: `${at}.verifyUser`,
+        message:
+          '"signIn" needs connections.signIn (the identity provider people sign in with); or use "idToken" / "none"',
+      });
+    if (provider.verifyUser === 'idToken' && provider.issuer === undefined)
+      issues.push({ path: `${at}.verifyUser`, message: '"idToken" needs an OpenID Connect issuer' });
+  }
+  const signInSecret = config.connections.signIn?.clientSecret;
+  if (signInSecret !== undefined && !config.backends[signInSecret.backend])
+    issues.push({
+      path: 'connections.signIn.clientSecret.backend',
+      message: `unknown backend "${signInSecret.backend}"`,
+    });
+
   for (const [id, cred] of Object.entries(config.credentials)) {
     if (!config.backends[cred.backend]) {
       issues.push({ path: `credentials.${id}.backend`, message: `unknown backend "${cred.backend}"` });
@@ -160,12 +191,29 @@ function crossCheck(config: KeywardConfig): ConfigIssue[] {
       if (!PRINCIPAL_PLACEHOLDERS.includes(v)) {
         issues.push({
           path: `credentials.${id}.ref`,
-          message: `"{${v}}" is not allowed: refs may only use {tenant} and {agent} of the authenticated principal`,
+          message: `"{${v}}" is not allowed: refs may only use {tenant}, {agent} and {user} of the authenticated principal`,
         });
       }
     }
     const collision = refCollision(cred.ref);
     if (collision !== undefined) issues.push({ path: `credentials.${id}.ref`, message: collision });
+    if (cred.connection !== undefined) {
+      if (config.connections.providers[cred.connection] === undefined)
+        issues.push({
+          path: `credentials.${id}.connection`,
+          message: `unknown provider "${cred.connection}" (connections.providers)`,
+        });
+      if (!refPlaceholders(cred.ref).includes('user'))
+        issues.push({
+          path: `credentials.${id}.ref`,
+          message: 'a user connection is stored per user: the ref must use {user}',
+        });
+      if (cred.inject.type !== 'header' && cred.inject.type !== 'bearer')
+        issues.push({
+          path: `credentials.${id}.inject`,
+          message: 'a user connection injects its access token: use "bearer" or "header"',
+        });
+    }
     cred.origins.forEach((o, i) => {
       const u = new URL(o);
       if (u.protocol !== 'https:' && u.protocol !== 'http:') {

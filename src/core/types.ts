@@ -4,6 +4,12 @@
 export interface Principal {
   readonly agent: string;
   readonly tenant: string;
+  /**
+   * The person the agent acts for (issue 16: per-user OAuth connections): a JWT claim (`sub` by
+   * default) in remote mode, `identity.stdio.user` or a token's `user` otherwise. Absent when the
+   * identity does not name one; `{user}` refs then resolve to nothing.
+   */
+  readonly user?: string;
   readonly roles: readonly string[];
   readonly attributes: Readonly<Record<string, string | number | boolean>>;
   /** How the principal was established: 'stdio', 'token', 'jwt'. */

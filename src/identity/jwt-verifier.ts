@@ -109,9 +109,13 @@ export class JwtVerifier implements TokenVerifier {
       if (claimed === undefined) return this.refuse(`token lacks a valid "${config.claims.roles}" claim`);
       roles = claimed;
     }
+    // The user is optional: a missing or unsafe claim means the token names no person (its `{user}`
+    // refs resolve to nothing), never someone else.
+    const user = config.claims.user === null ? undefined : claimString(payload, config.claims.user);
     const principal: Principal = {
       agent: agentName,
       tenant,
+      ...(user === undefined ? {} : { user }),
       roles,
       attributes: configured?.attributes ?? {},
       authMethod: 'jwt',

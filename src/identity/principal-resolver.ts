@@ -85,6 +85,9 @@ function defaultPrincipal(config: KeywardConfig): Principal {
   return {
     agent: name,
     tenant: agent.tenant,
+    ...(config.identity.stdio?.user === undefined || config.identity.stdio.agent !== name
+      ? {}
+      : { user: config.identity.stdio.user }),
     roles: agent.roles,
     attributes: agent.attributes,
     authMethod: 'none',

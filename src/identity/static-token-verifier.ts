@@ -32,6 +32,7 @@ export class StaticTokenVerifier implements TokenVerifier {
     const principal: Principal = {
       agent: entry.agent,
       tenant: entry.tenant ?? agent?.tenant ?? 'default',
+      ...(entry.user === undefined ? {} : { user: entry.user }),
       roles: entry.roles ?? agent?.roles ?? [],
       attributes: agent?.attributes ?? {},
       authMethod: 'token',

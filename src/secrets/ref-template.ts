@@ -1,5 +1,5 @@
 /**
- * Credential ref templates: `{tenant}` and `{agent}` are filled from the authenticated principal,
+ * Credential ref templates: `{tenant}`, `{agent}` and `{user}` are filled from the authenticated principal,
  * never from tool arguments, and each substituted value must be a safe path segment.
  */
 import { KeywardError } from '../core/errors.js';
@@ -10,8 +10,8 @@ const SAFE_SEGMENT = /^[A-Za-z0-9_.@-]{1,128}$/;
 const SAFE_CHAR = /[A-Za-z0-9_.@-]/;
 /** The one placeholder grammar of refs: `{name}`; only PRINCIPAL_PLACEHOLDERS are allowed. */
 const ANY_PLACEHOLDER = /\{([A-Za-z0-9_.-]+)\}/g;
-const PLACEHOLDER = /\{(tenant|agent)\}/g;
-export const PRINCIPAL_PLACEHOLDERS: readonly string[] = ['tenant', 'agent'];
+const PLACEHOLDER = /\{(tenant|agent|user)\}/g;
+export const PRINCIPAL_PLACEHOLDERS: readonly string[] = ['tenant', 'agent', 'user'];
 
 /** Every `{name}` in a ref, allowed or not (config validation names the others). */
 export function refPlaceholders(source: string): string[] {
@@ -47,10 +47,10 @@ export interface RefTemplate {
   readonly source: string;
   /** Whether the ref depends on the principal at all. */
   readonly templated: boolean;
-  expand(principal: Pick<Principal, 'tenant' | 'agent'>): string;
+  expand(principal: Pick<Principal, 'tenant' | 'agent' | 'user'>): string;
 }
 
-/** Compiles a ref once at load; the config loader already rejects placeholders other than these two. */
+/** Compiles a ref once at load; the config loader already rejects placeholders other than these. */
 export function compileRefTemplate(source: string): RefTemplate {
   const templated = refPlaceholders(source).some((name) => PRINCIPAL_PLACEHOLDERS.includes(name));
   return {
@@ -58,7 +58,7 @@ export function compileRefTemplate(source: string): RefTemplate {
     templated,
     expand(principal) {
       if (!templated) return source;
-      return source.replace(PLACEHOLDER, (_, name: 'tenant' | 'agent') => {
+      return source.replace(PLACEHOLDER, (_, name: 'tenant' | 'agent' | 'user') => {
         const value = principal[name];
         if (typeof value !== 'string' || !isSafeSegment(value)) {
           throw new KeywardError('credential_not_found', `no credential for this ${name}`, {
@@ -72,6 +72,6 @@ export function compileRefTemplate(source: string): RefTemplate {
 }
 
 /** One-off expansion (compiles on each call; prefer compileRefTemplate on hot paths). */
-export function expandRef(source: string, principal: Pick<Principal, 'tenant' | 'agent'>): string {
+export function expandRef(source: string, principal: Pick<Principal, 'tenant' | 'agent' | 'user'>): string {
   return compileRefTemplate(source).expand(principal);
 }

@@ -15,6 +15,7 @@ import { registerInitCommand } from './commands/init.js';
 import { registerSecretsCommand } from './commands/secrets.js';
 import { registerTokensCommand } from './commands/tokens.js';
 import { registerConsoleCommand } from './commands/console.js';
+import { registerConnectionsCommand } from './commands/connections.js';
 
 export function buildProgram(): Command {
   const program = new Command('keyward')
@@ -33,5 +34,6 @@ export function buildProgram(): Command {
   registerImportCommand(program);
   registerTokensCommand(program);
   registerConsoleCommand(program);
+  registerConnectionsCommand(program);
   return program;
 }

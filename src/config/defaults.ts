@@ -30,5 +30,7 @@ export const DEFAULTS = {
   /** An operator's console sign-in (8 h) and a call waiting on the console after a URL elicitation. */
   console: { sessionTtlSeconds: 8 * 3600, waitSeconds: 300 },
   identity: { maxTokenLifetimeSeconds: 86_400 },
+  /** Per-user OAuth connections: a link lives 10 min, a consent 10 min, a call waits 5 min. */
+  connections: { timeoutMs: 5_000, linkTtlSeconds: 600, stateTtlSeconds: 600, waitSeconds: 300 },
   policy: { metaToolRateLimit: { requests: 30, perSeconds: 60 } },
 } as const;

@@ -28,7 +28,14 @@ export const agentSchema = z
 
 export const identitySchema = z
   .object({
-    stdio: z.object({ agent: name }).strict().optional(),
+    stdio: z
+      .object({
+        agent: name,
+        /** The person this stdio agent acts for (`{user}` in refs, per-user OAuth connections). */
+        user: name.optional(),
+      })
+      .strict()
+      .optional(),
     tokens: z
       .array(
         z
@@ -39,6 +46,8 @@ export const identitySchema = z
             id: z.string().optional(),
             tenant: name.optional(),
             roles: z.array(name).optional(),
+            /** The person this token's agent acts for (per-user OAuth connections). */
+            user: name.optional(),
           })
           .strict(),
       )
@@ -82,9 +91,15 @@ export const identitySchema = z
             agent: z.string().default('sub'),
             tenant: z.string().nullable().default('tenant'),
             roles: z.string().nullable().default('roles'),
+            /**
+             * The person the agent acts for (`{user}`, per-user OAuth connections). A token whose
+             * claim is missing or not a safe name has no user (its `{user}` refs resolve to nothing);
+             * `null`: never a user.
+             */
+            user: z.string().nullable().default('sub'),
           })
           .strict()
-          .default({ agent: 'sub', tenant: 'tenant', roles: 'roles' }),
+          .default({ agent: 'sub', tenant: 'tenant', roles: 'roles', user: 'sub' }),
       })
       .strict()
       .optional(),
@@ -245,8 +260,17 @@ function normalizeInject(value: unknown): unknown {
 export const credentialSchema = z
   .object({
     backend: name,
-    /** Backend ref; may use `{tenant}` and `{agent}` from the authenticated principal, never arguments. */
+    /**
+     * Backend ref; may use `{tenant}`, `{agent}` and `{user}` from the authenticated principal, never
+     * arguments. With `connection`: where keyward itself stores each user's tokens (must use `{user}`).
+     */
     ref: z.string().min(1),
+    /**
+     * A user-delegated OAuth 2.0 credential (issue 16): the provider in `connections.providers`.
+     * The value injected is the user's access token, obtained with authorization code + PKCE and
+     * refreshed by keyward; `backend`/`ref` are its token vault.
+     */
+    connection: name.optional(),
     field: z.string().optional(),
     version: z.string().optional(),
     stage: z.string().optional(),
@@ -512,6 +536,84 @@ export const consoleSchema = z
     waitSeconds: DEFAULTS.console.waitSeconds,
   });
 
+/** Where keyward reads a value it needs (a client secret): a backend ref, never the config. */
+export const backendValueSchema = z
+  .object({ backend: name, ref: z.string().min(1), field: z.string().optional() })
+  .strict();
+
+/** An OAuth 2.0 / OpenID Connect provider users connect their accounts at (docs/user-oauth.md). */
+export const oauthProviderSchema = z
+  .object({
+    /** OpenID Connect discovery (`/.well-known/openid-configuration`); or the endpoints below. */
+    issuer: z.string().url().optional(),
+    authorizationUrl: z.string().url().optional(),
+    tokenUrl: z.string().url().optional(),
+    /** RFC 7009 revocation endpoint (discovered when the provider publishes one). */
+    revocationUrl: z.string().url().optional(),
+    clientId: z.string().min(1),
+    /** The client secret, read from a secret backend (absent: a public client, PKCE only). */
+    clientSecret: backendValueSchema.optional(),
+    clientAuth: z.enum(['basic', 'body']).default('basic'),
+    scopes: z.array(z.string().min(1)).default([]),
+    /** Extra authorization request parameters (Google: `access_type: offline`, `prompt: consent`). */
+    authorizationParams: z.record(z.string(), z.string()).default({}),
+    /**
+     * How keyward checks that the person who consents is the principal the tokens are stored for:
+     * `signIn` (they sign in to keyward at `connections.signIn` first, default), `idToken` (this
+     * provider is the identity provider: its ID token's `userClaim` must equal the user), or `none`
+     * (only the single-use link binds them: a single-user, local setup).
+     */
+    verifyUser: z.enum(['signIn', 'idToken', 'none']).default('signIn'),
+    userClaim: z.string().default('sub'),
+    /** Refresh an access token this long before it expires. */
+    refreshSkewSeconds: z.number().int().min(0).max(3600).default(60),
+    /** Lifetime assumed for an access token issued without `expires_in` (0: until rejected). */
+    defaultLifetimeSeconds: z.number().int().min(0).default(0),
+    /** Deadline of every request to the provider. */
+    timeoutMs: z.number().int().positive().max(60_000).default(DEFAULTS.connections.timeoutMs),
+  })
+  .strict();
+export type OAuthProviderConfig = z.infer<typeof oauthProviderSchema>;
+
+/**
+ * Per-user OAuth connections (issue 16): keyward's own /oauth/start and /oauth/callback pages, the
+ * providers, and how a person proves they are the user before their tokens are stored.
+ */
+export const connectionsSchema = z
+  .object({
+    /** The origin (and path prefix) browsers reach keyward at; the redirect URI is `<publicUrl>/oauth/callback`. Default: server.http.publicUrl's origin, else the bound address. */
+    publicUrl: z.string().url().optional(),
+    providers: z.record(name, oauthProviderSchema).default({}),
+    /** The identity provider people sign in to keyward with (`verifyUser: "signIn"`). */
+    signIn: z
+      .object({
+        issuer: z.string().url(),
+        clientId: z.string().min(1),
+        clientSecret: backendValueSchema.optional(),
+        clientAuth: z.enum(['basic', 'body']).default('basic'),
+        /** The ID token claim that must equal the principal's user. */
+        userClaim: z.string().default('sub'),
+        scopes: z.array(z.string().min(1)).default(['openid']),
+        timeoutMs: z.number().int().positive().max(60_000).default(DEFAULTS.connections.timeoutMs),
+      })
+      .strict()
+      .optional(),
+    /** How long a link handed to an agent (the ticket in /oauth/start?ticket=…) stays usable, once. */
+    linkTtlSeconds: z.number().int().positive().max(3600).default(DEFAULTS.connections.linkTtlSeconds),
+    /** How long a started consent (`state`) may take at the provider. */
+    stateTtlSeconds: z.number().int().positive().max(3600).default(DEFAULTS.connections.stateTtlSeconds),
+    /** How long a call waits for the user's consent after a URL elicitation. */
+    waitSeconds: z.number().int().positive().max(3600).default(DEFAULTS.connections.waitSeconds),
+  })
+  .strict()
+  .default({
+    providers: {},
+    linkTtlSeconds: DEFAULTS.connections.linkTtlSeconds,
+    stateTtlSeconds: DEFAULTS.connections.stateTtlSeconds,
+    waitSeconds: DEFAULTS.connections.waitSeconds,
+  });
+export type ConnectionsConfig = z.infer<typeof connectionsSchema>;
+
 export const notifierSchema = z
   .object({
     webhook: z
@@ -549,6 +651,7 @@ export const configSchema = z
     server: z.object({ http: httpServerSchema.optional() }).strict().default({}),
     notifier: notifierSchema,
     console: consoleSchema,
+    connections: connectionsSchema,
     upstream: z
       .object({
         breaker: z

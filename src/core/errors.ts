@@ -52,9 +52,16 @@ export const ERROR_CATALOG = {
     nextStep: 'retry later; if it persists, ask the operator to renew the credential',
   },
   credential_revoked: {
-    when: 'the credential was revoked, deleted or destroyed at the secret backend',
+    when: "the credential was revoked, deleted or destroyed at the secret backend, or the user's grant was revoked at the OAuth provider",
     retryable: false,
-    nextStep: 'do not retry; escalate to the operator',
+    nextStep:
+      'do not retry as is; for a user connection the next call answers authorization_required with a link to reconnect, otherwise escalate to the operator',
+  },
+  authorization_required: {
+    when: 'the call acts for a user who has not connected their account at the OAuth provider (or the connection was revoked), and the client cannot open a URL elicitation',
+    retryable: true,
+    nextStep:
+      'ask the user to open `url` and consent at the provider (in their own browser, signed in as themselves), then retry',
   },
   credential_invalid: {
     when: 'the upstream rejects the credential even after a fresh fetch, or the backend refuses access',
@@ -123,7 +130,10 @@ export interface StructuredError {
   nextStep: string;
   /** Present on approval_required: the id an operator approves. */
   approvalId?: string;
-  /** Present on approval_required when there is an approval console: the request's page. */
+  /**
+   * Present on approval_required when there is an approval console (the request's page), and on
+   * authorization_required (keyward's own /oauth/start page for this user and call).
+   */
   url?: string;
   /** Present when a fallback answered instead (see tools.*.fallback). */
   fallback?: string;

@@ -31,6 +31,24 @@ export interface CredentialResolverOptions {
   readonly logger: Logger;
   /** A cached renewable secret this close to expiry is renewed in the background. Default 30 s. */
   readonly renewWindowMs?: number;
+  /**
+   * Credentials resolved elsewhere: user connections (src/connections/), whose value is a user's
+   * access token kept by the connection manager, never in the shared credential cache.
+   */
+  readonly delegate?: DelegatedCredentials;
+}
+
+/** Resolves the credentials it `handles` instead of the backend + cache path. */
+export interface DelegatedCredentials {
+  handles(credentialId: string): boolean;
+  resolve(
+    credentialId: string,
+    principal: Principal,
+    options: Pick<
+      ResolveOptions,
+      'forceRefresh' | 'rejectedVersion' | 'signal' | 'requestId' | 'interaction'
+    >,
+  ): Promise<Secret>;
 }
 
 export interface ResolveOptions {
@@ -42,6 +60,17 @@ export interface ResolveOptions {
   readonly signal?: AbortSignal;
   /** Told whether the call was served fresh from the cache (tracing). */
   readonly outcome?: ResolveOutcome;
+  /** The call's request id (audit records of delegated credentials). */
+  readonly requestId?: string;
+  /** What the call can ask its user (URL elicitation), for a user connection that needs consent. */
+  readonly interaction?: {
+    readonly openUrl?: (request: {
+      message: string;
+      url: string;
+      elicitationId: string;
+    }) => Promise<'accept' | 'decline' | 'cancel'>;
+    readonly completeUrl?: (elicitationId: string) => Promise<void>;
+  };
 }
 
 /** Filled in by `resolve` when given: `hit` (fresh from the cache) or `miss` (anything else). */
@@ -150,6 +179,10 @@ export class CredentialResolver {
 
   /** Resolves a configured credential for a principal. Throws KeywardError with a catalog code. */
   async resolve(credentialId: string, principal: Principal, options: ResolveOptions = {}): Promise<Secret> {
+    if (this.options.delegate?.handles(credentialId) === true) {
+      if (options.outcome) options.outcome.cache = 'miss';
+      return this.options.delegate.resolve(credentialId, principal, options);
+    }
     const target = this.target(credentialId, principal);
     const { key } = target;
     if (options.forceRefresh) {
@@ -208,6 +241,7 @@ export class CredentialResolver {
 
   /** Drops the cached value of one credential for one principal. */
   async invalidate(credentialId: string, principal: Principal): Promise<void> {
+    if (this.options.delegate?.handles(credentialId) === true) return;
     await this.cacheInvalidate(this.target(credentialId, principal).key);
   }
 

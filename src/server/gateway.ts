@@ -4,6 +4,7 @@
  * any number of sessions. Picking an implementation happens here and in the registries only.
  */
 import { ConsoleLinks } from '../console/console-links.js';
+import { ConnectionManager } from '../connections/connection-manager.js';
 import { randomUUID } from 'node:crypto';
 import type { CallToolResult, Tool } from '@modelcontextprotocol/sdk/types.js';
 import type { AuditSink } from '../audit/audit-sink.js';
@@ -77,6 +78,8 @@ export interface GatewayParts {
   readonly notifier: WebhookNotifier;
   /** Links into the approval console (its address is learned when it starts listening). */
   readonly consoleLinks: ConsoleLinks;
+  /** Per-user OAuth connections (src/connections/): the /oauth pages and the token vault. */
+  readonly connections: ConnectionManager;
 }
 
 export interface CallObserver {
@@ -137,15 +140,24 @@ export class Gateway {
       const realCache = await createCredentialCache(config.cache, { logger, clock, baseDir });
       closers.push(() => realCache.close());
       const cache = benchDisabled.has('credential-cache') ? uncachedForBench(realCache) : realCache;
+      const audit = await createAuditSink(config.audit, { logger, clock, baseDir });
+      closers.push(() => audit.close());
+      const connections = new ConnectionManager({
+        config,
+        backends,
+        audit,
+        clock,
+        logger,
+        secrets: deps.secrets,
+      });
       const resolver = new CredentialResolver({
         credentials: config.credentials,
         backends,
         cache,
         clock,
         logger,
+        ...(connections.enabled ? { delegate: connections } : {}),
       });
-      const audit = await createAuditSink(config.audit, { logger, clock, baseDir });
-      closers.push(() => audit.close());
       const spool = new CompletionSpool(
         spoolPathFor(config.audit, resolvePath(DEFAULTS.home, baseDir)),
         logger,
@@ -175,6 +187,7 @@ export class Gateway {
         tools,
         notifier,
         consoleLinks: new ConsoleLinks(config.console.operators.length > 0, config.console.publicUrl),
+        connections,
       };
       const authorizer = deps.authorizer
         ? await deps.authorizer(config, parts)
@@ -450,6 +463,9 @@ export function principalFromConfig(config: KeywardConfig, agentName: string | u
   return {
     agent: name,
     tenant: agent.tenant,
+    ...(config.identity.stdio?.user === undefined || config.identity.stdio.agent !== name
+      ? {}
+      : { user: config.identity.stdio.user }),
     roles: agent.roles,
     attributes: agent.attributes,
     authMethod: 'stdio',

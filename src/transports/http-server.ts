@@ -31,6 +31,9 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { readSecretSource } from '../secrets/bootstrap-value.js';
 import { CONSOLE_PATH, createConsole, defaultConsoleUrl } from '../console/console-app.js';
 import { CapabilityAuthorizer } from '../policy/capability-authorizer.js';
+import { connectionsBaseUrl } from '../connections/connections-url.js';
+import { OAUTH_PATH } from '../connections/connection-manager.js';
+import { createOAuthRouter } from '../connections/oauth-router.js';
 
 export type HttpServerConfig = NonNullable<KeywardConfig['server']['http']>;
 
@@ -114,6 +117,9 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
     ...LOOPBACK_HOSTS,
     resource.hostname.includes(':') ? `[${resource.hostname}]` : resource.hostname,
     ...(wildcard ? [] : [urlHost]),
+    ...(options.gateway.parts.config.connections.publicUrl === undefined
+      ? []
+      : [new URL(options.gateway.parts.config.connections.publicUrl).hostname]),
   ];
   const allowedOrigins = new Set([
     ...http.allowedOrigins.map((o) => o.replace(/\/+$/, '')),
@@ -308,6 +314,16 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
   if (consoleRouter !== undefined) {
     app.use(CONSOLE_PATH, consoleRouter);
     options.gateway.parts.consoleLinks.served(consoleUrl);
+  }
+  // Per-user OAuth connections (issue 16): keyward's own consent start page and callback.
+  const connections = options.gateway.parts.connections;
+  if (connections.enabled) {
+    const oauthBase = connectionsBaseUrl(options.gateway.parts.config, baseUrl);
+    app.use(
+      OAUTH_PATH,
+      createOAuthRouter({ manager: connections, logger, secureCookies: oauthBase.startsWith('https:') }),
+    );
+    connections.served(oauthBase);
   }
 
   const authOf = (res: Response): Authenticated => res.locals['auth'] as Authenticated;

@@ -14,6 +14,8 @@ export function credentialStep(resolver: CredentialResolver): Step<CallContext, 
         forceRefresh: ctx.forceRefresh,
         ...(ctx.rejectedVersion === undefined ? {} : { rejectedVersion: ctx.rejectedVersion }),
         ...(ctx.signal === undefined ? {} : { signal: ctx.signal }),
+        requestId: ctx.requestId,
+        ...(ctx.elicitor === undefined ? {} : { interaction: ctx.elicitor }),
       });
       return next();
     }
@@ -27,6 +29,8 @@ export function credentialStep(resolver: CredentialResolver): Step<CallContext, 
         forceRefresh: ctx.forceRefresh,
         ...(ctx.rejectedVersion === undefined ? {} : { rejectedVersion: ctx.rejectedVersion }),
         ...(ctx.signal === undefined ? {} : { signal: ctx.signal }),
+        requestId: ctx.requestId,
+        ...(ctx.elicitor === undefined ? {} : { interaction: ctx.elicitor }),
         outcome,
       });
       span.setAttribute('keyward.credential.key_id', ctx.secret.keyId);

@@ -1,0 +1,210 @@
+// Issue 16: the connection manager's refresh path in-process: single-flight per user, rotated
+// refresh tokens written back, a hanging or refusing token endpoint never hangs a call.
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { AuditSink } from '../../../src/audit/audit-sink.js';
+import { configSchema } from '../../../src/config/schema.js';
+import { ConnectionManager } from '../../../src/connections/connection-manager.js';
+import { KeywardError } from '../../../src/core/errors.js';
+import type { AuditEvent, Principal, Secret, SecretRequest } from '../../../src/core/types.js';
+import { silentLogger } from '../../../src/observability/logger.js';
+import type { SecretBackend } from '../../../src/secrets/secret-backend.js';
+
+class MemoryBackend implements SecretBackend {
+  readonly kind = 'memory';
+  readonly values = new Map<string, { value: string; version: number }>();
+  async get(request: SecretRequest): Promise<Secret> {
+    const entry = this.values.get(request.ref);
+    if (entry === undefined) throw new KeywardError('credential_not_found', 'no such secret');
+    return { value: entry.value, version: String(entry.version), keyId: `mem:${request.ref}` };
+  }
+  async set(ref: string, value: string): Promise<{ version: string }> {
+    const version = (this.values.get(ref)?.version ?? 0) + 1;
+    this.values.set(ref, { value, version });
+    return { version: String(version) };
+  }
+  async remove(ref: string): Promise<void> {
+    this.values.delete(ref);
+  }
+  async list(): Promise<{ name: string; version: string }[]> {
+    return [...this.values].map(([name, v]) => ({ name, version: String(v.version) }));
+  }
+  async probe(): Promise<{ ok: boolean; message: string }> {
+    return { ok: true, message: 'ok' };
+  }
+  async close(): Promise<void> {}
+}
+
+const servers: Server[] = [];
+const sockets = new Set<Socket>();
+afterEach(async () => {
+  for (const s of sockets) s.destroy();
+  sockets.clear();
+  await Promise.all(servers.splice(0).map((s) => new Promise((r) => s.close(r))));
+});
+
+async function tokenEndpoint(
+  answer: (body: URLSearchParams) => { status: number; json?: Record<string, unknown> } | 'hang',
+): Promise<{ url: string; requests: URLSearchParams[] }> {
+  const requests: URLSearchParams[] = [];
+  const server = createServer((req, res) => {
+    let body = '';
+    req.on('data', (c: Buffer) => (body += c.toString()));
+    req.on('end', () => {
+      const params = new URLSearchParams(body);
+      requests.push(params);
+      const a = answer(params);
+      if (a === 'hang') return;
+      setTimeout(() => {
+        res.statusCode = a.status;
+        res.setHeader('content-type', 'application/json');
+        res.end(JSON.stringify(a.json ?? {}));
+      }, 30);
+    });
+  });
+  server.on('connection', (s) => sockets.add(s));
+  servers.push(server);
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, requests };
+}
+
+const principal = (user: string): Principal => ({
+  agent: 'assistant',
+  tenant: 'acme',
+  user,
+  roles: [],
+  attributes: {},
+  authMethod: 'token',
+});
+
+function setup(base: string, timeoutMs = 1000) {
+  const backend = new MemoryBackend();
+  const events: AuditEvent[] = [];
+  const audit = { append: async (e: AuditEvent) => void events.push(e) } as unknown as AuditSink;
+  const config = configSchema.parse({
+    backends: { mem: { type: 'env' } },
+    credentials: {
+      me: {
+        backend: 'mem',
+        ref: 'c/{tenant}/{user}/p',
+        connection: 'p',
+        inject: { type: 'bearer' },
+        origins: ['https://api.example.com'],
+      },
+    },
+    connections: {
+      publicUrl: 'https://keyward.example.com',
+      providers: {
+        p: {
+          authorizationUrl: `${base}/authorize`,
+          tokenUrl: `${base}/token`,
+          clientId: 'keyward',
+          verifyUser: 'none',
+          refreshSkewSeconds: 30,
+          timeoutMs,
+        },
+      },
+    },
+  });
+  const manager = new ConnectionManager({
+    config,
+    backends: new Map([['mem', backend]]),
+    audit,
+    clock: { now: () => Date.now() },
+    logger: silentLogger(),
+  });
+  return { manager, backend, events };
+}
+
+function record(user: string, refreshToken: string, expiresInMs: number): string {
+  return JSON.stringify({
+    provider: 'p',
+    user,
+    tenant: 'acme',
+    agent: 'assistant',
+    accessToken: `old-access-${user}`,
+    refreshToken,
+    expiresAt: Date.now() + expiresInMs,
+    connectedAt: new Date().toISOString(),
+  });
+}
+
+describe('connection manager', () => {
+  it('50 concurrent calls due for refresh make one token request per user, and the rotated refresh token is written back', async () => {
+    let n = 0;
+    const endpoint = await tokenEndpoint((body) => ({
+      status: 200,
+      json: {
+        access_token: `new-access-${body.get('refresh_token')}-${++n}`,
+        token_type: 'Bearer',
+        expires_in: 3600,
+        refresh_token: `rotated-${body.get('refresh_token')}`,
+      },
+    }));
+    const { manager, backend } = setup(endpoint.url);
+    await backend.set('c/acme/alice/p', record('alice', 'rt-alice', 5_000));
+    await backend.set('c/acme/bob/p', record('bob', 'rt-bob', 5_000));
+    const secrets = await Promise.all(
+      Array.from({ length: 50 }, (_, i) => manager.resolve('me', principal(i % 2 ? 'bob' : 'alice'))),
+    );
+    expect(endpoint.requests.map((r) => r.get('refresh_token')).sort()).toEqual(['rt-alice', 'rt-bob']);
+    secrets.forEach((s, i) =>
+      expect(s.value).toMatch(i % 2 ? /^new-access-rt-bob-/ : /^new-access-rt-alice-/),
+    );
+    const stored = JSON.parse(backend.values.get('c/acme/alice/p')!.value) as { refreshToken: string };
+    expect(stored.refreshToken).toBe('rotated-rt-alice');
+    expect(backend.values.get('c/acme/alice/p')!.version).toBe(2);
+    // The next call uses the cached token: no request.
+    await manager.resolve('me', principal('alice'));
+    expect(endpoint.requests).toHaveLength(2);
+  });
+
+  it('a token endpoint that never answers gives secret_backend_unavailable within its timeout', async () => {
+    const endpoint = await tokenEndpoint(() => 'hang');
+    const { manager, backend, events } = setup(endpoint.url, 1000);
+    await backend.set('c/acme/alice/p', record('alice', 'rt', -1_000));
+    const started = Date.now();
+    const error = (await manager.resolve('me', principal('alice')).catch((e: unknown) => e)) as KeywardError;
+    expect(error.code).toBe('secret_backend_unavailable');
+    expect(error.retryAfterSeconds).toBeGreaterThan(0);
+    expect(Date.now() - started).toBeLessThan(3_000);
+    expect(events.map((e) => e.type)).toContain('connection.refresh_failed');
+    // The record stays: the grant was not refused.
+    expect(backend.values.has('c/acme/alice/p')).toBe(true);
+  });
+
+  it('invalid_grant removes the record (credential_revoked), then the call asks for consent', async () => {
+    const endpoint = await tokenEndpoint(() => ({ status: 400, json: { error: 'invalid_grant' } }));
+    const { manager, backend, events } = setup(endpoint.url);
+    await backend.set('c/acme/alice/p', record('alice', 'rt', -1_000));
+    const revoked = (await manager
+      .resolve('me', principal('alice'))
+      .catch((e: unknown) => e)) as KeywardError;
+    expect(revoked.code).toBe('credential_revoked');
+    expect(backend.values.has('c/acme/alice/p')).toBe(false);
+    const next = (await manager.resolve('me', principal('alice')).catch((e: unknown) => e)) as KeywardError;
+    expect(next.code).toBe('authorization_required');
+    expect(next.url).toMatch(/^https:\/\/keyward\.example\.com\/oauth\/start\?ticket=/);
+    expect(events.map((e) => e.type)).toEqual(
+      expect.arrayContaining(['connection.refresh_failed', 'connection.revoked', 'connection.requested']),
+    );
+    // No event carries a token.
+    expect(JSON.stringify(events)).not.toMatch(/old-access|"rt"/);
+  });
+
+  it('a principal without a user never reads anyone’s record', async () => {
+    const endpoint = await tokenEndpoint(() => ({ status: 500 }));
+    const { manager, backend } = setup(endpoint.url);
+    await backend.set('c/acme/alice/p', record('alice', 'rt', 60_000));
+    const p: Principal = {
+      agent: 'assistant',
+      tenant: 'acme',
+      roles: [],
+      attributes: {},
+      authMethod: 'token',
+    };
+    const error = (await manager.resolve('me', p).catch((e: unknown) => e)) as KeywardError;
+    expect(error.code).toBe('credential_not_found');
+  });
+});

@@ -2,7 +2,8 @@
  * `keyward demo`: a guided run on embedded defaults. It starts a local sample API, stores its key
  * in a fresh encrypted store, starts keyward over stdio and drives it as an agent would, printing
  * what the agent sees: tools, a call, a denial, an operator's approval in the console (driven over
- * HTTP as a browser would), a rotation mid-run, a redacted echo, the audit.
+ * HTTP as a browser would), a rotation mid-run, a redacted echo, per-user OAuth connections
+ * against a local OpenID Connect provider, the audit.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
@@ -14,6 +15,9 @@ import type { Command } from 'commander';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { scriptedConsent } from '../../demo/consent-client.js';
+import { loadOidcProvider, startOidc } from '../../demo/local-oidc.js';
 import { startSampleApi } from '../../demo/sample-api.js';
 import { generateToken, sha256Hex } from '../../identity/token-hash.js';
 import { action } from '../errors.js';
@@ -197,7 +201,10 @@ async function demo(options: { keep?: boolean }): Promise<void> {
     await client.close();
     client = undefined;
 
-    step('8. The audit trail: every decision and call, hash-chained, no secret');
+    step('8. Act for each user: each person connects their own account; calls carry their own token');
+    out(await actForEachUser(dir));
+
+    step('9. The audit trail: every decision and call, hash-chained, no secret');
     out((await must(['audit', 'tail', '-n', '8', '--config', configPath])).replace(/^/gm, '   ').trimEnd());
     out((await must(['audit', 'verify', '--config', configPath])).replace(/^/gm, '   ').trimEnd());
     out(
@@ -262,4 +269,154 @@ async function approveInConsole(origin: string, token: string, approvalId: strin
   return approved.status === 303
     ? `approved request ${approvalId} as operator "demo-operator" (only these arguments, 5 minutes)`
     : `the console answered ${approved.status}`;
+}
+
+/**
+ * Step 8: `keyward serve --http` with a user connection to a local OpenID Connect provider
+ * (oidc-provider, a development dependency: skipped when it is not installed). Alice's first call
+ * answers authorization_required with keyward's start link; she consents (scripted as her
+ * browser); her retry reaches the API as alice. Bob's link opened by alice is refused.
+ */
+async function actForEachUser(dir: string): Promise<string> {
+  if ((await loadOidcProvider()) === undefined)
+    return '   skipped: the local OpenID Connect provider (oidc-provider) is a development dependency; run `npm run demo` in a clone';
+  const lines: string[] = [];
+  const say = (line: string): number => lines.push(line);
+  const oidc = await startOidc();
+  const tokens = { alice: generateToken(), bob: generateToken() };
+  const clientSecret = generateToken();
+  const configPath = path.join(dir, 'users.config.json');
+  let server: ChildProcess | undefined;
+  const clients: Client[] = [];
+  try {
+    writeFileSync(
+      configPath,
+      JSON.stringify(
+        {
+          agents: { assistant: { roles: ['user'], tenant: 'demo' } },
+          identity: {
+            tokens: Object.entries(tokens).map(([user, token]) => ({
+              agent: 'assistant',
+              sha256: sha256Hex(token),
+              id: user,
+              user,
+            })),
+          },
+          backends: { local: { type: 'file', path: './secrets.enc', keyPath: './master.key' } },
+          credentials: {
+            me: {
+              backend: 'local',
+              ref: 'connections/{tenant}/{user}/local-idp',
+              connection: 'local-idp',
+              inject: { type: 'bearer' },
+              origins: [oidc.apiOrigin],
+            },
+          },
+          connections: {
+            providers: {
+              'local-idp': {
+                issuer: oidc.issuer,
+                clientId: 'keyward',
+                clientSecret: { backend: 'local', ref: 'oauth/local-idp' },
+                scopes: ['openid', 'offline_access', 'api'],
+                verifyUser: 'idToken',
+              },
+            },
+          },
+          tools: {
+            whoami: {
+              description: 'who the API thinks the caller is',
+              permission: 'api:read',
+              credential: 'me',
+              request: { method: 'GET', url: `${oidc.apiOrigin}/whoami` },
+            },
+          },
+          policy: { rules: [{ id: 'read', effect: 'allow', roles: ['user'], permissions: ['api:read'] }] },
+          audit: { type: 'sqlite', path: './audit.db' },
+          grants: { store: 'sqlite', path: './grants.db' },
+          logging: { level: 'warn' },
+        },
+        null,
+        2,
+      ),
+    );
+    await must(['secrets', 'set', 'oauth/local-idp', '--config', configPath], clientSecret);
+    say(
+      `   a local OpenID Connect provider at ${oidc.issuer}, an API that accepts only its tokens at ${oidc.apiOrigin}`,
+    );
+    say('   the OAuth client secret is stored in the encrypted store (oauth/local-idp), never in the config');
+    const started = await startHttp(configPath);
+    server = started.child;
+    const origin = new URL(started.url).origin;
+    oidc.configure([{ clientId: 'keyward', clientSecret, redirectUris: [`${origin}/oauth/callback`] }]);
+    say(`   keyward serve --http at ${started.url}; its consent pages at ${origin}/oauth/`);
+    const agent = async (user: 'alice' | 'bob'): Promise<Client> => {
+      const client = new Client({ name: `demo-${user}`, version: '1.0.0' });
+      await client.connect(
+        new StreamableHTTPClientTransport(new URL(started.url), {
+          requestInit: { headers: { Authorization: `Bearer ${tokens[user]}` } },
+        }),
+      );
+      clients.push(client);
+      return client;
+    };
+    const whoami = async (client: Client): Promise<CallToolResult> =>
+      (await client.callTool({ name: 'whoami', arguments: {} })) as CallToolResult;
+    const errorOf = (r: CallToolResult) =>
+      (r.structuredContent as { error?: { code: string; url?: string } } | undefined)?.error;
+
+    const alice = await agent('alice');
+    const first = await whoami(alice);
+    const link = errorOf(first)?.url ?? '';
+    say(`   alice's agent calls whoami → ${errorOf(first)?.code ?? 'ok'}`);
+    say(`     url: ${link}`);
+    const consent = await scriptedConsent(link, 'alice');
+    say(
+      `   alice opens it, signs in as alice at the provider and consents (scripted as her browser) → ${consent.body.includes('Connected') ? 'Connected' : `HTTP ${consent.status}`}`,
+    );
+    const retry = await whoami(alice);
+    const body = (retry.structuredContent as { body?: { user?: string } } | undefined)?.body;
+    say(
+      `   alice's agent retries → the API answers for user "${body?.user ?? '?'}"; the agent never saw a token`,
+    );
+
+    const bob = await agent('bob');
+    const bobLink = errorOf(await whoami(bob))?.url ?? '';
+    const misuse = await scriptedConsent(bobLink, 'alice');
+    say(
+      `   bob's link, opened and consented by alice → ${misuse.status === 403 ? 'refused: the person who consented is not bob; nothing stored' : `HTTP ${misuse.status}`}`,
+    );
+    say('   keyward connections list:');
+    const list = await must(['connections', 'list', '--config', configPath]);
+    say(list.replace(/^/gm, '     ').trimEnd());
+  } finally {
+    for (const c of clients) await c.close().catch(() => undefined);
+    if (server !== undefined && server.exitCode === null) {
+      const exited = new Promise((resolve) => server!.once('exit', resolve));
+      server.kill('SIGTERM');
+      await exited;
+    }
+    await oidc.close();
+  }
+  return lines.join('\n');
+}
+
+/** `keyward serve --http --port 0` in the background, resolved with its /mcp URL. */
+function startHttp(configPath: string): Promise<{ child: ChildProcess; url: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(
+      process.execPath,
+      [mainJs, 'serve', '--http', '--port', '0', '--config', configPath],
+      {
+        stdio: ['ignore', 'ignore', 'pipe'],
+      },
+    );
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString();
+      const match = /keyward: listening on (\S+)/.exec(stderr);
+      if (match?.[1] !== undefined) resolve({ child, url: match[1] });
+    });
+    child.once('exit', (code) => reject(new Error(`keyward serve --http exited ${code}: ${stderr.trim()}`)));
+  });
 }

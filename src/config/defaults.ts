@@ -25,6 +25,13 @@ export const DEFAULTS = {
     maxConnections: 1024,
     headersTimeoutMs: 10_000,
     requestTimeoutMs: 60_000,
+    /** Resumable streams: events kept 5 min, 4 MiB per session, 64 MiB in all (memory), retry 1 s. */
+    streams: {
+      eventTtlSeconds: 300,
+      maxSessionBytes: 4 * 1024 * 1024,
+      maxBytes: 64 * 1024 * 1024,
+      retryMs: 1_000,
+    },
   },
   shutdown: { drainMs: 20_000 },
   /** An operator's console sign-in (8 h) and a call waiting on the console after a URL elicitation. */

@@ -493,6 +493,35 @@ export const httpServerSchema = z
     metricsToken: secretSourceSchema.optional(),
     /** Name tools in /metrics labels. Default: only when metricsToken is set (else `tool="*"`). */
     metricsToolNames: z.boolean().optional(),
+    /**
+     * Resumable Streamable HTTP streams (Last-Event-ID): events kept in memory, or in Redis when
+     * cache is Redis with an encryptionKey (then a resume may reach any replica).
+     */
+    streams: z
+      .object({
+        resumable: z.boolean().default(true),
+        /** How long an event is kept for a client that reconnects. */
+        eventTtlSeconds: z
+          .number()
+          .int()
+          .positive()
+          .max(3_600)
+          .default(DEFAULTS.http.streams.eventTtlSeconds),
+        /** Bytes of events one session keeps (the oldest go first). */
+        maxSessionBytes: z.number().int().positive().default(DEFAULTS.http.streams.maxSessionBytes),
+        /** Bytes of events all sessions keep together in memory (beyond, events are not resumable). */
+        maxBytes: z.number().int().positive().default(DEFAULTS.http.streams.maxBytes),
+        /** The `retry:` field of priming events: how long a client waits before reconnecting (ms). */
+        retryMs: z.number().int().min(0).max(60_000).default(DEFAULTS.http.streams.retryMs),
+      })
+      .strict()
+      .default({
+        resumable: true,
+        eventTtlSeconds: DEFAULTS.http.streams.eventTtlSeconds,
+        maxSessionBytes: DEFAULTS.http.streams.maxSessionBytes,
+        maxBytes: DEFAULTS.http.streams.maxBytes,
+        retryMs: DEFAULTS.http.streams.retryMs,
+      }),
   })
   .strict();
 

@@ -34,6 +34,8 @@ import { CapabilityAuthorizer } from '../policy/capability-authorizer.js';
 import { connectionsBaseUrl } from '../connections/connections-url.js';
 import { OAUTH_PATH } from '../connections/connection-manager.js';
 import { createOAuthRouter } from '../connections/oauth-router.js';
+import { createEventStore } from './event-store/registry.js';
+import { RemoteResumes } from './event-store/remote-resume.js';
 
 export type HttpServerConfig = NonNullable<KeywardConfig['server']['http']>;
 
@@ -138,7 +140,27 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
         ? 'principal-full'
         : 'ok';
   const inFlightLimiter = await createInFlightLimiter(options.gateway, http.maxInFlightPerPrincipal, logger);
+  const eventStore = await createEventStore(options.gateway.parts.config, http, {
+    clock,
+    logger,
+    baseDir: options.gateway.parts.baseDir,
+  });
   const streamable = new StreamableHttpSessions({
+    ...(eventStore === undefined
+      ? {}
+      : {
+          eventStore,
+          retryMs: http.streams.retryMs,
+          ...(eventStore.shared
+            ? {
+                remoteResumes: new RemoteResumes({
+                  store: eventStore,
+                  maxOpen: http.maxSessions,
+                  maxOpenPerPrincipal: http.maxSessionsPerPrincipal,
+                }),
+              }
+            : {}),
+        }),
     gateway: options.gateway,
     logger,
     clock,
@@ -464,6 +486,7 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
     await streamable.closeAll();
     await sse.closeAll();
     await inFlightLimiter.close?.();
+    await eventStore?.close();
     nodeServer.closeAllConnections();
     for (const socket of sockets) socket.destroy();
   };

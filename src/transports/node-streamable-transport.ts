@@ -6,16 +6,23 @@
  * bodies, SSE framing, headers), without what that transport costs on every call: a Web Request
  * and Response built around node:http by @hono/node-server, a ReadableStream and TextEncoder per
  * POST, a keep-alive interval armed and cleared per POST, and several zod parses of every outgoing
- * message. No event store: streams are not resumable (keyward never configured one).
+ * message.
+ *
+ * Streams are resumable when the transport has an event log (event-store/): every message on an
+ * SSE stream is stored with an event id (`<session>.<stream>.<seq>`) before it is written, a POST
+ * stream of a 2025-11-25 session opens with a priming event (an id, a `retry:` field and empty
+ * data), and a GET with `Last-Event-ID` replays what followed that event on its stream and then
+ * carries the stream's live messages, as the SDK transport does with an `eventStore`.
  *
  * A POST that carries requests is answered with an SSE stream. Its headers are held back until the
  * first message for it, so a call whose only message is its result goes out as one write with a
- * Content-Length; a call that sends a progress notification or an elicitation request first gets
+ * Content-Length (priming event and result together); a call that sends a progress notification or an elicitation request first gets
  * its headers then, and a slow call gets them from the keep-alive sweep.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Transport, TransportSendOptions } from '@modelcontextprotocol/sdk/shared/transport.js';
 import { isJsonContentType } from '@modelcontextprotocol/sdk/shared/mediaType.js';
+import { formatEventId, parseEventId, type SessionEventLog } from './event-store/event-store.js';
 import {
   isInitializeRequest,
   JSONRPCMessageSchema,
@@ -45,6 +52,21 @@ export interface NodeStreamableTransportOptions {
   readonly headerFlushMs?: number;
   /** An SSE stream with nothing written for this long gets a `: keepalive` comment (15 s, as the SDK). */
   readonly keepAliveMs?: number;
+  /** The session's event log (resumable streams); called once the session id is known. */
+  readonly events?: (sessionId: string) => SessionEventLog;
+  /** The `retry:` of priming events: how long a client waits before it reconnects (ms). */
+  readonly retryMs?: number;
+  /** Resumed streams one session may hold open at once (beyond: 429). */
+  readonly maxResumedStreams?: number;
+}
+
+/** A POST's stream (or the standalone GET stream, number 0) across the connections that carry it. */
+interface LogicalStream {
+  readonly no: number;
+  /** Sequence of the last message sent on it. */
+  seq: number;
+  /** Requests still waiting for their response. */
+  readonly pending: Set<RequestId>;
 }
 
 interface StreamTimings {
@@ -52,21 +74,24 @@ interface StreamTimings {
   readonly keepAliveMs: number;
 }
 
-/** One open SSE response: a POST's (answering its requests) or the session's standalone GET stream. */
+/** One open SSE response: a POST's (answering its requests), a resumed stream, or the standalone GET stream. */
 class SseStream {
   headersSent = false;
   lastWrite: number;
-  /** Requests of the POST still waiting for their response (empty for the GET stream). */
-  readonly pending: Set<RequestId>;
+  /** Sequence of the last stored event written (a replay and a live send never write one twice). */
+  delivered = 0;
+  /** While a resume replays stored events, live ones wait here. */
+  held: { seq: number; text: string; final: boolean }[] | undefined;
+  resumed = false;
 
   constructor(
     readonly res: ServerResponse,
     private readonly headers: Record<string, string>,
-    pending: RequestId[],
     now: number,
     readonly timings: StreamTimings,
+    /** Written first, with the headers (a priming event). */
+    private prefix = '',
   ) {
-    this.pending = new Set(pending);
     this.lastWrite = now;
   }
 
@@ -78,7 +103,9 @@ class SseStream {
     if (this.headersSent) return;
     this.headersSent = true;
     this.res.writeHead(200, this.headers);
-    this.res.flushHeaders();
+    if (this.prefix === '') this.res.flushHeaders();
+    else this.res.write(this.prefix);
+    this.prefix = '';
   }
 
   write(text: string, now: number): void {
@@ -86,22 +113,39 @@ class SseStream {
     if (!this.headersSent) {
       this.headersSent = true;
       this.res.writeHead(200, this.headers);
+      text = this.prefix + text;
+      this.prefix = '';
     }
     this.lastWrite = now;
     this.res.write(text);
   }
 
   /** Ends the response, with `text` as its last event; one write when nothing went before. */
-  end(text?: string): void {
+  end(text = ''): void {
     if (!this.open) return;
     if (!this.headersSent) {
       this.headersSent = true;
-      this.res.writeHead(200, {
-        ...this.headers,
-        'Content-Length': text === undefined ? 0 : Buffer.byteLength(text),
-      });
+      const body = this.prefix + text;
+      this.prefix = '';
+      this.res.writeHead(200, { ...this.headers, 'Content-Length': Buffer.byteLength(body) });
+      this.res.end(body);
+      return;
     }
-    this.res.end(text);
+    this.res.end(text === '' ? undefined : text);
+  }
+
+  /** Writes one stored (seq > 0) or unstored (seq 0) event unless it went out already; ends the stream after a final one. */
+  deliver(seq: number, text: string, final: boolean, now: number): void {
+    if (seq > 0) {
+      if (this.held !== undefined) {
+        this.held.push({ seq, text, final });
+        return;
+      }
+      if (seq <= this.delivered) return;
+      this.delivered = seq;
+    }
+    if (final) this.end(text);
+    else this.write(text, now);
   }
 }
 
@@ -148,10 +192,16 @@ export class NodeStreamableHttpTransport implements Transport {
   private started = false;
   private initialized = false;
   private closed = false;
-  /** Request id → the POST stream its response goes to. */
-  private readonly streamsByRequest = new Map<RequestId, SseStream>();
-  private readonly postStreams = new Set<SseStream>();
+  /** Request id → the stream its response goes on. */
+  private readonly streamsByRequest = new Map<RequestId, LogicalStream>();
+  /** Stream number → the connection that carries it now (a POST's, or a resume's). */
+  private readonly connections = new Map<number, SseStream>();
   private standalone: SseStream | undefined;
+  private readonly standaloneStream: LogicalStream = { no: 0, seq: 0, pending: new Set() };
+  private lastStreamNo = 0;
+  private log: SessionEventLog | undefined;
+  /** The session speaks 2025-11-25 or later: its POST streams open with a priming event. */
+  private priming = false;
   private readonly timings: StreamTimings;
 
   constructor(private readonly options: NodeStreamableTransportOptions) {
@@ -177,7 +227,7 @@ export class NodeStreamableHttpTransport implements Transport {
         this.handlePost(req, res, body);
         return;
       case 'GET':
-        this.handleGet(req, res);
+        await this.handleGet(req, res);
         return;
       case 'DELETE':
         await this.handleDelete(req, res);
@@ -216,10 +266,10 @@ export class NodeStreamableHttpTransport implements Transport {
       replyError(res, 400, -32700, 'Parse error: Invalid JSON-RPC message');
       return;
     }
-    const initializing = messages.some(
+    const initialize = messages.find(
       (m) => 'method' in m && m.method === 'initialize' && isInitializeRequest(m),
     );
-    if (initializing) {
+    if (initialize !== undefined) {
       if (this.initialized) {
         replyError(res, 400, -32600, 'Invalid Request: Server already initialized');
         return;
@@ -230,6 +280,11 @@ export class NodeStreamableHttpTransport implements Transport {
       }
       this.sessionId = this.options.sessionIdGenerator();
       this.initialized = true;
+      this.log = this.options.events?.(this.sessionId);
+      // Priming events have empty data, which clients before 2025-11-25 cannot handle (the SDK's
+      // rule). The session's version decides, not each request's header: the client is the same.
+      const version = isInitializeRequest(initialize) ? initialize.params.protocolVersion : '';
+      this.priming = this.log !== undefined && version >= '2025-11-25';
       this.options.onsessioninitialized?.(this.sessionId);
     } else if (!this.validSession(req, res) || !validProtocolVersion(req, res)) {
       return;
@@ -243,28 +298,50 @@ export class NodeStreamableHttpTransport implements Transport {
       for (const m of messages) this.onmessage?.(m, extra);
       return;
     }
-    const stream = new SseStream(res, this.sseHeaders(), requestIds, Date.now(), this.timings);
-    for (const id of requestIds) this.streamsByRequest.set(id, stream);
-    this.postStreams.add(stream);
-    watch(stream);
-    res.once('close', () => {
-      this.postStreams.delete(stream);
-      sweptStreams.delete(stream);
-    });
+    const logical: LogicalStream = { no: ++this.lastStreamNo, seq: 0, pending: new Set(requestIds) };
+    const prefix = this.priming ? this.primingEvent(logical.no) : '';
+    const stream = new SseStream(res, this.sseHeaders(), Date.now(), this.timings, prefix);
+    for (const id of requestIds) this.streamsByRequest.set(id, logical);
+    this.attach(logical.no, stream);
     for (const m of messages) this.onmessage?.(m, extra);
   }
 
-  private handleGet(req: IncomingMessage, res: ServerResponse): void {
+  private primingEvent(no: number): string {
+    const retry = this.options.retryMs === undefined ? '' : `retry: ${this.options.retryMs}\n`;
+    return `id: ${formatEventId(this.sessionId ?? '', no, 0)}\n${retry}data: \n\n`;
+  }
+
+  /** Makes `stream` the connection of stream `no` (closing the one it replaces). */
+  private attach(no: number, stream: SseStream): void {
+    const before = this.connections.get(no);
+    if (before !== undefined && before !== stream) {
+      before.end();
+      sweptStreams.delete(before);
+    }
+    this.connections.set(no, stream);
+    watch(stream);
+    stream.res.once('close', () => {
+      if (this.connections.get(no) === stream) this.connections.delete(no);
+      sweptStreams.delete(stream);
+    });
+  }
+
+  private async handleGet(req: IncomingMessage, res: ServerResponse): Promise<void> {
     if (!req.headers.accept?.includes('text/event-stream')) {
       replyError(res, 406, -32000, 'Not Acceptable: Client must accept text/event-stream');
       return;
     }
     if (!this.validSession(req, res) || !validProtocolVersion(req, res)) return;
+    const lastEventId = req.headers['last-event-id'];
+    if (this.log !== undefined && typeof lastEventId === 'string' && lastEventId !== '') {
+      await this.resume(res, lastEventId, this.log);
+      return;
+    }
     if (this.standalone?.open === true) {
       replyError(res, 409, -32000, 'Conflict: Only one SSE stream is allowed per session');
       return;
     }
-    const stream = new SseStream(res, this.sseHeaders(), [], Date.now(), this.timings);
+    const stream = new SseStream(res, this.sseHeaders(), Date.now(), this.timings);
     stream.flushHeaders();
     this.standalone = stream;
     watch(stream);
@@ -274,9 +351,55 @@ export class NodeStreamableHttpTransport implements Transport {
     });
   }
 
+  /**
+   * GET with Last-Event-ID: the stored events after it on its stream, then the stream's live
+   * messages; the response ends after the stream's last response. A stream whose last response
+   * the client already has stays open, as in the SDK (its client reconnects otherwise).
+   */
+  private async resume(res: ServerResponse, lastEventId: string, log: SessionEventLog): Promise<void> {
+    const id = parseEventId(lastEventId);
+    if (id === undefined || id.sessionId !== this.sessionId) {
+      replyError(res, 400, -32000, 'Invalid event ID format');
+      return;
+    }
+    let resumed = 0;
+    for (const c of this.connections.values()) if (c.resumed && c.open) resumed++;
+    if (resumed >= (this.options.maxResumedStreams ?? 16)) {
+      replyError(res, 429, -32000, 'Too many resumed streams for this session');
+      return;
+    }
+    const stream = new SseStream(res, this.sseHeaders(), Date.now(), this.timings);
+    stream.resumed = true;
+    stream.delivered = id.seq;
+    stream.held = [];
+    if (id.stream === 0) {
+      if (this.standalone !== undefined && this.standalone !== stream) this.standalone.end();
+      this.standalone = stream;
+      res.once('close', () => {
+        if (this.standalone === stream) this.standalone = undefined;
+      });
+    }
+    this.attach(id.stream, stream);
+    stream.flushHeaders();
+    let events: Awaited<ReturnType<SessionEventLog['eventsAfter']>> = [];
+    try {
+      events = await log.eventsAfter(id.stream, id.seq);
+    } catch (error) {
+      this.onerror?.(error as Error);
+    }
+    const held = stream.held;
+    stream.held = undefined;
+    const now = Date.now();
+    for (const e of events) {
+      stream.deliver(e.seq, sseEvent(e.data, formatEventId(this.sessionId, e.stream, e.seq)), e.final, now);
+    }
+    for (const e of held) stream.deliver(e.seq, e.text, e.final, now);
+  }
+
   private async handleDelete(req: IncomingMessage, res: ServerResponse): Promise<void> {
     if (!this.validSession(req, res) || !validProtocolVersion(req, res)) return;
     res.writeHead(200).end();
+    await this.log?.discard().catch(() => undefined);
     await this.close();
   }
 
@@ -306,52 +429,73 @@ export class NodeStreamableHttpTransport implements Transport {
   async send(message: JSONRPCMessage, options?: TransportSendOptions): Promise<void> {
     const isResponse = 'result' in message || 'error' in message;
     const requestId = isResponse ? (message as { id?: RequestId }).id : options?.relatedRequestId;
-    const event = `event: message\ndata: ${JSON.stringify(message)}\n\n`;
+    let logical: LogicalStream;
+    let final = false;
     if (requestId === undefined) {
       if (isResponse) {
         throw new Error(
           'Cannot send a response on a standalone SSE stream unless resuming a previous client request',
         );
       }
-      this.standalone?.write(event, Date.now());
-      return;
+      logical = this.standaloneStream;
+    } else {
+      const found = this.streamsByRequest.get(requestId);
+      if (found === undefined) {
+        if (this.closed) return;
+        throw new Error(`No connection established for request ID: ${String(requestId)}`);
+      }
+      logical = found;
+      if (isResponse) {
+        this.streamsByRequest.delete(requestId);
+        found.pending.delete(requestId);
+        final = found.pending.size === 0;
+      }
     }
-    const stream = this.streamsByRequest.get(requestId);
-    if (stream === undefined) {
-      if (this.closed) return;
-      throw new Error(`No connection established for request ID: ${String(requestId)}`);
+    const data = JSON.stringify(message);
+    const log = this.log;
+    let seq = 0;
+    let text: string;
+    if (log === undefined || this.sessionId === undefined) {
+      text = `event: message\ndata: ${data}\n\n`;
+    } else {
+      const next = ++logical.seq;
+      let stored = log.append(logical.no, next, data, final);
+      if (typeof stored !== 'boolean') stored = await stored;
+      if (stored) seq = next;
+      text = stored
+        ? sseEvent(data, formatEventId(this.sessionId, logical.no, next))
+        : `event: message\ndata: ${data}\n\n`;
     }
-    if (!isResponse) {
-      stream.write(event, Date.now());
-      return;
+    const stream = logical.no === 0 ? this.standalone : this.connections.get(logical.no);
+    if (stream === undefined) return;
+    stream.deliver(seq, text, final, Date.now());
+    if (final) {
+      if (this.connections.get(logical.no) === stream) this.connections.delete(logical.no);
+      sweptStreams.delete(stream);
     }
-    this.streamsByRequest.delete(requestId);
-    stream.pending.delete(requestId);
-    if (stream.pending.size > 0) {
-      stream.write(event, Date.now());
-      return;
-    }
-    stream.end(event);
-    this.postStreams.delete(stream);
-    sweptStreams.delete(stream);
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    for (const stream of this.postStreams) {
+    for (const stream of this.connections.values()) {
       stream.end();
       sweptStreams.delete(stream);
     }
-    this.postStreams.clear();
+    this.connections.clear();
     this.streamsByRequest.clear();
     if (this.standalone !== undefined) {
       this.standalone.end();
       sweptStreams.delete(this.standalone);
       this.standalone = undefined;
     }
+    this.log?.release();
     this.onclose?.();
   }
+}
+
+function sseEvent(data: string, id: string): string {
+  return `event: message\nid: ${id}\ndata: ${data}\n\n`;
 }
 
 /** Every message of a POST body (one or a batch), validated as the SDK validates them. */

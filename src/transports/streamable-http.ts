@@ -2,9 +2,11 @@
  * Streamable HTTP at /mcp: stateful sessions with SSE responses (so elicitation works), one MCP
  * server per session bound to the principal that created it, an idle reaper and a session cap.
  * POST carries JSON-RPC, GET opens the standalone stream, DELETE ends the session. Each session's
- * transport is keyward's own node:http one (node-streamable-transport.ts).
+ * transport is keyward's own node:http one (node-streamable-transport.ts). With an event store its
+ * streams are resumable; with a shared (Redis) store a resume GET for a session another replica
+ * holds is served here from the store when its principal owns the session (event-store/).
  */
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Clock } from '../core/clock.js';
@@ -18,6 +20,8 @@ import { SessionRegistry, type HttpSession, type SessionAdmission } from './sess
 import type { InFlightLimiter } from '../server/in-flight-limiter.js';
 import { admitted, batchFits } from './admission.js';
 import type { Principal } from '../core/types.js';
+import type { EventStore } from './event-store/event-store.js';
+import type { RemoteResumes } from './event-store/remote-resume.js';
 
 export interface StreamableHttpOptions {
   readonly gateway: Gateway;
@@ -31,6 +35,12 @@ export interface StreamableHttpOptions {
   readonly onCountChange?: (count: number) => void;
   /** Session id reused by another subject (metrics). */
   readonly onMismatch?: () => void;
+  /** Makes streams resumable (Last-Event-ID). */
+  readonly eventStore?: EventStore;
+  /** The `retry:` of priming events (ms). */
+  readonly retryMs?: number;
+  /** Serves resumes of sessions held by another replica (a shared event store). */
+  readonly remoteResumes?: RemoteResumes;
 }
 
 /** A request whose JSON body (if any) was already read and parsed. */
@@ -66,6 +76,18 @@ export class StreamableHttpSessions {
     }
     const found = this.sessions.lookup(sessionId, auth);
     if (found === 'unknown') {
+      const lastEventId = req.headers['last-event-id'];
+      const remote = this.options.remoteResumes;
+      if (
+        remote !== undefined &&
+        req.method === 'GET' &&
+        typeof lastEventId === 'string' &&
+        lastEventId !== '' &&
+        req.headers.accept?.includes('text/event-stream') === true
+      ) {
+        await this.resumeElsewhere(remote, req, res, sessionId, lastEventId, auth);
+        return;
+      }
       sendJsonRpcError(res, 404, 'Session not found');
       return;
     }
@@ -93,6 +115,53 @@ export class StreamableHttpSessions {
     await found.transport.handleRequest(req, res, req.body);
   }
 
+  private async resumeElsewhere(
+    remote: RemoteResumes,
+    _req: McpRequest,
+    res: ServerResponse,
+    sessionId: string,
+    lastEventId: string,
+    auth: Authenticated,
+  ): Promise<void> {
+    let outcome;
+    try {
+      outcome = await remote.serve(res, sessionId, lastEventId, auth);
+    } catch (error) {
+      this.options.logger.warn(
+        { err: error instanceof Error ? error.message : String(error) },
+        'resume from the shared event store failed',
+      );
+      if (!res.headersSent) sendJsonRpcError(res, 503, 'Service Unavailable: the event store did not answer');
+      else res.end();
+      return;
+    }
+    switch (outcome) {
+      case 'served':
+        this.options.logger.debug(
+          { agent: auth.principal.agent },
+          'stream resumed from the shared event store',
+        );
+        return;
+      case 'unknown':
+        sendJsonRpcError(res, 404, 'Session not found');
+        return;
+      case 'invalid':
+        sendJsonRpcError(res, 400, 'Invalid event ID format');
+        return;
+      case 'busy':
+        sendJsonRpcError(res, 429, 'Too many resumed streams');
+        return;
+      case 'mismatch':
+        this.options.onMismatch?.();
+        this.options.logger.warn(
+          { agent: auth.principal.agent },
+          'stream resume refused: the session belongs to another principal',
+        );
+        sendJsonRpcError(res, 403, 'Forbidden: this session belongs to another principal');
+        return;
+    }
+  }
+
   private async initialize(req: McpRequest, res: ServerResponse, auth: Authenticated): Promise<void> {
     if (!admitted(this.options.admit(auth), res)) return;
     let session: HttpSession<NodeStreamableHttpTransport> | undefined;
@@ -101,8 +170,20 @@ export class StreamableHttpSessions {
         ? {}
         : { inFlightLimiter: this.options.inFlightLimiter }),
     });
+    const store = this.options.eventStore;
     const transport: NodeStreamableHttpTransport = new NodeStreamableHttpTransport({
       sessionIdGenerator: () => randomUUID(),
+      ...(store === undefined
+        ? {}
+        : {
+            events: (id: string) =>
+              store.openSession(id, {
+                subjectHash: createHash('sha256').update(auth.subject).digest('hex'),
+                agent: auth.principal.agent,
+                tenant: auth.principal.tenant,
+              }),
+          }),
+      ...(this.options.retryMs === undefined ? {} : { retryMs: this.options.retryMs }),
       onsessioninitialized: (id) => {
         session = {
           id,

@@ -30,7 +30,7 @@ export class MemoryEventStore implements EventStore {
 
   constructor(readonly options: MemoryEventStoreOptions) {}
 
-  openSession(_sessionId: string, _owner: StreamOwner): SessionEventLog {
+  openSession(_sessionId: string, _owner: StreamOwner): MemorySessionLog {
     return new MemorySessionLog(this);
   }
 
@@ -42,7 +42,7 @@ export class MemoryEventStore implements EventStore {
   async close(): Promise<void> {}
 }
 
-class MemorySessionLog implements SessionEventLog {
+export class MemorySessionLog implements SessionEventLog {
   private entries: Entry[] = [];
   private head = 0;
   private bytes = 0;

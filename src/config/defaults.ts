@@ -31,6 +31,7 @@ export const DEFAULTS = {
       maxSessionBytes: 4 * 1024 * 1024,
       maxBytes: 64 * 1024 * 1024,
       retryMs: 1_000,
+      pollAfterSeconds: 0,
     },
   },
   shutdown: { drainMs: 20_000 },

@@ -513,6 +513,12 @@ export const httpServerSchema = z
         maxBytes: z.number().int().positive().default(DEFAULTS.http.streams.maxBytes),
         /** The `retry:` field of priming events: how long a client waits before reconnecting (ms). */
         retryMs: z.number().int().min(0).max(60_000).default(DEFAULTS.http.streams.retryMs),
+        /**
+         * A call's stream still waiting for its result after this long is closed; the client comes
+         * back with Last-Event-ID after retryMs (SEP-1699 polling: no connection held per waiting
+         * call). 0: never.
+         */
+        pollAfterSeconds: z.number().int().min(0).max(3_600).default(DEFAULTS.http.streams.pollAfterSeconds),
       })
       .strict()
       .default({
@@ -521,6 +527,7 @@ export const httpServerSchema = z
         maxSessionBytes: DEFAULTS.http.streams.maxSessionBytes,
         maxBytes: DEFAULTS.http.streams.maxBytes,
         retryMs: DEFAULTS.http.streams.retryMs,
+        pollAfterSeconds: DEFAULTS.http.streams.pollAfterSeconds,
       }),
   })
   .strict();

@@ -151,6 +151,9 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
       : {
           eventStore,
           retryMs: http.streams.retryMs,
+          ...(http.streams.pollAfterSeconds === 0
+            ? {}
+            : { closeAfterMs: http.streams.pollAfterSeconds * 1000 }),
           ...(eventStore.shared
             ? {
                 remoteResumes: new RemoteResumes({

@@ -58,6 +58,11 @@ export interface NodeStreamableTransportOptions {
   readonly retryMs?: number;
   /** Resumed streams one session may hold open at once (beyond: 429). */
   readonly maxResumedStreams?: number;
+  /**
+   * A primed POST stream still waiting for its response after this long is closed, and its client
+   * reconnects with Last-Event-ID after `retry` (SEP-1699 polling). Unset: never.
+   */
+  readonly closeAfterMs?: number;
 }
 
 /** A POST's stream (or the standalone GET stream, number 0) across the connections that carry it. */
@@ -83,6 +88,8 @@ class SseStream {
   /** While a resume replays stored events, live ones wait here. */
   held: { seq: number; text: string; final: boolean }[] | undefined;
   resumed = false;
+  /** When the sweep closes this stream for the client to poll (a primed POST stream). */
+  closeAt: number | undefined;
 
   constructor(
     readonly res: ServerResponse,
@@ -165,6 +172,11 @@ function sweep(): void {
   const now = Date.now();
   for (const stream of sweptStreams) {
     if (!stream.open) {
+      sweptStreams.delete(stream);
+      continue;
+    }
+    if (stream.closeAt !== undefined && now >= stream.closeAt) {
+      stream.end();
       sweptStreams.delete(stream);
       continue;
     }
@@ -301,6 +313,9 @@ export class NodeStreamableHttpTransport implements Transport {
     const logical: LogicalStream = { no: ++this.lastStreamNo, seq: 0, pending: new Set(requestIds) };
     const prefix = this.priming ? this.primingEvent(logical.no) : '';
     const stream = new SseStream(res, this.sseHeaders(), Date.now(), this.timings, prefix);
+    if (prefix !== '' && this.options.closeAfterMs !== undefined) {
+      stream.closeAt = Date.now() + this.options.closeAfterMs;
+    }
     for (const id of requestIds) this.streamsByRequest.set(id, logical);
     this.attach(logical.no, stream);
     for (const m of messages) this.onmessage?.(m, extra);

@@ -39,6 +39,8 @@ export interface StreamableHttpOptions {
   readonly eventStore?: EventStore;
   /** The `retry:` of priming events (ms). */
   readonly retryMs?: number;
+  /** A primed POST stream still waiting after this long is closed for its client to poll (ms). */
+  readonly closeAfterMs?: number;
   /** Serves resumes of sessions held by another replica (a shared event store). */
   readonly remoteResumes?: RemoteResumes;
 }
@@ -184,6 +186,7 @@ export class StreamableHttpSessions {
               }),
           }),
       ...(this.options.retryMs === undefined ? {} : { retryMs: this.options.retryMs }),
+      ...(this.options.closeAfterMs === undefined ? {} : { closeAfterMs: this.options.closeAfterMs }),
       onsessioninitialized: (id) => {
         session = {
           id,

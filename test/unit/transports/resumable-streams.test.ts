@@ -29,6 +29,8 @@ const owner = { subjectHash: '0'.repeat(64), agent: 'a', tenant: 't' };
 const sessions = new Map<string, NodeStreamableHttpTransport>();
 let httpServer: Server;
 let url: string;
+/** closeAfterMs of the next session's transport. */
+let closeAfterMs: number | undefined;
 
 function buildServer(): McpServer {
   const server = new McpServer({ name: 'resume-test', version: '0.0.0' });
@@ -80,6 +82,7 @@ beforeAll(async () => {
       onsessioninitialized: (id) => sessions.set(id, transport),
       events: (id) => store.openSession(id, owner),
       retryMs: 300,
+      ...(closeAfterMs === undefined ? {} : { closeAfterMs }),
       headerFlushMs: 200,
       keepAliveMs: 300,
     });
@@ -291,6 +294,27 @@ describe('resumable streams (memory event store)', () => {
     expect(events).toHaveLength(1);
     expect(events[0]!.id).toMatch(/\.1$/);
     expect(events[0]!.retry).toBeUndefined();
+  });
+
+  it('closes a call’s stream still waiting after closeAfterMs (polling); the client comes back for the result', async () => {
+    closeAfterMs = 300;
+    const headers = await session();
+    closeAfterMs = undefined;
+    const res = await open('POST', call(7, 'slow', { ms: 2_500 }), headers);
+    const body = await res.ended;
+    const events = parseSse(body);
+    expect(events).toHaveLength(1);
+    expect(events[0]!.data).toBe('');
+    const resumed = await open('GET', undefined, {
+      ...headers,
+      Accept: 'text/event-stream',
+      'last-event-id': events[0]!.id!,
+    });
+    const replayed = parseSse(await resumed.ended);
+    expect(JSON.parse(replayed[0]!.data)).toMatchObject({
+      id: 7,
+      result: { content: [{ text: 'slept 2500' }] },
+    });
   });
 
   it('forgets a session’s events on DELETE', async () => {

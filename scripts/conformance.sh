@@ -5,6 +5,12 @@
 # works on a Node 20 machine too. Runs every server scenario that applies to a gateway (the others
 # test an "everything" server's own sample tools, prompts and resources) and exits non-zero when
 # one fails. Not part of `npm test`: it downloads the suite.
+#
+# `server-sse-polling` calls a tool named `test_reconnection` and expects its result after the
+# server closed the stream mid-call and the client came back with Last-Event-ID. The served config
+# is tools.config.json plus such a tool (a GET to a local upstream that answers after 2.5 s, no
+# credential) and `server.http.streams.pollAfterSeconds: 1`, so keyward closes the waiting stream
+# and the suite resumes it: the scenario exercises keyward's resumable streams for real.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VERSION=0.1.16
@@ -12,8 +18,10 @@ SCENARIOS=(server-initialize logging-set-level ping tools-list server-sse-pollin
 
 work="$(mktemp -d)"
 server_pid=""
+upstream_pid=""
 cleanup() {
   [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null || true
+  [ -n "$upstream_pid" ] && kill "$upstream_pid" 2>/dev/null || true
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -28,8 +36,31 @@ echo "== conformance $VERSION on node $("$node_bin" --version)"
 (cd "$work" && npm init -y >/dev/null && npm install --silent --no-audit --no-fund "@modelcontextprotocol/conformance@$VERSION" >/dev/null 2>&1)
 
 npm run --silent build
-port="$(node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')"
-node dist/src/main.js serve --http --port "$port" --config tools.config.json >"$work/server.log" 2>&1 &
+free_port() { node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'; }
+port="$(free_port)"
+upstream_port="$(free_port)"
+node -e 'require("http").createServer((q,s)=>setTimeout(()=>{s.writeHead(200,{"content-type":"application/json"});s.end("{\"reconnected\":true}")},2500)).listen(Number(process.argv[1]),"127.0.0.1")' "$upstream_port" &
+upstream_pid=$!
+node -e '
+  const [from, to, upstream] = process.argv.slice(1);
+  const path = require("path");
+  const fs = require("fs");
+  const config = JSON.parse(fs.readFileSync(from, "utf8"));
+  delete config.$schema;
+  // Relative paths stay relative to the repository root.
+  const abs = (p) => (typeof p === "string" && p.startsWith(".") ? path.resolve(p) : p);
+  for (const b of Object.values(config.backends ?? {})) { b.path = abs(b.path); b.keyPath = abs(b.keyPath); }
+  for (const k of ["audit", "grants"]) if (config[k]?.path !== undefined) config[k].path = abs(config[k].path);
+  config.tools.test_reconnection = {
+    description: "Answers after 2.5 s (conformance server-sse-polling)",
+    permission: "github:read",
+    request: { method: "GET", url: `http://127.0.0.1:${upstream}/` },
+    input: { type: "object", properties: {} },
+  };
+  config.server = { http: { streams: { pollAfterSeconds: 1 } } };
+  fs.writeFileSync(to, JSON.stringify(config, null, 2));
+' tools.config.json "$work/conformance.config.json" "$upstream_port"
+node dist/src/main.js serve --http --port "$port" --config "$work/conformance.config.json" >"$work/server.log" 2>&1 &
 server_pid=$!
 for _ in $(seq 1 50); do
   curl -fsS "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break

@@ -93,7 +93,14 @@ export function makeWorkspace(options: WorkspaceOptions): Workspace {
     grants: { store: 'memory', path: `${dir}/grants.db` },
     // One configured agent stands in for the 64 concurrent agents of the c64 and multi-session
     // scenarios: lift the per-principal fairness caps (issue 14), which would otherwise refuse them.
-    server: { http: { maxSessionsPerPrincipal: 1000, maxInFlightPerPrincipal: 1024 } },
+    // KW_BENCH_RESUMABLE=0: streams without an event store (the A/B of docs/performance.md).
+    server: {
+      http: {
+        maxSessionsPerPrincipal: 1000,
+        maxInFlightPerPrincipal: 1024,
+        ...(process.env.KW_BENCH_RESUMABLE === '0' ? { streams: { resumable: false } } : {}),
+      },
+    },
     logging: { level: 'warn' },
   };
   const configPath = path.join(dir, 'tools.config.json');

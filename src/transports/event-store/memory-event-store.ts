@@ -27,11 +27,26 @@ export class MemoryEventStore implements EventStore {
   readonly shared = false;
   /** Bytes held by every session's log. */
   bytes = 0;
+  /** Open logs, swept for expired events (an idle session's would otherwise count until it ends). */
+  readonly logs = new Set<MemorySessionLog>();
+  private sweeper: NodeJS.Timeout | undefined;
 
   constructor(readonly options: MemoryEventStoreOptions) {}
 
   openSession(_sessionId: string, _owner: StreamOwner): MemorySessionLog {
-    return new MemorySessionLog(this);
+    const log = new MemorySessionLog(this);
+    this.logs.add(log);
+    if (this.sweeper === undefined) {
+      this.sweeper = setInterval(() => this.sweep(), Math.min(30_000, this.options.ttlMs));
+      this.sweeper.unref();
+    }
+    return log;
+  }
+
+  /** Drops expired events of every open log. */
+  sweep(): void {
+    const now = this.options.clock.now();
+    for (const log of this.logs) log.expire(now);
   }
 
   /** Another replica's session: never here. */
@@ -39,7 +54,10 @@ export class MemoryEventStore implements EventStore {
     return { owner: undefined, events: [], cursor };
   }
 
-  async close(): Promise<void> {}
+  async close(): Promise<void> {
+    if (this.sweeper !== undefined) clearInterval(this.sweeper);
+    this.sweeper = undefined;
+  }
 }
 
 export class MemorySessionLog implements SessionEventLog {
@@ -77,7 +95,12 @@ export class MemorySessionLog implements SessionEventLog {
     this.release();
   }
 
+  expire(now: number): void {
+    this.trim(now, 0);
+  }
+
   release(): void {
+    this.store.logs.delete(this);
     this.store.bytes -= this.bytes;
     this.bytes = 0;
     this.entries = [];

@@ -111,6 +111,17 @@ describe('MemoryEventStore', () => {
     expect((await log.eventsAfter(1, 0)).map((e) => e.data)).toEqual(['new']);
   });
 
+  it('frees the bytes of an idle session’s expired events at its sweep', () => {
+    const clock = new ManualClock();
+    const store = make(clock);
+    store.openSession('idle', owner).append(1, 1, 'x'.repeat(100), true);
+    expect(store.bytes).toBeGreaterThan(100);
+    clock.advance(61_000);
+    store.sweep();
+    expect(store.bytes).toBe(0);
+    void store.close();
+  });
+
   it('keeps a session under its cap (oldest first) and never stores an event larger than the cap', async () => {
     const store = make(new ManualClock(), 300);
     const log = store.openSession('s', owner);

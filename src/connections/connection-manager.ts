@@ -23,7 +23,7 @@ import type { AuditSink } from '../audit/audit-sink.js';
 import type { KeywardConfig } from '../config/schema.js';
 import type { Logger, SecretRegistry } from '../observability/logger.js';
 import type { SecretBackend } from '../secrets/secret-backend.js';
-import { digest, FlowStore, sameDigest, type Flow, type Ticket } from './flows.js';
+import { digest, MemoryFlowStore, sameDigest, type Flow, type FlowStore, type Ticket } from './flows.js';
 import { ProviderClient, type TokenSet } from './provider-client.js';
 import { TokenVault, type ConnectionSummary, type TokenRecord } from './token-vault.js';
 
@@ -57,6 +57,8 @@ export interface ConnectionManagerOptions {
   readonly secrets?: SecretRegistry;
   /** How often a waiting call looks for the stored connection (default 500 ms). */
   readonly pollMs?: number;
+  /** Shared flow state (Redis) for replicas; this process's memory by default. */
+  readonly flows?: FlowStore;
 }
 
 interface Live {
@@ -69,7 +71,7 @@ interface Live {
 /** The outcome of a browser step, for the router to render. */
 export type StepResult =
   | { readonly kind: 'redirect'; readonly url: string }
-  | { readonly kind: 'signedIn'; readonly session: string; readonly then: Ticket }
+  | { readonly kind: 'signedIn'; readonly session: string; readonly user: string; readonly then: Ticket }
   | { readonly kind: 'connected'; readonly provider: string; readonly user: string }
   | { readonly kind: 'refused'; readonly status: number; readonly message: string };
 
@@ -88,7 +90,7 @@ export class ConnectionManager {
 
   constructor(private readonly options: ConnectionManagerOptions) {
     const { config } = options;
-    this.flows = new FlowStore(options.clock);
+    this.flows = options.flows ?? new MemoryFlowStore(options.clock);
     this.base = config.connections.publicUrl?.replace(/\/+$/, '');
     for (const [name, p] of Object.entries(config.connections.providers)) {
       this.providers.set(
@@ -124,6 +126,11 @@ export class ConnectionManager {
         new TokenVault(id, credential.connection, credential.backend, backend, credential.ref),
       );
     }
+  }
+
+  /** Releases the shared flow store (Redis). */
+  async close(): Promise<void> {
+    await this.flows.close();
   }
 
   /** Whether any credential is a user connection (the /oauth pages are served only then). */
@@ -264,7 +271,6 @@ export class ConnectionManager {
     const rejected = rejectedToken !== undefined && record.accessToken === rejectedToken;
     if (!rejected && !this.needsRefresh(vault, record))
       return this.remember(key, vault, record, stored.version);
-    const provider = this.providers.get(vault.provider)!;
     const now = this.options.clock.now();
     const stillValid = !rejected && (record.expiresAt === undefined || now < record.expiresAt);
     if (record.refreshToken === undefined) {
@@ -283,9 +289,75 @@ export class ConnectionManager {
         `the ${vault.provider} connection of user ${record.user} is no longer accepted; the next call asks them to reconnect`,
       );
     }
+    const waitMs = (this.options.config.connections.providers[vault.provider]?.timeoutMs ?? 5000) * 2;
+    let current = { record, version: stored.version };
+    if (!(await this.flows.acquireRefresh(key, waitMs))) {
+      // Another replica is refreshing this user's tokens: use what it writes back.
+      const other = await this.awaitOtherRefresh(vault, ref, record, waitMs);
+      if (other === 'missing') {
+        this.live.delete(key);
+        return 'missing';
+      }
+      if (other !== undefined) return this.remember(key, vault, other.record, other.version);
+    } else {
+      // It may have finished just before this replica took the lock.
+      const again = await vault.read(ref).catch(() => undefined);
+      if (again !== undefined && again.record.accessToken !== record.accessToken) {
+        if (!this.needsRefresh(vault, again.record)) {
+          await this.flows.releaseRefresh(key).catch(() => undefined);
+          return this.remember(key, vault, again.record, again.version);
+        }
+        current = again;
+      }
+    }
+    try {
+      return await this.refreshNow(
+        vault,
+        ref,
+        key,
+        principal,
+        current.record,
+        current.version,
+        stillValid,
+        requestId,
+      );
+    } finally {
+      await this.flows.releaseRefresh(key).catch(() => undefined);
+    }
+  }
+
+  /** Waits (bounded) for another replica's refresh to land in the vault. */
+  private async awaitOtherRefresh(
+    vault: TokenVault,
+    ref: string,
+    record: TokenRecord,
+    waitMs: number,
+  ): Promise<{ record: TokenRecord; version: string } | 'missing' | undefined> {
+    const deadline = this.options.clock.now() + waitMs;
+    while (this.options.clock.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 100));
+      const again = await vault.read(ref).catch(() => undefined);
+      if (again === undefined) return 'missing';
+      if (again.record.accessToken !== record.accessToken) return again;
+    }
+    return undefined;
+  }
+
+  private async refreshNow(
+    vault: TokenVault,
+    ref: string,
+    key: string,
+    principal: Principal,
+    record: TokenRecord & { refreshToken?: string | undefined },
+    storedVersion: string,
+    stillValid: boolean,
+    requestId: string | undefined,
+  ): Promise<Live> {
+    const provider = this.providers.get(vault.provider)!;
+    const refreshToken = record.refreshToken!;
     let tokens: TokenSet;
     try {
-      tokens = await provider.refresh(record.refreshToken);
+      tokens = await provider.refresh(refreshToken);
     } catch (error) {
       if (isKeywardError(error) && error.code === 'credential_revoked') {
         // Another replica may have rotated the refresh token in the meantime.
@@ -309,7 +381,7 @@ export class ConnectionManager {
           { credential: vault.credentialId, provider: vault.provider },
           'connection refresh failed on availability: using the current access token until it expires',
         );
-        return this.remember(key, vault, record, stored.version);
+        return this.remember(key, vault, record, storedVersion);
       }
       throw error;
     }
@@ -321,7 +393,7 @@ export class ConnectionManager {
       ...(tokens.scope === undefined ? {} : { scope: tokens.scope }),
       refreshedAt: new Date(this.options.clock.now()).toISOString(),
     };
-    let version = stored.version;
+    let version = storedVersion;
     try {
       version = await vault.write(ref, next);
     } catch (error) {
@@ -368,7 +440,7 @@ export class ConnectionManager {
   ): Promise<Secret> {
     const user = principal.user!;
     const requestId = options.requestId ?? 'none';
-    const ticket = this.flows.issueTicket(
+    const ticket = await this.flows.issueTicket(
       {
         credentialId: vault.credentialId,
         provider: vault.provider,
@@ -472,7 +544,7 @@ export class ConnectionManager {
    * (verifyUser "signIn", not yet signed in as the ticket's user) or straight to the provider.
    */
   async start(ticketId: string, browser: string, signedInUser: string | undefined): Promise<StepResult> {
-    const ticket = this.flows.takeTicket(ticketId);
+    const ticket = await this.flows.takeTicket(ticketId);
     if (ticket === undefined)
       return {
         kind: 'refused',
@@ -500,7 +572,7 @@ export class ConnectionManager {
     if (client === undefined) return { kind: 'refused', status: 500, message: 'Sign-in is not configured.' };
     const state = this.flows.newState();
     const started = await client.start(this.redirectUri, state);
-    this.flows.startFlowWithState(
+    await this.flows.startFlowWithState(
       state,
       { kind: 'signIn', ticket, verifier: started.verifier, nonce: started.nonce, browser },
       this.options.config.connections.stateTtlSeconds,
@@ -512,7 +584,7 @@ export class ConnectionManager {
     const client = this.providers.get(ticket.provider)!;
     const state = this.flows.newState();
     const started = await client.start(this.redirectUri, state);
-    this.flows.startFlowWithState(
+    await this.flows.startFlowWithState(
       state,
       { kind: 'connect', ticket, verifier: started.verifier, nonce: started.nonce, browser },
       this.options.config.connections.stateTtlSeconds,
@@ -538,7 +610,7 @@ export class ConnectionManager {
   /** /oauth/callback: the provider (or keyward's identity provider) sends the browser back. */
   async callback(url: URL, browser: string | undefined): Promise<StepResult> {
     const state = url.searchParams.get('state') ?? '';
-    const taken = state === '' ? undefined : this.flows.takeFlow(state);
+    const taken = state === '' ? undefined : await this.flows.takeFlow(state);
     if (taken === undefined)
       return {
         kind: 'refused',
@@ -580,8 +652,8 @@ export class ConnectionManager {
           status: 403,
           message: 'The sign-in did not complete. Nothing was connected.',
         };
-      const session = this.flows.signIn(user, SIGN_IN_TTL_SECONDS);
-      return { kind: 'signedIn', session, then: flow.ticket };
+      const session = await this.flows.signIn(user, SIGN_IN_TTL_SECONDS);
+      return { kind: 'signedIn', session, user, then: flow.ticket };
     }
     const ticket = flow.ticket;
     const client = this.providers.get(ticket.provider)!;

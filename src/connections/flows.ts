@@ -64,14 +64,43 @@ function bounded<V>(map: Map<string, V>, max: number): void {
   }
 }
 
-export class FlowStore {
+/**
+ * Where tickets, consents in progress and sign-ins live: this process (MemoryFlowStore), or Redis
+ * shared by every replica (redis-flow-store.ts, sealed against forgery) so `/oauth/start` and
+ * `/oauth/callback` may reach any replica behind a load balancer.
+ */
+export interface FlowStore {
+  issueTicket(fields: Omit<Ticket, 'id' | 'expiresAt'>, ttlSeconds: number): Promise<Ticket>;
+  /** Takes a ticket once: a second use, or a use after it expired, finds nothing. */
+  takeTicket(id: string): Promise<Ticket | undefined>;
+  /** A fresh `state` (256 random bits). */
+  newState(): string;
+  startFlowWithState(
+    state: string,
+    fields: Omit<Flow, 'state' | 'expiresAt'>,
+    ttlSeconds: number,
+  ): Promise<Flow>;
+  /** Takes a flow by its `state` once (replays find nothing); expired flows are dropped. */
+  takeFlow(state: string): Promise<Flow | 'expired' | undefined>;
+  signIn(user: string, ttlSeconds: number): Promise<string>;
+  signedIn(id: string | undefined): Promise<SignedIn | undefined>;
+  /**
+   * One refresh of a user's tokens at a time across replicas (a provider that rotates refresh
+   * tokens revokes the grant when an old one is replayed). True when this caller holds it.
+   */
+  acquireRefresh(key: string, ttlMs: number): Promise<boolean>;
+  releaseRefresh(key: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+export class MemoryFlowStore implements FlowStore {
   private readonly tickets = new Map<string, Ticket>();
   private readonly flows = new Map<string, Flow>();
   private readonly sessions = new Map<string, SignedIn>();
 
   constructor(private readonly clock: Clock) {}
 
-  issueTicket(fields: Omit<Ticket, 'id' | 'expiresAt'>, ttlSeconds: number): Ticket {
+  async issueTicket(fields: Omit<Ticket, 'id' | 'expiresAt'>, ttlSeconds: number): Promise<Ticket> {
     this.sweep();
     // At most so many live links per user and credential: the oldest stop working.
     const same = [...this.tickets.values()].filter(
@@ -84,20 +113,22 @@ export class FlowStore {
     return ticket;
   }
 
-  /** Takes a ticket once: a second use, or a use after it expired, finds nothing. */
-  takeTicket(id: string): Ticket | undefined {
+  async takeTicket(id: string): Promise<Ticket | undefined> {
     const ticket = this.tickets.get(id);
     if (ticket === undefined) return undefined;
     this.tickets.delete(id);
     return this.clock.now() < ticket.expiresAt ? ticket : undefined;
   }
 
-  /** A fresh `state` (256 random bits). */
   newState(): string {
     return randomId();
   }
 
-  startFlowWithState(state: string, fields: Omit<Flow, 'state' | 'expiresAt'>, ttlSeconds: number): Flow {
+  async startFlowWithState(
+    state: string,
+    fields: Omit<Flow, 'state' | 'expiresAt'>,
+    ttlSeconds: number,
+  ): Promise<Flow> {
     this.sweep();
     const flow: Flow = { ...fields, state, expiresAt: this.clock.now() + ttlSeconds * 1000 };
     this.flows.set(state, flow);
@@ -105,22 +136,21 @@ export class FlowStore {
     return flow;
   }
 
-  /** Takes a flow by its `state` once (replays find nothing); expired flows are dropped. */
-  takeFlow(state: string): Flow | 'expired' | undefined {
+  async takeFlow(state: string): Promise<Flow | 'expired' | undefined> {
     const flow = this.flows.get(state);
     if (flow === undefined) return undefined;
     this.flows.delete(state);
     return this.clock.now() < flow.expiresAt ? flow : 'expired';
   }
 
-  signIn(user: string, ttlSeconds: number): string {
+  async signIn(user: string, ttlSeconds: number): Promise<string> {
     const id = randomId();
     this.sessions.set(digest(id), { user, expiresAt: this.clock.now() + ttlSeconds * 1000 });
     bounded(this.sessions, MAX_SESSIONS);
     return id;
   }
 
-  signedIn(id: string | undefined): SignedIn | undefined {
+  async signedIn(id: string | undefined): Promise<SignedIn | undefined> {
     if (id === undefined || id.length > 100) return undefined;
     const key = digest(id);
     const session = this.sessions.get(key);
@@ -131,6 +161,15 @@ export class FlowStore {
     }
     return session;
   }
+
+  /** This process already refreshes single-flight per key. */
+  async acquireRefresh(): Promise<boolean> {
+    return true;
+  }
+
+  async releaseRefresh(): Promise<void> {}
+
+  async close(): Promise<void> {}
 
   private sweep(): void {
     const now = this.clock.now();

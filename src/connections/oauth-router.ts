@@ -117,7 +117,7 @@ export function createOAuthRouter(deps: OAuthRouterDeps): Router {
     }
     try {
       const browser = browserOf(req, res);
-      const signedIn = manager.flows.signedIn(readCookie(req.headers.cookie, SIGNED_IN_COOKIE));
+      const signedIn = await manager.flows.signedIn(readCookie(req.headers.cookie, SIGNED_IN_COOKIE));
       render(res, await manager.start(ticket, browser, signedIn?.user));
     } catch (error) {
       failed(res, error);
@@ -132,10 +132,7 @@ export function createOAuthRouter(deps: OAuthRouterDeps): Router {
       const result = await manager.callback(url, browser);
       if (result.kind === 'signedIn') {
         res.append('Set-Cookie', cookie(SIGNED_IN_COOKIE, result.session, 900));
-        render(
-          res,
-          await manager.afterSignIn(result.then, browser!, manager.flows.signedIn(result.session)!.user),
-        );
+        render(res, await manager.afterSignIn(result.then, browser!, result.user));
         return;
       }
       render(res, result);

@@ -5,6 +5,7 @@
  */
 import { ConsoleLinks } from '../console/console-links.js';
 import { ConnectionManager } from '../connections/connection-manager.js';
+import { createFlowStore } from '../connections/flow-store-registry.js';
 import { randomUUID } from 'node:crypto';
 import type { CallToolResult, Tool } from '@modelcontextprotocol/sdk/types.js';
 import type { AuditSink } from '../audit/audit-sink.js';
@@ -142,6 +143,8 @@ export class Gateway {
       const cache = benchDisabled.has('credential-cache') ? uncachedForBench(realCache) : realCache;
       const audit = await createAuditSink(config.audit, { logger, clock, baseDir });
       closers.push(() => audit.close());
+      const flows = await createFlowStore(config, { clock, logger, baseDir });
+      if (flows !== undefined) closers.push(() => flows.close());
       const connections = new ConnectionManager({
         config,
         backends,
@@ -149,6 +152,7 @@ export class Gateway {
         clock,
         logger,
         secrets: deps.secrets,
+        ...(flows === undefined ? {} : { flows }),
       });
       const resolver = new CredentialResolver({
         credentials: config.credentials,
@@ -399,6 +403,7 @@ export class Gateway {
     await this.parts.audit.close().catch(() => undefined);
     await this.parts.resolver.close?.().catch(() => undefined);
     await this.parts.cache.close().catch(() => undefined);
+    await this.parts.connections.close().catch(() => undefined);
     for (const backend of this.parts.backends.values()) await backend.close().catch(() => undefined);
     // Last: the spans of the calls that just finished are exported before the process exits.
     await this.tracing?.shutdown().catch(() => undefined);

@@ -9,6 +9,7 @@ import type { z } from 'zod';
 import { ConfigError } from '../core/errors.js';
 import { configSchema, type KeywardConfig } from './schema.js';
 import { DEFAULTS } from './defaults.js';
+import { placeholderNames as placeholders } from '../core/placeholders.js';
 import { PRINCIPAL_PLACEHOLDERS, refCollision, refPlaceholders } from '../secrets/ref-template.js';
 
 export interface LoadedConfig {
@@ -138,12 +139,6 @@ function resolveConfigPaths(config: KeywardConfig, baseDir: string): void {
   for (const source of config.toolSources) source.openapi = resolvePath(source.openapi, baseDir);
 }
 
-const PLACEHOLDER = /\{([A-Za-z0-9_.-]+)\}/g;
-
-export function placeholders(template: string): string[] {
-  return [...template.matchAll(PLACEHOLDER)].map((m) => m[1] as string);
-}
-
 function originOf(url: string): string {
   return new URL(url).origin;
 }
@@ -237,13 +232,12 @@ function crossCheck(config: KeywardConfig): ConfigIssue[] {
     if (url.protocol !== 'https:' && url.protocol !== 'http:') {
       issues.push({ path: `${base}.request.url`, message: 'must be an http(s) URL' });
     }
-    if (PLACEHOLDER.test(url.host)) {
+    if (placeholders(url.host).length > 0 || /[{}]|%7B|%7D/i.test(url.host)) {
       issues.push({
         path: `${base}.request.url`,
         message: 'the origin must be fixed: no {placeholders} in the host',
       });
     }
-    PLACEHOLDER.lastIndex = 0;
     const properties = (tool.input as { properties?: Record<string, unknown> }).properties ?? {};
     const used = [
       ...placeholders(tool.request.url),
@@ -251,7 +245,7 @@ function crossCheck(config: KeywardConfig): ConfigIssue[] {
       ...Object.values(tool.request.headers).flatMap(placeholders),
     ];
     for (const p of used) {
-      if (!(p in properties)) {
+      if (!Object.prototype.hasOwnProperty.call(properties, p)) {
         issues.push({
           path: `${base}.request`,
           message: `placeholder {${p}} has no matching property in ${base}.input`,

@@ -26,6 +26,7 @@ import {
   type SecurityRequirement,
 } from './security.js';
 import { ARGUMENT_RESERVED_HEADERS } from '../upstream/reserved-headers.js';
+import { PLACEHOLDER, PLACEHOLDER_NAME } from '../core/placeholders.js';
 
 /** A tool entry as written into tools.config.json (defaults not yet applied). */
 export type ToolDefinition = z.input<typeof toolSchema>;
@@ -167,7 +168,7 @@ function baseUrlFor(
 /** Percent-encodes the literal parts of a path, keeping `{placeholders}` (already renamed). */
 function encodePath(path: string): string {
   return path
-    .split(/(\{[A-Za-z0-9_.-]+\})/)
+    .split(new RegExp(`(\\{${PLACEHOLDER_NAME}\\})`))
     .map((part, i) => (i % 2 === 1 ? part : encodeURI(part).replace(/%25([0-9A-Fa-f]{2})/g, '%$1')))
     .join('');
 }
@@ -419,7 +420,9 @@ function compileOperation(
     else headers[p.name.toLowerCase()] = `{${arg}}`;
   }
   const leftover = /\{([^}]*)\}/.exec(
-    path.replace(/\{[A-Za-z0-9_.-]+\}/g, (m) => (properties[m.slice(1, -1)] ? '' : m)),
+    path.replace(PLACEHOLDER, (m, name: string) =>
+      Object.prototype.hasOwnProperty.call(properties, name) ? '' : m,
+    ),
   );
   if (leftover) {
     report(`path placeholder ${leftover[0]} has no path parameter`, true);

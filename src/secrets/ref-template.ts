@@ -3,14 +3,15 @@
  * never from tool arguments, and each substituted value must be a safe path segment.
  */
 import { KeywardError } from '../core/errors.js';
+import { PLACEHOLDER } from '../core/placeholders.js';
 import type { Principal } from '../core/types.js';
 
 /** The characters a substituted value may hold; anything else is a separator no value can contain. */
 const SAFE_SEGMENT = /^[A-Za-z0-9_.@-]{1,128}$/;
 const SAFE_CHAR = /[A-Za-z0-9_.@-]/;
-/** The one placeholder grammar of refs: `{name}`; only PRINCIPAL_PLACEHOLDERS are allowed. */
-const ANY_PLACEHOLDER = /\{([A-Za-z0-9_.-]+)\}/g;
-const PLACEHOLDER = /\{(tenant|agent|user)\}/g;
+/** Refs use the one placeholder grammar (core/placeholders.ts); only PRINCIPAL_PLACEHOLDERS are allowed. */
+const ANY_PLACEHOLDER = PLACEHOLDER;
+const PRINCIPAL_PLACEHOLDER = /\{(tenant|agent|user)\}/g;
 export const PRINCIPAL_PLACEHOLDERS: readonly string[] = ['tenant', 'agent', 'user'];
 
 /** Every `{name}` in a ref, allowed or not (config validation names the others). */
@@ -58,7 +59,7 @@ export function compileRefTemplate(source: string): RefTemplate {
     templated,
     expand(principal) {
       if (!templated) return source;
-      return source.replace(PLACEHOLDER, (_, name: 'tenant' | 'agent' | 'user') => {
+      return source.replace(PRINCIPAL_PLACEHOLDER, (_, name: 'tenant' | 'agent' | 'user') => {
         const value = principal[name];
         if (typeof value !== 'string' || !isSafeSegment(value)) {
           throw new KeywardError('credential_not_found', `no credential for this ${name}`, {

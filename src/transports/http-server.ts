@@ -12,7 +12,6 @@ import {
   type ServerResponse,
 } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import { hostHeaderValidation } from '@modelcontextprotocol/sdk/server/middleware/hostHeaderValidation.js';
 import express, { type NextFunction, type Request, type RequestHandler, type Response } from 'express';
 import type { KeywardConfig } from '../config/schema.js';
 import { systemClock, type Clock } from '../core/clock.js';
@@ -22,6 +21,7 @@ import type { PrincipalResolver } from '../identity/principal-resolver.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { Gateway } from '../server/gateway.js';
+import { browserGuard } from './browser-guard.js';
 import { sendJsonRpcError } from './json-rpc-error.js';
 import { SseSessions } from './sse.js';
 import { StreamableHttpSessions, type McpRequest } from './streamable-http.js';
@@ -190,24 +190,13 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
     res.json({ status: 'ok' });
   });
 
-  const hostCheck = hostHeaderValidation(allowedHosts);
-  app.use((req, res, next) => {
-    let passed = false;
-    hostCheck(req, res, () => {
-      passed = true;
-      next();
-    });
-    if (!passed) metrics?.authFailure('host');
-  });
+  const guard = browserGuard(allowedHosts, allowedOrigins);
   app.use((req, res, next) => {
     res.setHeader('Vary', 'Origin');
-    const origin = req.headers.origin;
-    if (origin !== undefined && !allowedOrigins.has(origin)) {
-      metrics?.authFailure('origin');
-      sendJsonRpcError(res, 403, 'Forbidden: origin not allowed');
-      return;
-    }
-    next();
+    const refused = guard.check(req);
+    if (refused === undefined) return next();
+    metrics?.authFailure(refused.reason);
+    sendJsonRpcError(res, 403, refused.message);
   });
 
   // /readyz is unauthenticated: one probe of every backend per request would let anyone drive
@@ -333,7 +322,7 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
           clock,
           logger,
           consoleUrl,
-          isAllowedOrigin: (origin) => allowedOrigins.has(origin),
+          isAllowedOrigin: guard.isAllowedOrigin,
         })
       : undefined;
   if (consoleRouter !== undefined) {
@@ -407,22 +396,16 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
     }
   });
 
-  const hostIsAllowed = hostMatcher(allowedHosts);
   const maxBody = http.maxBodyBytes;
   fastLane = (req, res) => {
     if (req.method !== 'POST') return false;
     const path = pathOf(req.url);
     if ((path !== '/mcp' && path !== '/messages') || !isPlainJson(req)) return false;
-    if (!hostIsAllowed(req.headers.host)) {
-      metrics?.authFailure('host');
-      sendJsonRpcError(res, 403, 'Invalid Host header');
-      return true;
-    }
     res.setHeader('Vary', 'Origin');
-    const origin = req.headers.origin;
-    if (origin !== undefined && !allowedOrigins.has(origin)) {
-      metrics?.authFailure('origin');
-      sendJsonRpcError(res, 403, 'Forbidden: origin not allowed');
+    const refused = guard.check(req);
+    if (refused !== undefined) {
+      metrics?.authFailure(refused.reason);
+      sendJsonRpcError(res, 403, refused.message);
       return true;
     }
     trackResponse(res);
@@ -594,23 +577,6 @@ function isPlainJson(req: IncomingMessage): boolean {
 }
 
 /** The Host check of the SDK's hostHeaderValidation (hostname in the allowlist), with a small cache. */
-function hostMatcher(allowedHosts: readonly string[]): (host: string | undefined) => boolean {
-  const verdicts = new Map<string, boolean>();
-  return (host) => {
-    if (host === undefined) return false;
-    let verdict = verdicts.get(host);
-    if (verdict === undefined) {
-      try {
-        verdict = allowedHosts.includes(new URL(`http://${host}`).hostname);
-      } catch {
-        verdict = false;
-      }
-      if (verdicts.size < 256) verdicts.set(host, verdict);
-    }
-    return verdict;
-  };
-}
-
 const TOO_LARGE = Symbol('too large');
 const UNPARSABLE = Symbol('unparsable');
 

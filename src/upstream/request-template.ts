@@ -7,6 +7,7 @@ import type { InjectConfig, ToolConfig } from '../config/schema.js';
 import { ConfigError, KeywardError } from '../core/errors.js';
 import type { OutboundRequest } from './outbound-request.js';
 import { RESERVED_HEADERS } from './reserved-headers.js';
+import { PLACEHOLDER } from '../core/placeholders.js';
 
 export interface RequestTemplateOptions {
   /** The inject config of the tool's credential: its header / query param may not be set by the tool. */
@@ -25,7 +26,6 @@ export interface CompiledRequestTemplate {
 export const USER_AGENT = 'keyward/0.1';
 export const DEFAULT_ACCEPT = 'application/json, */*;q=0.5';
 
-const PLACEHOLDER = /\{([A-Za-z_$][A-Za-z0-9_$.-]*)\}/g;
 const INVALID_HEADER_VALUE = /[^\t\x20-\x7e\x80-\xff]/;
 
 type Part = string | { readonly arg: string };

@@ -7,11 +7,11 @@
  */
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { hostHeaderValidation } from '@modelcontextprotocol/sdk/server/middleware/hostHeaderValidation.js';
 import type { Command } from 'commander';
 import express from 'express';
 import { createAuditSink } from '../../audit/registry.js';
 import { CONSOLE_PATH, createConsole } from '../../console/console-app.js';
+import { browserGuard } from '../../transports/browser-guard.js';
 import { findConfigFile, loadConfigFile } from '../../config/load.js';
 import { systemClock } from '../../core/clock.js';
 import { ConfigError } from '../../core/errors.js';
@@ -68,18 +68,19 @@ async function runConsole(options: ConsoleOptions): Promise<void> {
   const bound = (server.address() as AddressInfo).port;
   const consoleUrl =
     config.console.publicUrl?.replace(/\/+$/, '') ?? `http://127.0.0.1:${bound}${CONSOLE_PATH}`;
-  const origins = new Set([
-    `http://127.0.0.1:${bound}`,
-    `http://localhost:${bound}`,
-    ...(publicUrl === undefined ? [] : [publicUrl.origin]),
-  ]);
-  app.use(
-    hostHeaderValidation([
-      '127.0.0.1',
-      'localhost',
-      ...(publicUrl === undefined ? [] : [publicUrl.hostname]),
-    ]),
+  const guard = browserGuard(
+    ['127.0.0.1', 'localhost', ...(publicUrl === undefined ? [] : [publicUrl.hostname])],
+    [
+      `http://127.0.0.1:${bound}`,
+      `http://localhost:${bound}`,
+      ...(publicUrl === undefined ? [] : [publicUrl.origin]),
+    ],
   );
+  app.use((req, res, next) => {
+    const refused = guard.check(req);
+    if (refused === undefined) return next();
+    res.status(403).type('text').send(refused.message);
+  });
   const router = createConsole({
     config,
     grants,
@@ -87,7 +88,7 @@ async function runConsole(options: ConsoleOptions): Promise<void> {
     clock,
     logger,
     consoleUrl,
-    isAllowedOrigin: (origin) => origins.has(origin),
+    isAllowedOrigin: guard.isAllowedOrigin,
   });
   if (router !== undefined) app.use(CONSOLE_PATH, router);
   app.get('/', (_req, res) => res.redirect(303, `${CONSOLE_PATH}/approvals`));

@@ -22,6 +22,41 @@ export default tseslint.config(
     ignores: ['src/cli/**'],
     rules: { 'no-console': ['error', { allow: ['error'] }] },
   },
+  // Module boundaries (docs/architecture.md §2): layers import downwards only. core/ imports no
+  // other layer; the plugin families and policy/ never reach up into the server, the transports,
+  // the console or the CLI, so each can be tested and replaced on its own.
+  {
+    files: ['src/core/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        { patterns: [{ group: ['../*', '!../core/*'], message: 'core/ imports no other layer' }] },
+      ],
+    },
+  },
+  {
+    files: [
+      'src/secrets/**/*.ts',
+      'src/cache/**/*.ts',
+      'src/audit/**/*.ts',
+      'src/upstream/**/*.ts',
+      'src/identity/**/*.ts',
+      'src/policy/**/*.ts',
+    ],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['**/server/*', '**/transports/*', '**/console/*', '**/cli/*'],
+              message: 'plugins and policy/ do not import the layers that compose them',
+            },
+          ],
+        },
+      ],
+    },
+  },
   {
     files: ['**/*.js', '**/*.mjs'],
     languageOptions: { globals: { process: 'readonly', console: 'readonly' } },

@@ -4,12 +4,26 @@
  * auto-granted by an allow rule, sent for approval on an approve rule, denied otherwise.
  * Both answer with structuredContent; neither ever touches a credential.
  */
-import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import type { CallToolResult, Tool } from '@modelcontextprotocol/sdk/types.js';
+import type { Elicitor } from './authorizer.js';
 import { isKeywardError, toStructuredError, type KeywardError } from '../core/errors.js';
 import type { Principal } from '../core/types.js';
-import type { MetaTool } from '../server/session-server.js';
 import { PINNED_ARGS, type ArgConstraints } from './grant-store.js';
 import type { CapabilityAuthorizer, RequestInput } from './capability-authorizer.js';
+
+/** Extra tools served beside the configured ones (list_capabilities, request_capability). */
+export interface MetaTool {
+  readonly definition: Tool;
+  call(
+    args: Record<string, unknown>,
+    context: {
+      principal: Principal;
+      sessionId: string | undefined;
+      elicitor: Elicitor | undefined;
+      requestId: string;
+    },
+  ): Promise<CallToolResult>;
+}
 
 function result(structured: Record<string, unknown>, text: string, isError = false): CallToolResult {
   return {

@@ -23,12 +23,6 @@ export interface ProbeDeps extends BackendDeps {
   readonly create?: (name: string, config: BackendConfig, deps: BackendDeps) => Promise<SecretBackend>;
 }
 
-function policyHint(kind: string): string {
-  if (kind === 'vault') return 'grant "read" on its path in the Vault policy';
-  if (kind === 'aws-secrets-manager') return 'allow secretsmanager:GetSecretValue on it in the IAM policy';
-  return 'check the backend';
-}
-
 async function checkCredentials(
   config: KeywardConfig,
   backendName: string,
@@ -58,7 +52,7 @@ async function checkCredentials(
       }
       switch (error.code) {
         case 'credential_invalid':
-          problems.push(`credential "${id}": no permission to read it (${policyHint(backend.kind)})`);
+          problems.push(`credential "${id}": no permission to read it (${backend.readPermissionHint})`);
           break;
         case 'credential_not_found':
           problems.push(`credential "${id}": not found (store it, or fix credentials.${id}.ref/field)`);

@@ -105,6 +105,14 @@ export class ResilientBackend implements SecretBackend {
     return this.inner.kind;
   }
 
+  get storesOneString(): boolean {
+    return this.inner.storesOneString;
+  }
+
+  get readPermissionHint(): string {
+    return this.inner.readPermissionHint;
+  }
+
   /** The wrapped backend (for CLI commands that need implementation-specific methods). */
   get unwrapped(): SecretBackend {
     return this.inner;

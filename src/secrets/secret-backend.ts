@@ -30,8 +30,16 @@ export interface RotateOptions {
 }
 
 export interface SecretBackend {
-  /** The backend type, e.g. 'file', 'vault', 'aws-secrets-manager', 'env'. */
+  /** The backend type, e.g. 'file', 'vault', 'aws-secrets-manager', 'env'. For messages only: */
+  /** what differs between backends is stated by the properties below, never by comparing kinds. */
   readonly kind: string;
+  /**
+   * True when a secret is stored as one string (a JSON object of fields lives inside it), so one
+   * `rotate` writes every field at once; false where fields are separate keys (Vault KV).
+   */
+  readonly storesOneString: boolean;
+  /** What an operator grants so keyward may read a secret here (shown by `check --probe`). */
+  readonly readPermissionHint: string;
   /** Fetches the current (or pinned) value. Must honour its own timeout; never hangs. */
   get(request: SecretRequest, options?: GetOptions): Promise<Secret>;
   /** Writes a new version (a value is given) or triggers rotation. Optional: read-only backends omit it. */

@@ -38,10 +38,10 @@ import { initialCallState, type CallContext } from './call-context.js';
 import { benchDisabledSteps, buildCallPipeline, type CallPipeline } from './call-pipeline.js';
 import { compileTools } from './compile-tools.js';
 import type { CompiledTool } from './compiled-tool.js';
-import type { MetaTool } from './session-server.js';
+import type { MetaTool } from '../policy/meta-tools.js';
 import { errorResult, successResult } from './tool-result.js';
 import { compileRefTemplate } from '../secrets/ref-template.js';
-import { principalKey, type InFlightLimiter } from './in-flight-limiter.js';
+import { principalKey, type InFlightLimiter } from '../policy/in-flight-limiter.js';
 
 export interface GatewayDeps {
   readonly logger: Logger;
@@ -448,9 +448,7 @@ function refreshTokenWriter(
   if (credential === undefined || credential.inject.type !== 'oauth2-refresh-token') return undefined;
   if (compileRefTemplate(credential.ref).templated) return undefined;
   const backend = backends.get(credential.backend);
-  // Backends that store the whole secret as one JSON string (Vault KV keeps fields as separate keys).
-  if (backend?.rotate === undefined || !['file', 'aws-secrets-manager'].includes(backend.kind))
-    return undefined;
+  if (backend?.rotate === undefined || !backend.storesOneString) return undefined;
   const field = credential.inject.refreshTokenField;
   return async (next, secret) => {
     await backend.rotate?.(credential.ref, JSON.stringify({ ...secret.fields, [field]: next }));

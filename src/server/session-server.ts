@@ -14,12 +14,11 @@ import {
   type CallToolResult,
   type ServerNotification,
   type ServerRequest,
-  type Tool,
 } from '@modelcontextprotocol/sdk/types.js';
 import type { Principal } from '../core/types.js';
 import type { Elicitor } from '../policy/authorizer.js';
 import type { Gateway } from './gateway.js';
-import type { InFlightLimiter } from './in-flight-limiter.js';
+import type { InFlightLimiter } from '../policy/in-flight-limiter.js';
 import { toolCallParams, ToolCallRequestSchema } from './tool-call-params.js';
 
 type RequestExtra = RequestHandlerExtra<ServerRequest, ServerNotification>;
@@ -30,20 +29,6 @@ export interface SessionOptions {
   readonly elicitationTimeoutMs?: number;
   /** Remote mode: calls of one principal running at once, across its sessions. */
   readonly inFlightLimiter?: InFlightLimiter;
-}
-
-/** Extra tools served beside the configured ones (list_capabilities, request_capability). */
-export interface MetaTool {
-  readonly definition: Tool;
-  call(
-    args: Record<string, unknown>,
-    context: {
-      principal: Principal;
-      sessionId: string | undefined;
-      elicitor: Elicitor | undefined;
-      requestId: string;
-    },
-  ): Promise<CallToolResult>;
 }
 
 /**

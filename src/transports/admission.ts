@@ -5,7 +5,7 @@
  */
 import type { ServerResponse } from 'node:http';
 import type { Principal } from '../core/types.js';
-import { principalKey, type InFlightLimiter } from '../server/in-flight-limiter.js';
+import { principalKey, type InFlightLimiter } from '../policy/in-flight-limiter.js';
 import { sendJsonRpcError } from './json-rpc-error.js';
 import type { SessionAdmission } from './session-registry.js';
 

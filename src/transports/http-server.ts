@@ -25,7 +25,7 @@ import { browserGuard } from './browser-guard.js';
 import { sendJsonRpcError } from './json-rpc-error.js';
 import { SseSessions } from './sse.js';
 import { StreamableHttpSessions, type McpRequest } from './streamable-http.js';
-import { MemoryInFlightLimiter, type InFlightLimiter } from '../server/in-flight-limiter.js';
+import { MemoryInFlightLimiter, type InFlightLimiter } from '../policy/in-flight-limiter.js';
 import type { SessionAdmission } from './session-registry.js';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { readSecretSource } from '../secrets/bootstrap-value.js';

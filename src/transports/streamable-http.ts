@@ -17,7 +17,7 @@ import { createSessionServer } from '../server/session-server.js';
 import { sendJsonRpcError } from './json-rpc-error.js';
 import { NodeStreamableHttpTransport } from './node-streamable-transport.js';
 import { SessionRegistry, type HttpSession, type SessionAdmission } from './session-registry.js';
-import type { InFlightLimiter } from '../server/in-flight-limiter.js';
+import type { InFlightLimiter } from '../policy/in-flight-limiter.js';
 import { admitted, batchFits } from './admission.js';
 import type { Principal } from '../core/types.js';
 import type { EventStore } from './event-store/event-store.js';

@@ -9,7 +9,7 @@ import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { Logger } from '../../observability/logger.js';
 import { createRedisClient, waitReady } from '../../cache/redis/redis-connection.js';
-import { MemoryInFlightLimiter, type InFlightLimiter } from '../../server/in-flight-limiter.js';
+import { MemoryInFlightLimiter, type InFlightLimiter } from '../in-flight-limiter.js';
 
 /** KEYS[1] leases; ARGV max, lease ttl ms, lease id ('' = only count). Returns {granted, inFlight}. */
 const ACQUIRE = `

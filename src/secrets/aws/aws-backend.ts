@@ -54,6 +54,8 @@ export function createAwsClient(config: AwsConfig, baseDir: string): SecretsMana
 
 export class AwsSecretsManagerBackend implements SecretBackend {
   readonly kind = 'aws-secrets-manager';
+  readonly storesOneString = true;
+  readonly readPermissionHint = 'allow secretsmanager:GetSecretValue on it in the IAM policy';
   readonly client: SecretsManagerClient;
   private readonly listeners: ((ref: string | undefined) => void)[] = [];
   private closed = false;

@@ -12,6 +12,8 @@ export function envVarName(prefix: string, ref: string): string {
 
 export class EnvBackend implements SecretBackend {
   readonly kind = 'env';
+  readonly storesOneString = true;
+  readonly readPermissionHint = 'set the environment variable for the keyward process';
   private warned = false;
 
   constructor(

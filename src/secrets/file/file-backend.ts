@@ -113,6 +113,8 @@ async function writeAtomic(file: string, data: Buffer): Promise<void> {
 
 export class FileBackend implements SecretBackend {
   readonly kind = 'file';
+  readonly storesOneString = true;
+  readonly readPermissionHint = 'store it with `keyward secrets set NAME`';
   private readonly key: Buffer;
   private data: StoreData = emptyStore();
   private sig = 'none';

@@ -68,6 +68,9 @@ function stringMap(value: unknown): Record<string, string> | undefined {
 
 export class VaultBackend implements SecretBackend {
   readonly kind = 'vault';
+  /** KV keeps each field as its own key. */
+  readonly storesOneString = false;
+  readonly readPermissionHint = 'grant "read" on its path in the Vault policy';
   readonly client: VaultClient;
   readonly auth: VaultAuth;
   readonly leases: VaultLeases;

@@ -12,6 +12,8 @@ import type { GetOptions, SecretBackend } from '../../../src/secrets/secret-back
 /** A scriptable in-memory backend that records every read. */
 class FakeBackend implements SecretBackend {
   readonly kind = 'fake';
+  readonly storesOneString = true;
+  readonly readPermissionHint = 'test';
   reads: { request: SecretRequest; options: GetOptions | undefined }[] = [];
   values = new Map<string, { value: string; version: string; expiresAt?: number; renewable?: boolean }>();
   failWith: ErrorCode | undefined;

@@ -8,6 +8,8 @@ import type { GetOptions, SecretBackend } from '../../../src/secrets/secret-back
 
 class ScriptedBackend implements SecretBackend {
   readonly kind = 'scripted';
+  readonly storesOneString = true;
+  readonly readPermissionHint = 'test';
   calls = 0;
   signals: (AbortSignal | undefined)[] = [];
   constructor(private readonly script: (call: number) => 'ok' | 'hang' | ErrorCode) {}

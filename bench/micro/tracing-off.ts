@@ -14,7 +14,7 @@ import { freePort, killAllChildren, repoRoot, spawnTracked, waitPort } from '../
 import type * as LoadModule from '../../src/config/load.js';
 import type * as GatewayModule from '../../src/server/gateway.js';
 import type * as LoggerModule from '../../src/observability/logger.js';
-import type * as PluginsModule from '../../src/server/plugins.js';
+import type { Gateway as GatewayType } from '../../src/server/gateway.js';
 
 interface Build {
   readonly name: string;
@@ -24,17 +24,29 @@ interface Build {
 
 async function load(name: string, dir: string, upstream: string): Promise<Build> {
   const { loadConfigFile } = (await import(`${dir}/config/load.js`)) as typeof LoadModule;
-  const { Gateway, principalFromConfig } = (await import(`${dir}/server/gateway.js`)) as typeof GatewayModule;
+  const { principalFromConfig } = (await import(`${dir}/server/gateway.js`)) as typeof GatewayModule;
   const { silentLogger, SecretRegistry } = (await import(
     `${dir}/observability/logger.js`
   )) as typeof LoggerModule;
-  const { gatewayPlugins } = (await import(`${dir}/server/plugins.js`)) as typeof PluginsModule;
   const loaded = loadConfigFile(makeWorkspace({ upstream }).configPath);
-  const gateway = await Gateway.create(loaded, {
-    logger: silentLogger(),
-    secrets: new SecretRegistry(),
-    ...gatewayPlugins(),
-  });
+  const deps = { logger: silentLogger(), secrets: new SecretRegistry() };
+  // Builds from before the composition root (issue 13) had Gateway.create + server/plugins.js.
+  let gateway: GatewayType;
+  try {
+    const { createGateway } = (await import(`${dir}/server/compose.js`)) as {
+      createGateway: (l: unknown, d: unknown) => Promise<GatewayType>;
+    };
+    gateway = await createGateway(loaded, deps);
+  } catch (error) {
+    if ((error as { code?: string }).code !== 'ERR_MODULE_NOT_FOUND') throw error;
+    const { Gateway } = (await import(`${dir}/server/gateway.js`)) as unknown as {
+      Gateway: { create: (l: unknown, d: unknown) => Promise<GatewayType> };
+    };
+    const { gatewayPlugins } = (await import(`${dir}/server/plugins.js`)) as {
+      gatewayPlugins: () => Record<string, unknown>;
+    };
+    gateway = await Gateway.create(loaded, { ...deps, ...gatewayPlugins() });
+  }
   const principal = principalFromConfig(loaded.config, undefined);
   const options = { principal, sessionId: undefined, signal: undefined, elicitor: undefined };
   return {

@@ -1,68 +1,30 @@
 /**
- * The composition root: builds every plugin from config (backends, cache, resolver, audit,
- * policy, HTTP client, compiled tools), composes the call pipeline, and serves tool calls for
- * any number of sessions. Picking an implementation happens here and in the registries only.
+ * The Gateway runs tool calls for any number of sessions: tools/list per principal, one entry for
+ * every call (configured tools, meta-tools), drain accounting and shutdown. It builds nothing:
+ * compose.ts (the composition root) hands it its parts and the one stack of closers.
  */
-import { ConsoleLinks } from '../console/console-links.js';
-import { ConnectionManager } from '../connections/connection-manager.js';
-import { createFlowStore } from '../connections/flow-store-registry.js';
+import type { ConsoleLinks } from '../console/console-links.js';
 import { randomUUID } from 'node:crypto';
 import type { CallToolResult, Tool } from '@modelcontextprotocol/sdk/types.js';
 import type { AuditSink } from '../audit/audit-sink.js';
-import { CompletionSpool, spoolPathFor } from '../audit/completion-spool.js';
-import { createAuditSink } from '../audit/registry.js';
-import { DEFAULTS } from '../config/defaults.js';
-import { resolvePath } from '../config/load.js';
 import type { CredentialCache } from '../cache/credential-cache.js';
-import { createCredentialCache } from '../cache/registry.js';
-import type { LoadedConfig } from '../config/load.js';
 import type { KeywardConfig } from '../config/schema.js';
-import { systemClock, type Clock } from '../core/clock.js';
+import { type Clock } from '../core/clock.js';
 import { ConfigError, KeywardError, isKeywardError } from '../core/errors.js';
-import type { Principal, Secret } from '../core/types.js';
-import type { Logger, SecretRegistry } from '../observability/logger.js';
-import { tracingRequested, type TraceParent, type Tracing } from '../observability/tracing.js';
-import type { Tracer } from '@opentelemetry/api';
+import type { Principal } from '../core/types.js';
+import type { Logger } from '../observability/logger.js';
+import { type TraceParent } from '../observability/tracing.js';
 import type { Authorizer, Elicitor } from '../policy/authorizer.js';
-import { BasicAuthorizer } from '../policy/basic-authorizer.js';
-import { PolicyEngine } from '../policy/policy-engine.js';
-import { CredentialResolver } from '../secrets/credential-resolver.js';
-import { createSecretBackend } from '../secrets/registry.js';
-import { withResilience } from '../secrets/resilient-backend.js';
+import type { CredentialResolver } from '../secrets/credential-resolver.js';
 import type { SecretBackend } from '../secrets/secret-backend.js';
-import { createHttpClient, type HttpClient } from '../upstream/http-client.js';
-import { OriginBreakers } from '../upstream/origin-breakers.js';
-import { loadToolSources } from '../openapi/tool-sources.js';
-import { WebhookNotifier } from '../observability/notifier.js';
+import type { WebhookNotifier } from '../observability/notifier.js';
 import { initialCallState, type CallContext } from './call-context.js';
-import { benchDisabledSteps, buildCallPipeline, type CallPipeline } from './call-pipeline.js';
-import { compileTools } from './compile-tools.js';
+import { type CallPipeline } from './call-pipeline.js';
 import type { CompiledTool } from './compiled-tool.js';
 import type { MetaTool } from '../policy/meta-tools.js';
 import { errorResult, successResult } from './tool-result.js';
-import { compileRefTemplate } from '../secrets/ref-template.js';
 import { principalKey, type InFlightLimiter } from '../policy/in-flight-limiter.js';
-
-export interface GatewayDeps {
-  readonly logger: Logger;
-  readonly secrets: SecretRegistry;
-  readonly clock?: Clock;
-  /** Replaces the authorizer built from config (the capabilities layer plugs in here). */
-  readonly authorizer?: (config: KeywardConfig, parts: GatewayParts) => Promise<Authorizer> | Authorizer;
-  /** Told about every finished call (metrics). Must not throw or block. */
-  readonly observer?: CallObserver;
-  /** Meta-tools served beside the configured tools. */
-  readonly metaTools?: (parts: GatewayParts & { authorizer: Authorizer }) => readonly MetaTool[];
-  /** Told the gateway once it is built (plug-ins that call notifyToolListChanged). */
-  readonly onCreated?: (gateway: Gateway) => void;
-  /**
-   * Traces every tool call with this tracer (tests). Without it, tracing is on only when the
-   * standard `OTEL_*` variables ask for it (the SDK is then loaded, and shut down by close()).
-   */
-  readonly tracer?: Tracer;
-  /** Where `OTEL_*` is read (default process.env). */
-  readonly env?: NodeJS.ProcessEnv;
-}
+import type { ConnectionManager } from '../connections/connection-manager.js';
 
 /** The pieces a plug-in (authorizer, meta-tools, HTTP transport) may need. */
 export interface GatewayParts {
@@ -111,126 +73,16 @@ export class Gateway {
   private readonly listCache = new Map<string, Tool[]>();
   private readonly metaByName: ReadonlyMap<string, MetaTool>;
 
-  private constructor(
+  constructor(
     readonly parts: GatewayParts,
     readonly authorizer: Authorizer,
-    private readonly http: HttpClient,
     private readonly pipeline: CallPipeline,
     metaTools: readonly MetaTool[],
     private readonly observer: CallObserver | undefined,
-    private readonly tracing: Tracing | undefined,
+    /** Closes everything the composition root built, in reverse order (compose.ts). */
+    private readonly closeAll: () => Promise<void>,
   ) {
     this.metaByName = new Map(metaTools.map((t) => [t.definition.name, t]));
-  }
-
-  static async create(loaded: LoadedConfig, deps: GatewayDeps): Promise<Gateway> {
-    const { config, baseDir } = loaded;
-    const logger = deps.logger;
-    const clock = deps.clock ?? systemClock;
-    const closers: (() => Promise<void>)[] = [];
-    try {
-      const backends = new Map<string, SecretBackend>();
-      for (const [name, backendConfig] of Object.entries(config.backends)) {
-        const backend = await createSecretBackend(name, backendConfig, { logger, clock, baseDir });
-        closers.push(() => backend.close());
-        backends.set(name, withResilience(backend, backendConfig, { logger, clock, name }));
-      }
-      const benchDisabled = benchDisabledSteps();
-      if (benchDisabled.size > 0)
-        logger.warn({ disabled: [...benchDisabled] }, 'KEYWARD_BENCH_DISABLE: measurement only');
-      const realCache = await createCredentialCache(config.cache, { logger, clock, baseDir });
-      closers.push(() => realCache.close());
-      const cache = benchDisabled.has('credential-cache') ? uncachedForBench(realCache) : realCache;
-      const audit = await createAuditSink(config.audit, { logger, clock, baseDir });
-      closers.push(() => audit.close());
-      const flows = await createFlowStore(config, { clock, logger, baseDir });
-      if (flows !== undefined) closers.push(() => flows.close());
-      const connections = new ConnectionManager({
-        config,
-        backends,
-        audit,
-        clock,
-        logger,
-        secrets: deps.secrets,
-        ...(flows === undefined ? {} : { flows }),
-      });
-      const resolver = new CredentialResolver({
-        credentials: config.credentials,
-        backends,
-        cache,
-        clock,
-        logger,
-        ...(connections.enabled ? { delegate: connections } : {}),
-      });
-      const spool = new CompletionSpool(
-        spoolPathFor(config.audit, resolvePath(DEFAULTS.home, baseDir)),
-        logger,
-      );
-      await spool.replay(audit).catch(() => undefined);
-      if (config.toolSources.length > 0) {
-        Object.assign(config.tools, await loadToolSources(config, { logger, baseDir }));
-      }
-      const tools = compileTools(config, {
-        oauth2: (credentialId) => ({
-          credentialName: credentialId,
-          logger,
-          clock,
-          rotate: refreshTokenWriter(config, credentialId, backends, resolver),
-        }),
-      });
-      const notifier = new WebhookNotifier({ config: config.notifier, logger, clock });
-      const parts: GatewayParts = {
-        config,
-        baseDir,
-        logger,
-        clock,
-        audit,
-        cache,
-        resolver,
-        backends,
-        tools,
-        notifier,
-        consoleLinks: new ConsoleLinks(config.console.operators.length > 0, config.console.publicUrl),
-        connections,
-      };
-      const authorizer = deps.authorizer
-        ? await deps.authorizer(config, parts)
-        : new BasicAuthorizer(new PolicyEngine(config.policy.rules));
-      let tracing: Tracing | undefined;
-      if (deps.tracer === undefined && tracingRequested(deps.env ?? process.env)) {
-        // The SDK is loaded only here: with tracing off, the call path never builds a span.
-        const { startTracing } = await import('../observability/tracing-sdk.js');
-        const started = startTracing({ env: deps.env ?? process.env, logger, secrets: deps.secrets });
-        closers.push(() => started.shutdown());
-        tracing = started;
-      }
-      const tracer = deps.tracer ?? tracing?.tracer;
-      const http = createHttpClient();
-      const pipeline = buildCallPipeline({
-        ...{
-          audit,
-          authorizer,
-          resolver,
-          http,
-          clock,
-          logger,
-          secrets: deps.secrets,
-          tools,
-          spool,
-          breakers: new OriginBreakers(config.upstream.breaker),
-        },
-        ...(tracer === undefined ? {} : { tracer }),
-        benchDisabled,
-      });
-      const metaTools = deps.metaTools ? deps.metaTools({ ...parts, authorizer }) : [];
-      const gateway = new Gateway(parts, authorizer, http, pipeline, metaTools, deps.observer, tracing);
-      deps.onCreated?.(gateway);
-      return gateway;
-    } catch (error) {
-      for (const close of closers.reverse()) await close().catch(() => undefined);
-      if (error instanceof ConfigError) throw error;
-      throw error;
-    }
   }
 
   hasTool(name: string): boolean {
@@ -395,31 +247,16 @@ export class Gateway {
   }
 
   /** Closes everything in reverse build order; flushes the audit trail. */
+  /** No call starts from now on (calls already running go on; see drain). */
+  stopAccepting(): void {
+    this.closed = true;
+  }
+
+  /** Closes the whole composition (compose.ts): audit flushed, stores, caches, backends, tracing. */
   async close(): Promise<void> {
     this.closed = true;
-    await this.http.close().catch(() => undefined);
-    await this.parts.notifier.flush().catch(() => undefined);
-    await this.parts.audit.flush().catch(() => undefined);
-    await this.parts.audit.close().catch(() => undefined);
-    await this.parts.resolver.close?.().catch(() => undefined);
-    await this.parts.cache.close().catch(() => undefined);
-    await this.parts.connections.close().catch(() => undefined);
-    for (const backend of this.parts.backends.values()) await backend.close().catch(() => undefined);
-    // Last: the spans of the calls that just finished are exported before the process exits.
-    await this.tracing?.shutdown().catch(() => undefined);
+    await this.closeAll();
   }
-}
-
-/** Benchmark only (KEYWARD_BENCH_DISABLE=credential-cache): every lookup misses. */
-function uncachedForBench(inner: CredentialCache): CredentialCache {
-  return {
-    kind: `${inner.kind}(bench: off)`,
-    get: () => Promise.resolve(undefined),
-    set: () => Promise.resolve(),
-    invalidate: () => Promise.resolve(),
-    probe: () => inner.probe(),
-    close: () => inner.close(),
-  };
 }
 
 /** The tools/list cache key: the list depends on roles too. */
@@ -430,30 +267,6 @@ function listKey(p: Principal): string {
 /** Internal errors are logged by type and message only; the logger scrubs registered secrets. */
 function describeInternal(error: unknown): string {
   return error instanceof Error ? `${error.name}: ${error.message}` : typeof error;
-}
-
-/**
- * Writes a refresh token the OAuth2 server rotated back to the backend as a new version, keeping
- * the secret's other fields. Only for refs that do not depend on the principal (a templated ref
- * cannot be told apart from the token alone) on backends that store the secret as one JSON string;
- * elsewhere the rotated token lives in this process only (and a warning is logged).
- */
-function refreshTokenWriter(
-  config: KeywardConfig,
-  credentialId: string,
-  backends: ReadonlyMap<string, SecretBackend>,
-  resolver: CredentialResolver,
-): ((next: string, secret: Secret) => Promise<void>) | undefined {
-  const credential = config.credentials[credentialId];
-  if (credential === undefined || credential.inject.type !== 'oauth2-refresh-token') return undefined;
-  if (compileRefTemplate(credential.ref).templated) return undefined;
-  const backend = backends.get(credential.backend);
-  if (backend?.rotate === undefined || !backend.storesOneString) return undefined;
-  const field = credential.inject.refreshTokenField;
-  return async (next, secret) => {
-    await backend.rotate?.(credential.ref, JSON.stringify({ ...secret.fields, [field]: next }));
-    await resolver.invalidateRef(credential.backend, credential.ref);
-  };
 }
 
 export function principalFromConfig(config: KeywardConfig, agentName: string | undefined): Principal {

@@ -10,8 +10,8 @@ import { ConfigError } from '../core/errors.js';
 import { createPrincipalResolver } from '../identity/principal-resolver.js';
 import type { Logger, SecretRegistry } from '../observability/logger.js';
 import { Metrics } from '../observability/metrics.js';
-import { Gateway, type GatewayDeps } from '../server/gateway.js';
-import { gatewayPlugins } from '../server/plugins.js';
+import { compose, type ComposeOptions } from '../server/compose.js';
+import type { Gateway } from '../server/gateway.js';
 import { shutdownGateway } from '../server/shutdown.js';
 import { isLoopbackHost, startHttpServer, type RunningHttpServer } from './http-server.js';
 
@@ -22,8 +22,8 @@ export interface HttpServiceOptions {
   readonly host?: string;
   readonly port?: number;
   readonly clock?: Clock;
-  /** Extra gateway deps (tests); defaults to the configured plugins. */
-  readonly deps?: Partial<GatewayDeps>;
+  /** Composition overrides (tests). */
+  readonly compose?: Partial<Pick<ComposeOptions, 'authorizer' | 'tracer' | 'env'>>;
   /** Export process metrics (off in tests that run several services in one process). */
   readonly processMetrics?: boolean;
 }
@@ -72,12 +72,11 @@ export async function startHttpService(
     // the config says otherwise.
     toolNames: http.metricsToolNames ?? http.metricsToken !== undefined,
   });
-  const gateway = await Gateway.create(loaded, {
+  const { gateway } = await compose(loaded, {
     logger,
     secrets: options.secrets,
     ...(options.clock === undefined ? {} : { clock: options.clock }),
-    ...gatewayPlugins(),
-    ...options.deps,
+    ...options.compose,
     observer: metrics,
   });
   metrics.attach(gateway);

@@ -8,10 +8,8 @@ import { findConfigFile, loadConfigFile } from '../../config/load.js';
 import { systemClock } from '../../core/clock.js';
 import { silentLogger } from '../../observability/logger.js';
 import { checkGeneratedDrift, regenerateImportedTools } from '../../openapi/drift.js';
-import { loadToolSources } from '../../openapi/tool-sources.js';
-import { assertValidPolicy } from '../../policy/cel-condition.js';
 import { probeBackends } from '../../secrets/probe.js';
-import { compileTools } from '../../server/compile-tools.js';
+import { compileConfiguredTools } from '../../server/compose.js';
 import { action } from '../errors.js';
 import { defaultApprovalMode } from '../../policy/approval-mode.js';
 
@@ -33,9 +31,8 @@ async function check(options: CheckOptions): Promise<void> {
   const file = findConfigFile(options.config);
   const loaded = loadConfigFile(file);
   const { config, baseDir } = loaded;
-  assertValidPolicy(config, file);
-  if (config.toolSources.length > 0) Object.assign(config.tools, await loadToolSources(config, { baseDir }));
-  const tools = compileTools(config);
+  // The same compile half as the server's composition root (policy, tool sources, every tool).
+  const tools = await compileConfiguredTools(loaded);
   const out = process.stdout;
   out.write(
     `ok: ${file}\n  ${tools.size} tools, ${Object.keys(config.credentials).length} credentials, ` +

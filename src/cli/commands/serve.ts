@@ -3,11 +3,11 @@ import type { Command } from 'commander';
 import { findConfigFile, loadConfigFile } from '../../config/load.js';
 import { installCrashHandlers } from '../../observability/crash-handlers.js';
 import { createLogger, SecretRegistry, type LogLevel } from '../../observability/logger.js';
-import { Gateway, principalFromConfig } from '../../server/gateway.js';
+import { compose } from '../../server/compose.js';
+import { principalFromConfig } from '../../server/gateway.js';
 import { shutdownGateway } from '../../server/shutdown.js';
 import { startStdio } from '../../transports/stdio.js';
 import { action } from '../errors.js';
-import { gatewayPlugins } from '../../server/plugins.js';
 
 interface ServeOptions {
   config?: string;
@@ -50,7 +50,7 @@ async function serve(options: ServeOptions): Promise<void> {
     return;
   }
   const principal = principalFromConfig(loaded.config, options.agent);
-  const gateway = await Gateway.create(loaded, { logger, secrets, ...gatewayPlugins() });
+  const { gateway } = await compose(loaded, { logger, secrets });
   const stdio = await startStdio(gateway, principal);
   logger.info(
     { config: loaded.file, agent: principal.agent, tools: gateway.parts.tools.size },

@@ -2,6 +2,7 @@
  * "Nothing lost": when the audit sink fails after the upstream has acted, the call.completed
  * record is spooled to a local file and replayed into the trail once the sink recovers.
  */
+import { createGateway } from '../../../src/server/compose.js';
 import { existsSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -9,7 +10,7 @@ import { parseConfig } from '../../../src/config/load.js';
 import { createAuditSink } from '../../../src/audit/registry.js';
 import { systemClock } from '../../../src/core/clock.js';
 import { silentLogger, SecretRegistry } from '../../../src/observability/logger.js';
-import { Gateway, principalFromConfig } from '../../../src/server/gateway.js';
+import { principalFromConfig } from '../../../src/server/gateway.js';
 import { startUpstream, type Upstream } from '../../fixtures/upstream.js';
 import { tempDir } from '../../helpers/cli.js';
 
@@ -51,7 +52,7 @@ describe('completion spool', () => {
       audit: { type: 'sqlite', path: dbPath },
       grants: { store: 'memory' },
     });
-    const gateway = await Gateway.create(loaded, { logger: silentLogger(), secrets: new SecretRegistry() });
+    const gateway = await createGateway(loaded, { logger: silentLogger(), secrets: new SecretRegistry() });
     const call = (name: string) =>
       gateway.callTool(
         name,

@@ -3,12 +3,13 @@
  * never a crash; the request stays on the configured origin; nothing echoes the credential; and
  * every call.started has exactly one call.completed.
  */
+import { createGateway } from '../../../src/server/compose.js';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../../src/config/load.js';
 import { ERROR_CODES } from '../../../src/core/errors.js';
 import { silentLogger, SecretRegistry } from '../../../src/observability/logger.js';
-import { Gateway, principalFromConfig } from '../../../src/server/gateway.js';
+import { principalFromConfig } from '../../../src/server/gateway.js';
 import { startUpstream, type Upstream } from '../../fixtures/upstream.js';
 import { findCanary, makeCanary } from '../../helpers/canary.js';
 import { tempDir } from '../../helpers/cli.js';
@@ -69,7 +70,7 @@ describe('argument fuzzing through the whole pipeline', () => {
       audit: { type: 'sqlite', path: `${dir}/audit.db` },
       grants: { store: 'memory' },
     });
-    const gateway = await Gateway.create(loaded, { logger: silentLogger(), secrets: new SecretRegistry() });
+    const gateway = await createGateway(loaded, { logger: silentLogger(), secrets: new SecretRegistry() });
     const principal = principalFromConfig(loaded.config, undefined);
     const text = fc.oneof(
       fc.string(),

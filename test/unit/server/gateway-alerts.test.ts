@@ -1,10 +1,11 @@
 /** The gateway raises alerts for high-severity outcomes: here, an audit trail that cannot record. */
+import { createGateway } from '../../../src/server/compose.js';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../../src/config/load.js';
 import { silentLogger, SecretRegistry } from '../../../src/observability/logger.js';
-import { Gateway, principalFromConfig } from '../../../src/server/gateway.js';
+import { principalFromConfig } from '../../../src/server/gateway.js';
 import { startUpstream, type Upstream } from '../../fixtures/upstream.js';
 
 const KEY = 'kw_alert_test_key_abcdefghijklmnop';
@@ -50,6 +51,7 @@ describe('gateway alerts', () => {
         },
       },
       policy: { rules: [{ id: 'all', effect: 'allow', permissions: ['*'] }] },
+      grants: { store: 'memory' },
       // Nothing listens on port 1: every audit write fails.
       audit: {
         type: 'postgres',
@@ -59,7 +61,7 @@ describe('gateway alerts', () => {
       },
       notifier: { webhook: { url: webhookUrl, timeoutMs: 2000, retries: 0 } },
     });
-    const gateway = await Gateway.create(loaded, { logger: silentLogger(), secrets: new SecretRegistry() });
+    const gateway = await createGateway(loaded, { logger: silentLogger(), secrets: new SecretRegistry() });
     try {
       const before = upstream.requests.length;
       const result = await gateway.callTool(

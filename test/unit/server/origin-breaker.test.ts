@@ -1,8 +1,9 @@
 /** A failing upstream origin trips its breaker: calls fail fast without reaching it, then a probe recovers. */
+import { createGateway } from '../../../src/server/compose.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../../src/config/load.js';
 import { silentLogger, SecretRegistry } from '../../../src/observability/logger.js';
-import { Gateway, principalFromConfig } from '../../../src/server/gateway.js';
+import { principalFromConfig } from '../../../src/server/gateway.js';
 import { startUpstream, type Upstream } from '../../fixtures/upstream.js';
 import { tempDir } from '../../helpers/cli.js';
 
@@ -34,7 +35,7 @@ describe('per-origin circuit breaker', () => {
       grants: { store: 'memory' },
       upstream: { breaker: { threshold: 0.5, minimumCalls: 4, windowSeconds: 10, openSeconds: 1 } },
     });
-    const gateway = await Gateway.create(loaded, { logger: silentLogger(), secrets: new SecretRegistry() });
+    const gateway = await createGateway(loaded, { logger: silentLogger(), secrets: new SecretRegistry() });
     const principal = principalFromConfig(loaded.config, undefined);
     const call = async (name: string) => {
       const result = await gateway.callTool(

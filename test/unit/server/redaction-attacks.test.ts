@@ -5,12 +5,14 @@
  * (JSON.parse, case changes, quoting upstream text into errors, deep nesting) and what other
  * credentials of the same origin are exposed to.
  */
+import { createGateway } from '../../../src/server/compose.js';
 import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../../src/config/load.js';
 import { silentLogger, SecretRegistry } from '../../../src/observability/logger.js';
-import { Gateway, principalFromConfig } from '../../../src/server/gateway.js';
+import type { Gateway } from '../../../src/server/gateway.js';
+import { principalFromConfig } from '../../../src/server/gateway.js';
 import { findCanary } from '../../helpers/canary.js';
 import { tempDir } from '../../helpers/cli.js';
 import { BASE62, BASE64_CHARS, slidingWindowAttack } from '../../helpers/oracle-attack.js';
@@ -142,7 +144,7 @@ beforeAll(async () => {
     audit: { type: 'sqlite', path: `${tempDir()}/audit.db` },
     grants: { store: 'memory' },
   });
-  gateway = await Gateway.create(loaded, { logger: silentLogger(), secrets: new SecretRegistry() });
+  gateway = await createGateway(loaded, { logger: silentLogger(), secrets: new SecretRegistry() });
   principal = principalFromConfig(loaded.config, undefined);
 });
 

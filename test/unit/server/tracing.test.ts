@@ -6,6 +6,7 @@
  * carries the key in any form — when the upstream echoes it, when it lands in the query string,
  * when the call fails and when the upstream rejects it.
  */
+import { createGateway } from '../../../src/server/compose.js';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js';
 import {
@@ -19,7 +20,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig, type LoadedConfig } from '../../../src/config/load.js';
 import { silentLogger, SecretRegistry } from '../../../src/observability/logger.js';
 import { parseTraceParent, tracingRequested } from '../../../src/observability/tracing.js';
-import { Gateway, principalFromConfig } from '../../../src/server/gateway.js';
+import type { Gateway } from '../../../src/server/gateway.js';
+import { principalFromConfig } from '../../../src/server/gateway.js';
 import { createSessionServer } from '../../../src/server/session-server.js';
 import { startUpstream, type Upstream } from '../../fixtures/upstream.js';
 import { findCanary, makeCanary } from '../../helpers/canary.js';
@@ -85,7 +87,7 @@ beforeAll(async () => {
   process.env.KEYWARD_SECRET_TRACE_QUERY = QUERY_KEY;
   const dir = tempDir();
   loaded = parseConfig(rawConfig(dir));
-  gateway = await Gateway.create(loaded, {
+  gateway = await createGateway(loaded, {
     logger: silentLogger(),
     secrets: new SecretRegistry(),
     tracer: provider.getTracer('keyward-test'),
@@ -365,7 +367,7 @@ describe('tracing', () => {
       };
       await expect(
         (async () => {
-          const g = await Gateway.create(parseConfig(raw), {
+          const g = await createGateway(parseConfig(raw), {
             logger: silentLogger(),
             secrets: new SecretRegistry(),
           });
@@ -410,7 +412,7 @@ describe('tracing switches', () => {
   });
 
   it('without a tracer the gateway builds no span (the API has no provider registered)', async () => {
-    const plain = await Gateway.create(parseConfig(rawConfig(tempDir())), {
+    const plain = await createGateway(parseConfig(rawConfig(tempDir())), {
       logger: silentLogger(),
       secrets: new SecretRegistry(),
       env: {},

@@ -5,7 +5,9 @@
  */
 import type { AuditEvent } from '../core/types.js';
 
-export interface AuditRecord extends AuditEvent {
+/** A record read back: its type is whatever the trail holds (older versions, or an edited row). */
+export interface AuditRecord extends Omit<AuditEvent, 'type'> {
+  readonly type: string;
   readonly seq: number;
   readonly writer: string;
   readonly prevHash: string;

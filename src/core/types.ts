@@ -1,4 +1,5 @@
 /** Core shared types: the principal, secrets, audit events and the context of one tool call. */
+import type { AuditEventType } from './audit-events.js';
 
 /** Who is calling. Comes from config (stdio) or a verified token (HTTP); never from tool arguments. */
 export interface Principal {
@@ -53,7 +54,8 @@ export interface ProbeResult {
 
 /** An append-only audit event; never holds a secret value. */
 export interface AuditEvent {
-  readonly type: string;
+  /** One of the types keyward writes (core/audit-events.ts). */
+  readonly type: AuditEventType;
   readonly time: string;
   readonly requestId?: string;
   readonly sessionId?: string;

@@ -8,6 +8,7 @@
  * created is withdrawn again and the operator is told. A deny or a revoke stands even when it
  * cannot be recorded (it only takes access away); the operator is warned.
  */
+import { auditEvent, type AuditEventType } from '../core/audit-events.js';
 import type { AuditEvent } from '../core/types.js';
 import type { Clock } from '../core/clock.js';
 import { grantScope, type Grant, type GrantStore, type PendingApproval } from './grant-store.js';
@@ -71,28 +72,27 @@ export class ApprovalDesk {
     const { approval, grant } = answered;
     if (grant === undefined)
       throw new DeskError('not_pending', `approval request ${id} is ${approval.status}, not pending`);
-    const base = this.base(approval);
     const scope = grantScope(grant.constraints);
     try {
-      await this.audit({
-        ...base,
-        type: 'approval.answered',
-        decision: 'approved',
-        details: { approvalId: id, by, channel: 'operator', via: operator.channel, scope },
-      });
-      await this.audit({
-        ...base,
-        type: 'capability.granted',
-        decision: 'grant',
-        details: {
-          grantId: grant.id,
-          by,
-          via: operator.channel,
-          approvalId: id,
-          expiresAt: new Date(grant.expiresAt).toISOString(),
-          scope,
-        },
-      });
+      await this.audit(
+        this.about(approval, 'approval.answered', {
+          decision: 'approved',
+          details: { approvalId: id, by, channel: 'operator', via: operator.channel, scope },
+        }),
+      );
+      await this.audit(
+        this.about(approval, 'capability.granted', {
+          decision: 'grant',
+          details: {
+            grantId: grant.id,
+            by,
+            via: operator.channel,
+            approvalId: id,
+            expiresAt: new Date(grant.expiresAt).toISOString(),
+            scope,
+          },
+        }),
+      );
     } catch {
       // An approval nobody can see in the trail must not stand.
       await this.store.revokeGrant(grant.id, `${by} (not recorded)`, this.clock.now());
@@ -111,18 +111,18 @@ export class ApprovalDesk {
     const { approval } = answered;
     if (approval.status !== 'denied' || approval.answeredBy !== by)
       throw new DeskError('not_pending', `approval request ${id} is ${approval.status}, not pending`);
-    const warning = await this.tryAudit({
-      ...this.base(approval),
-      type: 'approval.answered',
-      decision: 'declined',
-      details: {
-        approvalId: id,
-        by,
-        channel: 'operator',
-        via: operator.channel,
-        ...(reason === undefined || reason === '' ? {} : { reason: reason.slice(0, 500) }),
-      },
-    });
+    const warning = await this.tryAudit(
+      this.about(approval, 'approval.answered', {
+        decision: 'declined',
+        details: {
+          approvalId: id,
+          by,
+          channel: 'operator',
+          via: operator.channel,
+          ...(reason === undefined || reason === '' ? {} : { reason: reason.slice(0, 500) }),
+        },
+      }),
+    );
     return { value: approval, ...(warning === undefined ? {} : { warning }) };
   }
 
@@ -130,31 +130,34 @@ export class ApprovalDesk {
     const by = `operator:${operator.name}`;
     const grant = await this.store.revokeGrant(grantId, by, this.clock.now());
     if (grant === undefined) throw new DeskError('not_found', `no grant ${grantId}`);
-    const warning = await this.tryAudit({
-      type: 'grant.revoked',
-      time: this.time(),
-      agent: grant.agent,
-      tenant: grant.tenant,
-      permission: grant.permission,
-      decision: 'revoked',
-      details: { grantId, by: grant.revokedBy ?? by, via: operator.channel },
-    });
+    const warning = await this.tryAudit(
+      auditEvent(
+        'grant.revoked',
+        this.clock.now(),
+        { agent: grant.agent, tenant: grant.tenant, permission: grant.permission },
+        { decision: 'revoked', details: { grantId, by: grant.revokedBy ?? by, via: operator.channel } },
+      ),
+    );
     return { value: grant, ...(warning === undefined ? {} : { warning }) };
   }
 
-  private base(approval: PendingApproval): Omit<AuditEvent, 'type'> {
-    return {
-      time: this.time(),
-      agent: approval.agent,
-      tenant: approval.tenant,
-      ...(approval.tool === undefined ? {} : { tool: approval.tool }),
-      permission: approval.permission,
-      ruleIds: approval.ruleIds,
-    };
-  }
-
-  private time(): string {
-    return new Date(this.clock.now()).toISOString();
+  /** An event about one approval request, by the shared constructor (core/audit-events.ts). */
+  private about(
+    approval: PendingApproval,
+    type: AuditEventType,
+    fields: { decision: string; details: Record<string, unknown> },
+  ): AuditEvent {
+    return auditEvent(
+      type,
+      this.clock.now(),
+      {
+        agent: approval.agent,
+        tenant: approval.tenant,
+        tool: approval.tool,
+        permission: approval.permission,
+      },
+      { ...fields, ruleIds: approval.ruleIds },
+    );
   }
 
   private async tryAudit(event: AuditEvent): Promise<string | undefined> {

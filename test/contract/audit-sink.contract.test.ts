@@ -172,13 +172,13 @@ for (const make of [sqliteHarness, postgresHarness]) {
     it('appends and tails in order, records carry the chain fields', async () => {
       const sink = await open(await harness.store());
       const events = [
-        event({ type: 'a' }),
-        event({ type: 'b', details: { z: 1, a: [1, 'x'] } }),
-        event({ type: 'c' }),
+        event({ type: 'grant.used' }),
+        event({ type: 'grant.expired', details: { z: 1, a: [1, 'x'] } }),
+        event({ type: 'grant.revoked' }),
       ];
       await appendAll(sink, events);
       const tail = await sink.tail(2);
-      expect(tail.map((r) => r.type)).toEqual(['b', 'c']);
+      expect(tail.map((r) => r.type)).toEqual(['grant.expired', 'grant.revoked']);
       expect(tail[0]).toMatchObject({ ...events[1], seq: 2 });
       expect(tail[1]?.seq).toBe(3);
       expect(tail[1]?.prevHash).toBe(tail[0]?.hash);

@@ -14,11 +14,12 @@ import type { AuditEvent, CallSuccess } from '../../core/types.js';
 import type { Logger } from '../../observability/logger.js';
 import { failSpan, startChild } from '../../observability/tracing.js';
 import type { CallContext } from '../call-context.js';
+import type { AuditEventType } from '../../core/audit-events.js';
 
 /** Mutable while it is built (plain assignments: cheaper than spreading optional parts). */
 type EventDraft = { -readonly [K in keyof AuditEvent]: AuditEvent[K] };
 
-function baseEvent(ctx: CallContext, type: string, clock: Clock): EventDraft {
+function baseEvent(ctx: CallContext, type: AuditEventType, clock: Clock): EventDraft {
   const event: EventDraft = { type, time: new Date(clock.now()).toISOString(), requestId: ctx.requestId };
   if (ctx.sessionId !== undefined) event.sessionId = ctx.sessionId;
   event.agent = ctx.principal.agent;

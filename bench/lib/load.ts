@@ -9,10 +9,13 @@ export interface PhaseResult extends LatencySummary {
   errors: number;
   /** Calls answered with another request's data. */
   wrong: number;
-  firstError?: string;
+  firstError?: string | undefined;
 }
 
-function tally(outcome: CallOutcome, r: { errors: number; wrong: number; firstError?: string }): void {
+function tally(
+  outcome: CallOutcome,
+  r: { errors: number; wrong: number; firstError?: string | undefined },
+): void {
   if (outcome === 'ok') return;
   if (outcome === 'wrong') r.wrong++;
   else r.errors++;

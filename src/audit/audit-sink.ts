@@ -29,8 +29,8 @@ export interface AuditQuery {
   readonly requestId?: string;
   readonly type?: string;
   readonly decision?: string;
-  readonly since?: string;
-  readonly until?: string;
+  readonly since?: string | undefined;
+  readonly until?: string | undefined;
   readonly limit?: number;
 }
 

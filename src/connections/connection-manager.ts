@@ -26,6 +26,7 @@ import type { SecretBackend } from '../secrets/secret-backend.js';
 import { digest, MemoryFlowStore, sameDigest, type Flow, type FlowStore, type Ticket } from './flows.js';
 import { ProviderClient, type TokenSet } from './provider-client.js';
 import { TokenVault, type ConnectionSummary, type TokenRecord } from './token-vault.js';
+import type { AuditEventType } from '../core/audit-events.js';
 
 export const OAUTH_PATH = '/oauth';
 
@@ -796,7 +797,7 @@ export class ConnectionManager {
   }
 
   private async audit(
-    type: string,
+    type: AuditEventType,
     principal: Principal,
     vault: TokenVault,
     requestId: string | undefined,
@@ -816,7 +817,11 @@ export class ConnectionManager {
     });
   }
 
-  private async auditTicket(type: string, ticket: Ticket, details: Record<string, unknown>): Promise<void> {
+  private async auditTicket(
+    type: AuditEventType,
+    ticket: Ticket,
+    details: Record<string, unknown>,
+  ): Promise<void> {
     await this.append({
       type,
       requestId: ticket.requestId,

@@ -21,6 +21,12 @@ export const AUDIT_EVENT_TYPES = [
   // Human approval (policy/human-approval.ts, policy/approval-desk.ts).
   'approval.requested',
   'approval.answered',
+  // Per-user OAuth connections (src/connections/).
+  'connection.requested',
+  'connection.connected',
+  'connection.refused',
+  'connection.refresh_failed',
+  'connection.revoked',
 ] as const;
 
 export type AuditEventType = (typeof AUDIT_EVENT_TYPES)[number];

@@ -144,8 +144,8 @@ export interface KeywardErrorOptions {
   approvalId?: string;
   url?: string;
   /** Internal detail for the server log only; never sent to the agent. Must not hold a secret. */
-  detail?: string;
-  cause?: unknown;
+  detail?: string | undefined;
+  cause?: unknown | undefined;
 }
 
 /**

@@ -24,7 +24,7 @@ export interface LoadedSpec {
 
 export interface LoadSpecOptions {
   /** Relative paths are resolved against this directory (default: the working directory). */
-  readonly baseDir?: string;
+  readonly baseDir?: string | undefined;
   /** Largest document accepted, in bytes. */
   readonly maxBytes?: number;
   /** Timeout for fetching a spec given as an http(s) URL. */
@@ -179,6 +179,9 @@ export async function loadSpec(location: string, options: LoadSpecOptions = {}):
   // The parser is loaded on first use: `keyward serve` without tool sources never needs it.
   const { default: SwaggerParser } = await import('@apidevtools/swagger-parser');
   try {
+    // The `as never` arguments select the callback overload in its types (void); without a
+    // callback it returns a promise, as documented.
+    // eslint-disable-next-line @typescript-eslint/await-thenable
     document = (await SwaggerParser.dereference(
       baseUrl,
       rawDoc as never,

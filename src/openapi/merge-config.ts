@@ -9,9 +9,9 @@ type Obj = Record<string, unknown>;
 
 export interface MergeOptions {
   /** Replace hand-written tools of the same name. */
-  readonly force?: boolean;
+  readonly force?: boolean | undefined;
   /** The credential the tools use; added when the config does not have it yet. */
-  readonly credential?: string;
+  readonly credential?: string | undefined;
 }
 
 export interface MergeReport {

@@ -55,7 +55,7 @@ function absoluteTokenUrl(raw: unknown, baseUrl: string | undefined): string | u
 export function mapSecurityScheme(
   name: string,
   scheme: Obj,
-  context: { scopes?: readonly string[]; baseUrl?: string } = {},
+  context: { scopes?: readonly string[] | undefined; baseUrl?: string | undefined } = {},
 ): SchemeMapping {
   const type = typeof scheme.type === 'string' ? scheme.type : '';
   const scopes = [...new Set(context.scopes ?? [])];

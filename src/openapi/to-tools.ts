@@ -35,22 +35,22 @@ export interface ImportOptions {
   /** Recorded in `generated.source` (the spec path as the config refers to it, or its URL). */
   readonly source: string;
   /** Credential name put on every operation that is not explicitly public (`security: []`). */
-  readonly credential?: string;
+  readonly credential?: string | undefined;
   /** Keep only operations with one of these tags. */
-  readonly tags?: readonly string[];
+  readonly tags?: readonly string[] | undefined;
   /** Keep only these operations (operationId or generated tool name). */
-  readonly operations?: readonly string[];
+  readonly operations?: readonly string[] | undefined;
   /** First permission segment (default: the API title, e.g. `swagger-petstore`). */
-  readonly permissionPrefix?: string;
+  readonly permissionPrefix?: string | undefined;
   /**
    * Permission template over `{prefix}`, `{tag}` and `{access}` (`read` for GET/HEAD, `write`
    * otherwise). Default `{prefix}:{tag}:{access}`, or `{prefix}:{access}` for untagged operations.
    */
   readonly permissionTemplate?: string;
   /** Replaces the spec's server URL (origin and base path). */
-  readonly baseUrl?: string;
+  readonly baseUrl?: string | undefined;
   /** Where the spec was fetched from, to resolve relative server URLs (optional). */
-  readonly specUrl?: string;
+  readonly specUrl?: string | undefined;
   readonly descriptionMaxLength?: number;
 }
 

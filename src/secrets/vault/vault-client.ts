@@ -23,7 +23,7 @@ export function createVaultClient(config: VaultConfig, baseDir: string): VaultCl
     // Node's http server (our emulators) and some proxies cannot carry LIST: use GET ?list=1.
     noCustomHTTPVerbs: true,
     requestOptions,
-    namespace: config.namespace,
+    ...(config.namespace === undefined ? {} : { namespace: config.namespace }),
   });
   // node-vault falls back to VAULT_TOKEN / VAULT_NAMESPACE from the environment: only config counts.
   client.token = '';

@@ -29,7 +29,7 @@ export interface RefreshTokenDeps extends OAuth2InjectorDeps {
    * Called once per rotation, inside the single-flight refresh. A failure is logged (without the
    * token) and the new token is still used in this process.
    */
-  readonly rotate?: (newRefreshToken: string, secret: Secret) => Promise<void>;
+  readonly rotate?: ((newRefreshToken: string, secret: Secret) => Promise<void>) | undefined;
 }
 
 const MAX_LINEAGES = 1000;

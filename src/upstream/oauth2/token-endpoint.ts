@@ -16,7 +16,7 @@ export interface TokenRequest {
   /** Names the credential in messages (never a secret). */
   readonly credentialName: string;
   readonly timeoutMs: number;
-  readonly signal?: AbortSignal;
+  readonly signal?: AbortSignal | undefined;
   readonly fetch: typeof globalThis.fetch;
 }
 

@@ -28,8 +28,8 @@ export interface TokenStoreOptions {
   readonly clock: Clock;
   readonly skewSeconds: number;
   /** Lifetime assumed when the server sends no `expires_in`. */
-  readonly defaultLifetimeSeconds?: number;
-  readonly forceRefreshMinIntervalMs?: number;
+  readonly defaultLifetimeSeconds?: number | undefined;
+  readonly forceRefreshMinIntervalMs?: number | undefined;
   readonly maxEntries?: number;
 }
 

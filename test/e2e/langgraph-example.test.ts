@@ -137,10 +137,13 @@ describe.each(['stdio', 'http'] as const)('the LangGraph example over %s', (tran
     expect(result.operatorLog[1]).toContain('keyward secrets set projects-api');
     const at = result.upstreamRequestsAtRotation;
     expect(at).toBeGreaterThan(0);
-    // Before: only the first key. After: keyward's cached old key is refused once (401), re-read,
-    // and from then on only the new key reaches the upstream.
+    // Before: only the first key. After: either keyward noticed the store change first and sends
+    // the new key at once, or (when the next call wins that race, as on a busy machine) its cached
+    // old key is refused once (401) and re-read; from then on only the new key reaches the upstream.
     expect(new Set(result.upstreamSawKeys.slice(0, at))).toEqual(new Set([initialKey]));
-    expect(result.upstreamSawKeys.slice(at)).toEqual([initialKey, rotatedKey, rotatedKey, rotatedKey]);
+    const after_ = result.upstreamSawKeys.slice(at);
+    const refusedOnce = after_[0] === initialKey ? after_.slice(1) : after_;
+    expect(refusedOnce).toEqual([rotatedKey, rotatedKey, rotatedKey]);
     const after = steps[5] as Step;
     expect(after.message.status).not.toBe('error');
     expect(after.reading.structured).toEqual((steps[0] as Step).reading.structured);

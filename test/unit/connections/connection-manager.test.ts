@@ -13,6 +13,8 @@ import type { SecretBackend } from '../../../src/secrets/secret-backend.js';
 
 class MemoryBackend implements SecretBackend {
   readonly kind = 'memory';
+  readonly storesOneString = true;
+  readonly readPermissionHint = 'test';
   readonly values = new Map<string, { value: string; version: number }>();
   async get(request: SecretRequest): Promise<Secret> {
     const entry = this.values.get(request.ref);

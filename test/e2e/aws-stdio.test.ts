@@ -6,18 +6,11 @@
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { AwsSmEmulator } from '../emulators/aws-sm-emulator.js';
 import { startUpstream, type Upstream } from '../fixtures/upstream.js';
+import { error, ok, stdioSuite } from '../helpers/stdio-suite.js';
 import { findCanary, makeCanary } from '../helpers/canary.js';
-import {
-  connectStdio,
-  runCli,
-  tempDir,
-  writeJson,
-  type CliResult,
-  type StdioSession,
-} from '../helpers/cli.js';
+import { tempDir, writeJson, type StdioSession } from '../helpers/cli.js';
 
 const ACCESS_KEY_ID = makeCanary('AKIAKW');
 const SECRET_ACCESS_KEY = makeCanary('kwawssecret');
@@ -34,40 +27,8 @@ let aws: AwsSmEmulator;
 let upstream: Upstream;
 let configPath: string;
 let alice: StdioSession;
-const sessions: StdioSession[] = [];
-const outputs: string[] = [];
-
-async function call(
-  session: StdioSession,
-  name: string,
-  args: Record<string, unknown> = {},
-): Promise<CallToolResult> {
-  const result = (await session.client.callTool({ name, arguments: args })) as CallToolResult;
-  outputs.push(JSON.stringify(result));
-  return result;
-}
-
-function ok(result: CallToolResult): CallToolResult {
-  expect(result.isError, JSON.stringify(result.structuredContent)).toBeFalsy();
-  return result;
-}
-
-function error(result: CallToolResult): Record<string, unknown> {
-  expect(result.isError, JSON.stringify(result.structuredContent)).toBe(true);
-  return (result.structuredContent as { error: Record<string, unknown> }).error;
-}
-
-async function cli(args: string[], input?: string): Promise<CliResult> {
-  const r = await runCli([...args, '--config', configPath], input === undefined ? {} : { input });
-  outputs.push(r.stdout, r.stderr);
-  return r;
-}
-
-async function open(agent: string): Promise<StdioSession> {
-  const s = await connectStdio(configPath, { args: ['--agent', agent] });
-  sessions.push(s);
-  return s;
-}
+const suite = stdioSuite(() => configPath);
+const { outputs, sessions, call, cli, open } = suite;
 
 function sentKeys(from: number): (string | undefined)[] {
   return upstream.requests

@@ -6,18 +6,11 @@
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { VaultEmulator } from '../emulators/vault-emulator.js';
 import { startUpstream, type Upstream } from '../fixtures/upstream.js';
+import { error, ok, stdioSuite } from '../helpers/stdio-suite.js';
 import { findCanary, makeCanary } from '../helpers/canary.js';
-import {
-  connectStdio,
-  runCli,
-  tempDir,
-  writeJson,
-  type CliResult,
-  type StdioSession,
-} from '../helpers/cli.js';
+import { tempDir, writeJson, type StdioSession } from '../helpers/cli.js';
 
 const ROLE_ID = makeCanary('kwrole');
 const SECRET_ID = makeCanary('kwsecretid');
@@ -39,43 +32,11 @@ let dbApi: Upstream;
 let dir: string;
 let configPath: string;
 let alice: StdioSession;
-const sessions: StdioSession[] = [];
 /** Everything an agent or an operator saw: checked for canaries at the end. */
-const outputs: string[] = [];
+const suite = stdioSuite(() => configPath);
+const { outputs, sessions, call, cli, open } = suite;
 /** Dynamic password → lease id, to decide at the upstream whether the lease is still live. */
 const leaseOfPassword = new Map<string, string>();
-
-async function call(
-  session: StdioSession,
-  name: string,
-  args: Record<string, unknown> = {},
-): Promise<CallToolResult> {
-  const result = (await session.client.callTool({ name, arguments: args })) as CallToolResult;
-  outputs.push(JSON.stringify(result));
-  return result;
-}
-
-function ok(result: CallToolResult): CallToolResult {
-  expect(result.isError, JSON.stringify(result.structuredContent)).toBeFalsy();
-  return result;
-}
-
-function error(result: CallToolResult): Record<string, unknown> {
-  expect(result.isError, JSON.stringify(result.structuredContent)).toBe(true);
-  return (result.structuredContent as { error: Record<string, unknown> }).error;
-}
-
-async function cli(args: string[], input?: string): Promise<CliResult> {
-  const r = await runCli([...args, '--config', configPath], input === undefined ? {} : { input });
-  outputs.push(r.stdout, r.stderr);
-  return r;
-}
-
-async function open(agent: string): Promise<StdioSession> {
-  const s = await connectStdio(configPath, { args: ['--agent', agent] });
-  sessions.push(s);
-  return s;
-}
 
 function sentKey(api: Upstream, from: number): (string | undefined)[] {
   return api.requests

@@ -10,7 +10,7 @@ import type { Clock } from '../core/clock.js';
 import type { Logger } from '../observability/logger.js';
 import { ApprovalDesk } from '../policy/approval-desk.js';
 import type { GrantStore } from '../policy/grant-store.js';
-import { createConsoleRouter } from './console-router.js';
+import { createConsoleRouter, type ConsoleConnections } from './console-router.js';
 import { OperatorSessions } from './operator-sessions.js';
 
 /** Where the console is mounted on its server. */
@@ -25,6 +25,8 @@ export interface ConsoleSetup {
   /** The console's base URL as operators reach it (decides the cookie's Secure flag). */
   readonly consoleUrl: string;
   readonly isAllowedOrigin: (origin: string) => boolean;
+  /** User connections to list and revoke (serve --http). */
+  readonly connections?: ConsoleConnections;
 }
 
 /** The console's router, or undefined when no operator is configured (nobody could sign in). */
@@ -41,6 +43,7 @@ export function createConsole(setup: ConsoleSetup): Router | undefined {
     basePath: CONSOLE_PATH,
     secureCookies: setup.consoleUrl.startsWith('https:'),
     isAllowedOrigin: setup.isAllowedOrigin,
+    ...(setup.connections === undefined ? {} : { connections: setup.connections }),
   });
 }
 

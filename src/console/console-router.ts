@@ -49,6 +49,24 @@ export interface ConsoleDeps {
   readonly secureCookies: boolean;
   /** Whether a browser Origin may change state (the same allowlist as /mcp). */
   readonly isAllowedOrigin: (origin: string) => boolean;
+  /** Per-user OAuth connections (src/connections/), when this process serves them. */
+  readonly connections?: ConsoleConnections;
+}
+
+/** What the console shows and does with user connections (never a token). */
+export interface ConsoleConnections {
+  readonly enabled: boolean;
+  list(filter: { user?: string; provider?: string }): Promise<
+    readonly {
+      user: string | undefined;
+      provider: string;
+      tenant: string | undefined;
+      credential: string;
+      version: string;
+      updatedAt: string | undefined;
+    }[]
+  >;
+  revoke(filter: { user?: string; provider?: string }, by: string): Promise<readonly unknown[]>;
 }
 
 const CSP = [
@@ -73,6 +91,10 @@ const DONE: Readonly<Record<string, { text: string; kind: 'ok' | 'error' }>> = {
   denied: { text: 'Denied. The agent is told the request was declined.', kind: 'ok' },
   revoked: { text: 'Revoked. The next call relying on this grant is denied.', kind: 'ok' },
   signedout: { text: 'Signed out.', kind: 'ok' },
+  disconnected: {
+    text: 'Revoked. The stored tokens are gone (and revoked at the provider where it offers it); the user is asked to connect again.',
+    kind: 'ok',
+  },
   expired: { text: 'Your sign-in expired: sign in again.', kind: 'error' },
 };
 
@@ -375,6 +397,61 @@ export function createConsoleRouter(deps: ConsoleDeps): Router {
       ...(verify === undefined ? {} : { verify }),
       records: records.map(recordView),
     });
+  });
+
+  router.get('/connections', async (req, res) => {
+    const session = signedIn(req, res);
+    if (session === undefined) return;
+    const filters = { user: filterValue(req.query.user), provider: filterValue(req.query.provider) };
+    const filter = Object.fromEntries(Object.entries(filters).filter(([, v]) => v !== ''));
+    const configured = deps.connections?.enabled === true;
+    let rows: Awaited<ReturnType<ConsoleConnections['list']>> = [];
+    if (configured) {
+      try {
+        rows = await deps.connections!.list(filter);
+      } catch (error) {
+        deps.logger.error({ err: (error as Error).name }, 'console: connections could not be listed');
+        fail(res, 503, session, 'Connections unavailable', 'The token vault cannot be read right now.');
+        return;
+      }
+    }
+    page(res, 200, 'connections', session, {
+      title: 'User connections',
+      nav: { connections: true },
+      configured,
+      filters,
+      filtered: Object.keys(filter).length > 0,
+      connections: rows.map((c) => ({
+        user: escapeUntrusted(c.user ?? '?'),
+        provider: escapeUntrusted(c.provider),
+        tenant: escapeUntrusted(c.tenant ?? '—'),
+        credential: escapeUntrusted(c.credential),
+        version: escapeUntrusted(c.version),
+        updatedAt: escapeUntrusted(c.updatedAt ?? ''),
+      })),
+      ...flash(req),
+    });
+  });
+
+  router.post('/connections/revoke', form, async (req, res) => {
+    const session = mayChange(req, res);
+    if (session === undefined) return;
+    const body = req.body as Record<string, unknown>;
+    const user = typeof body.user === 'string' ? body.user : '';
+    const provider = typeof body.provider === 'string' ? body.provider : '';
+    if (deps.connections?.enabled !== true || user === '' || provider === '') {
+      fail(res, 400, session, 'Nothing changed', 'Choose one connection (user and provider).');
+      return;
+    }
+    try {
+      await deps.connections.revoke({ user, provider }, `operator:${session.operator}`);
+    } catch (error) {
+      deps.logger.error({ err: (error as Error).name }, 'console: connection revoke failed');
+      fail(res, 503, session, 'Nothing changed', 'The token vault could not be reached; try again.');
+      return;
+    }
+    deps.logger.info({ operator: session.operator, provider }, 'console: connection revoked');
+    res.redirect(303, `${base}/connections?done=disconnected`);
   });
 
   /** Runs one operator action; a DeskError becomes a page saying what happened. */

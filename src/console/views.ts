@@ -27,6 +27,7 @@ const LAYOUT = `<!doctype html>
     <a href="{{base}}/approvals"{{#if nav.approvals}} aria-current="page"{{/if}}>Approvals</a>
     <a href="{{base}}/grants"{{#if nav.grants}} aria-current="page"{{/if}}>Grants</a>
     <a href="{{base}}/audit"{{#if nav.audit}} aria-current="page"{{/if}}>Audit trail</a>
+    <a href="{{base}}/connections"{{#if nav.connections}} aria-current="page"{{/if}}>Connections</a>
   </nav>
   <form method="post" action="{{base}}/logout" class="signout">
     <input type="hidden" name="csrf" value="{{csrf}}">
@@ -174,6 +175,41 @@ const PAGES = {
   </tbody>
 </table>
 </div>`,
+
+  connections: `<h1>User connections <span class="count">({{connections.length}})</span></h1>
+<p class="hint">People's accounts at OAuth providers, connected by themselves; agents act for them with these. No token is shown here. Revoking removes the stored tokens and revokes them at the provider where it offers RFC 7009; the user's next call asks them to connect again.</p>
+{{#if configured}}
+<form method="get" action="{{base}}/connections" class="filters">
+  <label>User <input name="user" value="{{filters.user}}"></label>
+  <label>Provider <input name="provider" value="{{filters.provider}}"></label>
+  <button type="submit">Filter</button>
+</form>
+{{#if connections.length}}
+<div class="table-wrap">
+<table>
+  <caption>Stored connections{{#if filtered}}, filtered{{/if}}.</caption>
+  <thead><tr><th scope="col">User</th><th scope="col">Provider</th><th scope="col">Tenant</th><th scope="col">Credential</th><th scope="col">Version</th><th scope="col">Updated</th><th scope="col"><span class="visually-hidden">Action</span></th></tr></thead>
+  <tbody>
+  {{#each connections}}
+  <tr>
+    <td>{{user}}</td><td>{{provider}}</td><td>{{tenant}}</td><td><code>{{credential}}</code></td><td>{{version}}</td><td><time datetime="{{updatedAt}}">{{updatedAt}}</time></td>
+    <td><form method="post" action="{{../base}}/connections/revoke" data-confirm="Revoke this connection now?">
+      <input type="hidden" name="csrf" value="{{../csrf}}">
+      <input type="hidden" name="user" value="{{user}}">
+      <input type="hidden" name="provider" value="{{provider}}">
+      <button type="submit" class="danger" aria-label="Revoke {{provider}} connection of {{user}}">Revoke</button>
+    </form></td>
+  </tr>
+  {{/each}}
+  </tbody>
+</table>
+</div>
+{{else}}
+<p class="empty">No stored connection{{#if filtered}} matches{{/if}}.</p>
+{{/if}}
+{{else}}
+<p class="empty">No user connection is configured (credentials with <code>connection</code>: docs/user-oauth.md).</p>
+{{/if}}`,
 
   error: `<h1>{{heading}}</h1>
 <p>{{message}}</p>

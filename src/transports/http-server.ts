@@ -323,6 +323,7 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
           logger,
           consoleUrl,
           isAllowedOrigin: guard.isAllowedOrigin,
+          connections: options.gateway.parts.connections,
         })
       : undefined;
   if (consoleRouter !== undefined) {

@@ -23,12 +23,14 @@ import { browserAvailable, launchBrowser, screenshotPath } from '../helpers/brow
 import { findCanary } from '../helpers/canary.js';
 import { makeWorkspace, runCli } from '../helpers/cli.js';
 import { startReplica, type Replica } from '../helpers/http-replica.js';
+import { signIn } from '../helpers/console-client.js';
 import { CookieJar, scriptedConsent } from '../helpers/oauth-consent.js';
 
 const CLIENT_SECRET = `kwclientsecret_${generateToken().slice(0, 24)}`;
 const TOKENS: Record<string, string> = Object.fromEntries(
   ['alice', 'bob', 'carol', 'dave', 'erin', 'frank', 'gina', 'nouser'].map((u) => [u, generateToken()]),
 );
+const OPERATOR_TOKEN = generateToken();
 const ACCESS_TTL = 6;
 const SKEW = 2;
 
@@ -157,6 +159,7 @@ beforeAll(async () => {
         rules: [{ id: 'read', effect: 'allow', roles: ['user'], permissions: ['api:read'] }],
       },
       server: { http: { maxInFlightPerPrincipal: 200, maxSessionsPerPrincipal: 64 } },
+      console: { operators: [{ name: 'olivia', sha256: sha256Hex(OPERATOR_TOKEN) }] },
       audit: { type: 'sqlite', path: `${d}/audit.db` },
     }),
     { 'oauth-client': CLIENT_SECRET },
@@ -394,6 +397,43 @@ describe('per-user OAuth connections against a real OpenID Connect provider', ()
       const audit = await runCli(['audit', 'query', '--json', '--type', type, '--config', configPath]);
       expect(audit.stdout.includes(`"type":"${type}"`), type).toBe(true);
     }
+  });
+
+  it('the approval console lists connections (never a token) and an operator revokes one', async () => {
+    const operator = await signIn(origin, OPERATOR_TOKEN);
+    const page = await operator.get('/console/connections');
+    expect(page.status).toBe(200);
+    expect(page.html).toContain('gina');
+    expect(page.html).toContain('carol');
+    const revoked = await operator.post(
+      '/console/connections/revoke',
+      { user: 'gina', provider: 'test' },
+      { pagePath: '/console/connections' },
+    );
+    expect(revoked.status).toBe(303);
+    const after = await operator.get('/console/connections');
+    expect(after.html).not.toContain('>gina<');
+    expect(after.html).toContain('carol');
+    // Without the session's CSRF token nothing changes.
+    const forged = await operator.post(
+      '/console/connections/revoke',
+      { user: 'carol', provider: 'test' },
+      { csrf: null },
+    );
+    expect(forged.status).toBe(403);
+    const audit = await runCli([
+      'audit',
+      'query',
+      '--json',
+      '--type',
+      'connection.revoked',
+      '--config',
+      configPath,
+    ]);
+    expect(audit.stdout).toContain('operator:olivia');
+    const { client } = await agentFor('gina');
+    const r = await call(client, 'whoami');
+    expect(['credential_revoked', 'authorization_required']).toContain(errorOf(r)?.code);
   });
 
   it('no sink holds the client secret, a refresh token, an access token or a code', async () => {

@@ -10,17 +10,12 @@ import path from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../src/observability/logger.js';
-import {
-  argsFingerprint,
-  PINNED_ARGS,
-  type GrantStore,
-  type NewApproval,
-  type NewGrant,
-} from '../../src/policy/grant-store.js';
+import { argsFingerprint, PINNED_ARGS, type GrantStore } from '../../src/policy/grant-store.js';
 import { MemoryGrantStore } from '../../src/policy/memory-grant-store.js';
 import { RedisGrantStore } from '../../src/policy/redis/redis-grant-store.js';
 import { StateSeal } from '../../src/policy/redis/state-seal.js';
 import { SqliteGrantStore } from '../../src/policy/sqlite/sqlite-grant-store.js';
+import { T0, newGrant, newApproval } from '../helpers/grant-fixtures.js';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'keyward-grants-'));
 const prefix = `kwtest:grants-contract:${randomBytes(6).toString('hex')}:`;
@@ -34,37 +29,6 @@ afterAll(async () => {
   if (keys.length > 0) await admin.del(...keys);
   admin.disconnect();
 });
-
-const T0 = Date.parse('2026-01-01T00:00:00Z');
-
-function newGrant(over: Partial<NewGrant> = {}): NewGrant {
-  return {
-    agent: 'bot',
-    tenant: 'acme',
-    permission: 'gh:write',
-    createdAt: T0,
-    expiresAt: T0 + 60_000,
-    createdBy: 'elicitation',
-    ruleId: 'w',
-    ...over,
-  };
-}
-
-function newApproval(over: Partial<NewApproval> = {}): NewApproval {
-  return {
-    agent: 'bot',
-    tenant: 'acme',
-    tool: 'gh_write',
-    permission: 'gh:write',
-    argsSummary: '{"owner":"acme"}',
-    ttlSeconds: 300,
-    maxTtlSeconds: 600,
-    ruleIds: ['w'],
-    requestedAt: T0,
-    expiresAt: T0 + 3_600_000,
-    ...over,
-  };
-}
 
 const implementations: [string, () => Promise<GrantStore>][] = [
   ['memory', () => Promise.resolve(new MemoryGrantStore())],

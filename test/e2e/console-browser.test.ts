@@ -49,6 +49,17 @@ interface UrlAgent {
   urls: { url: string; elicitationId: string; message: string }[];
 }
 
+/** An agent whose client cannot elicit: it gets approval_required with the page's url. */
+async function plainAgent(): Promise<Client> {
+  const client = new Client({ name: 'no-url-agent', version: '0' });
+  await client.connect(
+    new StreamableHTTPClientTransport(new URL(replica.url), {
+      requestInit: { headers: { Authorization: `Bearer ${AGENT_TOKEN}` } },
+    }),
+  );
+  return client;
+}
+
 async function urlAgent(token = AGENT_TOKEN): Promise<UrlAgent> {
   const client = new Client(
     { name: 'console-e2e-agent', version: '0' },
@@ -258,12 +269,7 @@ describe.skipIf(!browserAvailable)('approving from the browser', () => {
   it('a justification carrying HTML, script and terminal escapes shows as inert text', async () => {
     const hostile =
       '<script>window.__pwned=1</script><img src=x onerror="window.__pwned=2">"><b>bold</b>\u001b[2K\u202eevil';
-    const client = new Client({ name: 'no-url-agent', version: '0' });
-    await client.connect(
-      new StreamableHTTPClientTransport(new URL(replica.url), {
-        requestInit: { headers: { Authorization: `Bearer ${AGENT_TOKEN}` } },
-      }),
-    );
+    const client = await plainAgent();
     const asked = (await client.callTool({
       name: 'request_capability',
       arguments: { permission: 'api:write', justification: hostile, constraints: { title: '<i>x</i>' } },
@@ -285,12 +291,7 @@ describe.skipIf(!browserAvailable)('approving from the browser', () => {
   });
 
   it('a cross-origin form post from another site is refused and changes nothing', async () => {
-    const client = new Client({ name: 'no-url-agent', version: '0' });
-    await client.connect(
-      new StreamableHTTPClientTransport(new URL(replica.url), {
-        requestInit: { headers: { Authorization: `Bearer ${AGENT_TOKEN}` } },
-      }),
-    );
+    const client = await plainAgent();
     const result = (await client.callTool({
       name: 'create_any',
       arguments: { csrf: 'target' },
@@ -321,12 +322,7 @@ describe.skipIf(!browserAvailable)('approving from the browser', () => {
 
 describe('the console over plain HTTP', () => {
   it('a client without URL elicitation gets approval_required with the page URL; approving there lets the retry succeed', async () => {
-    const client = new Client({ name: 'no-url-agent', version: '0' });
-    await client.connect(
-      new StreamableHTTPClientTransport(new URL(replica.url), {
-        requestInit: { headers: { Authorization: `Bearer ${AGENT_TOKEN}` } },
-      }),
-    );
+    const client = await plainAgent();
     const first = (await client.callTool({
       name: 'create_any',
       arguments: { retry: 'me' },
@@ -371,12 +367,7 @@ describe('the console over plain HTTP', () => {
   });
 
   it('refuses a state change without the CSRF token, from a foreign Origin, or with no Origin at all', async () => {
-    const client = new Client({ name: 'no-url-agent', version: '0' });
-    await client.connect(
-      new StreamableHTTPClientTransport(new URL(replica.url), {
-        requestInit: { headers: { Authorization: `Bearer ${AGENT_TOKEN}` } },
-      }),
-    );
+    const client = await plainAgent();
     const result = (await client.callTool({
       name: 'create_any',
       arguments: { csrf: 'test' },

@@ -3,29 +3,12 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { constraintsHold, type NewApproval } from '../../../src/policy/grant-store.js';
+import { constraintsHold } from '../../../src/policy/grant-store.js';
 import { SqliteGrantStore } from '../../../src/policy/sqlite/sqlite-grant-store.js';
+import { T0, newApproval } from '../../helpers/grant-fixtures.js';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'keyward-grants-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-const T0 = Date.parse('2026-01-01T00:00:00Z');
-
-function newApproval(over: Partial<NewApproval> = {}): NewApproval {
-  return {
-    agent: 'bot',
-    tenant: 'acme',
-    tool: 'gh_write',
-    permission: 'gh:write',
-    argsSummary: '{"owner":"acme"}',
-    ttlSeconds: 300,
-    maxTtlSeconds: 600,
-    ruleIds: ['w'],
-    requestedAt: T0,
-    expiresAt: T0 + 3_600_000,
-    ...over,
-  };
-}
 
 describe('SqliteGrantStore between processes (two connections to one file)', () => {
   it('an approval and a revocation made by the other side are seen on the next read, and watch fires', async () => {

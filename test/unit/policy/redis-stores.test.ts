@@ -13,10 +13,10 @@ import { RedisGrantStore } from '../../../src/policy/redis/redis-grant-store.js'
 import { RedisRateLimiter } from '../../../src/policy/redis/redis-rate-limiter.js';
 import { StateSeal } from '../../../src/policy/redis/state-seal.js';
 import { PrivateRedis } from '../../helpers/private-redis.js';
+import { newApproval as baseApproval, newGrant as baseGrant, T0 } from '../../helpers/grant-fixtures.js';
 
 const SHARED = 'redis://127.0.0.1:6379';
 const prefix = `kwtest:${randomBytes(6).toString('hex')}:`;
-const T0 = Date.parse('2026-01-01T00:00:00Z');
 const opened: { close(): Promise<void> }[] = [];
 
 const SEAL = new StateSeal(randomBytes(32));
@@ -47,34 +47,10 @@ const limiter = async (url = SHARED, keyPrefix = prefix, seal?: StateSeal): Prom
   return l;
 };
 
-function newGrant(over: Partial<NewGrant> = {}): NewGrant {
-  return {
-    agent: `bot-${randomBytes(3).toString('hex')}`,
-    tenant: 'acme',
-    permission: 'gh:write',
-    createdAt: T0,
-    expiresAt: T0 + 60_000,
-    createdBy: 'elicitation',
-    ruleId: 'w',
-    ...over,
-  };
-}
-
-function newApproval(over: Partial<NewApproval> = {}): NewApproval {
-  return {
-    agent: 'bot',
-    tenant: 'acme',
-    tool: 'gh_write',
-    permission: 'gh:write',
-    argsSummary: '{"owner":"acme"}',
-    ttlSeconds: 300,
-    maxTtlSeconds: 600,
-    ruleIds: [],
-    requestedAt: T0,
-    expiresAt: T0 + 3_600_000,
-    ...over,
-  };
-}
+// Each grant belongs to an agent of its own: tests share one key prefix.
+const newGrant = (over: Partial<NewGrant> = {}): NewGrant =>
+  baseGrant({ agent: `bot-${randomBytes(3).toString('hex')}`, ...over });
+const newApproval = (over: Partial<NewApproval> = {}): NewApproval => baseApproval({ ruleIds: [], ...over });
 
 let admin: Redis;
 beforeAll(() => {

@@ -315,6 +315,45 @@ function crossCheck(config: KeywardConfig): ConfigIssue[] {
   if (config.identity.stdio && !config.agents[config.identity.stdio.agent]) {
     issues.push({ path: 'identity.stdio.agent', message: `unknown agent "${config.identity.stdio.agent}"` });
   }
+  issues.push(...startChecks(config));
+  return issues;
+}
+
+/**
+ * Checks that used to fail only when a server started (the JWT verifier, the grant store and the
+ * consent-state store refuse these configs): made here so `keyward check` reports them too.
+ */
+function startChecks(config: KeywardConfig): ConfigIssue[] {
+  const issues: ConfigIssue[] = [];
+  const jwt = config.identity.jwt;
+  if (jwt !== undefined && jwt.jwksUri === undefined && jwt.jwksFile === undefined)
+    issues.push({ path: 'identity.jwt', message: 'set jwksUri or jwksFile (where the signing keys are)' });
+  if (config.grants.store === 'redis') {
+    if (config.cache.type !== 'redis')
+      issues.push({
+        path: 'grants.store',
+        message:
+          'redis needs cache.type redis (its url is shared): set cache to { "type": "redis", "url": "redis://…" }',
+      });
+    else if (config.cache.encryptionKey === undefined)
+      issues.push({
+        path: 'cache.encryptionKey',
+        message:
+          'grants.store redis needs cache.encryptionKey (it seals grants against forgery): a 32-byte key shared by every replica, { "env": "…" } or { "file": "…" }',
+      });
+  }
+  const connections = Object.values(config.credentials).some((c) => c.connection !== undefined);
+  if (
+    connections &&
+    config.cache.type === 'redis' &&
+    config.cache.encryptionKey === undefined &&
+    config.grants.store !== 'redis' // reported above
+  )
+    issues.push({
+      path: 'cache.encryptionKey',
+      message:
+        'user connections with a Redis cache need cache.encryptionKey: it seals the consent state replicas share',
+    });
   return issues;
 }
 

@@ -68,9 +68,7 @@ export interface RunningHttpServer {
 
 const LOOPBACK_HOSTS = ['localhost', '127.0.0.1', '[::1]'];
 
-export function isLoopbackHost(host: string): boolean {
-  return ['localhost', '127.0.0.1', '::1', '[::1]'].includes(host) || host.startsWith('127.');
-}
+export { isLoopbackHost } from '../config/http-bind.js';
 
 export async function startHttpServer(options: HttpServerOptions): Promise<RunningHttpServer> {
   const { http, logger, resolver, metrics } = options;

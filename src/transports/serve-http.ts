@@ -4,6 +4,7 @@
  * flush the audit). Used by `keyward serve --http` and by the e2e tests.
  */
 import type { LoadedConfig } from '../config/load.js';
+import { httpServeIssues } from '../config/http-bind.js';
 import { httpServerSchema } from '../config/schema.js';
 import type { Clock } from '../core/clock.js';
 import { ConfigError } from '../core/errors.js';
@@ -13,7 +14,7 @@ import { Metrics } from '../observability/metrics.js';
 import { compose, type ComposeOptions } from '../server/compose.js';
 import type { Gateway } from '../server/gateway.js';
 import { shutdownGateway } from '../server/shutdown.js';
-import { isLoopbackHost, startHttpServer, type RunningHttpServer } from './http-server.js';
+import { startHttpServer, type RunningHttpServer } from './http-server.js';
 
 export interface HttpServiceOptions {
   readonly logger: Logger;
@@ -48,10 +49,11 @@ export async function startHttpService(
   });
   const logger = options.logger;
   const resolver = createPrincipalResolver({ config, baseDir: loaded.baseDir, logger });
-  if (!resolver.required && !isLoopbackHost(http.host)) {
+  const bind = httpServeIssues(config, http.host).filter((i) => i.path === 'server.http.host');
+  if (bind.length > 0) {
     throw new ConfigError(
       `refusing to listen on ${http.host} without authentication: configure identity.tokens or identity.jwt, or bind 127.0.0.1`,
-      [{ path: 'server.http.host', message: 'non-loopback bind needs authentication' }],
+      bind,
     );
   }
   if (!resolver.required) {

@@ -4,7 +4,9 @@
  * connects to every secret backend.
  */
 import type { Command } from 'commander';
+import { configuredHttpIssues } from '../../config/http-bind.js';
 import { findConfigFile, loadConfigFile } from '../../config/load.js';
+import { ConfigError } from '../../core/errors.js';
 import { systemClock } from '../../core/clock.js';
 import { silentLogger } from '../../observability/logger.js';
 import { checkGeneratedDrift, regenerateImportedTools } from '../../openapi/drift.js';
@@ -31,6 +33,9 @@ async function check(options: CheckOptions): Promise<void> {
   const file = findConfigFile(options.config);
   const loaded = loadConfigFile(file);
   const { config, baseDir } = loaded;
+  // What `serve --http` would refuse at start (bind without authentication, no agent to act as).
+  const serveIssues = configuredHttpIssues(config);
+  if (serveIssues.length > 0) throw new ConfigError(`invalid config ${file}`, serveIssues);
   // The same compile half as the server's composition root (policy, tool sources, every tool).
   const tools = await compileConfiguredTools(loaded);
   const out = process.stdout;

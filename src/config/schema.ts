@@ -805,8 +805,15 @@ export const httpServerSchema = z
     allowedHosts: z
       .array(z.string())
       .optional()
-      .describe('accepted `Host` headers (DNS rebinding protection); default: the bound host and localhost'),
-    allowedOrigins: z.array(z.string()).default([]).describe('browser origins allowed to call /mcp'),
+      .describe(
+        'accepted `Host` headers (DNS rebinding protection); default: the loopback names, the hosts of publicUrl and connections.publicUrl, and the bound host (unless a wildcard address)',
+      ),
+    allowedOrigins: z
+      .array(z.string())
+      .default([])
+      .describe(
+        "browser origins allowed to call /mcp besides publicUrl's origin, the console's and localhost on the bound port",
+      ),
     maxBodyBytes: z
       .number()
       .int()

@@ -1,7 +1,7 @@
 /**
  * Composition of the per-call pipeline (DESIGN.md §2). A step receives the call context and a
- * `next` that runs the rest of the chain. Unlike Hono's compose, calling `next` more than once is
- * allowed on purpose: the retry step re-runs credential → send after an upstream 401/403.
+ * `next` that runs the rest of the chain. No step calls `next` more than once (the one retry after
+ * an upstream 401/403 happens inside the terminal, the credential session), though it is allowed.
  * The step list is fixed at startup; a call only walks it.
  */
 export type Next<R> = () => Promise<R>;

@@ -1,9 +1,12 @@
-/** The mutable state of one tool call as it walks the pipeline. */
-import type { Principal, Secret } from '../core/types.js';
+/**
+ * One tool call as it walks the pipeline: its inputs, then what the steps established (validated
+ * arguments, the authorization, whether call.started is durable) and the credential session's record.
+ */
+import type { Principal } from '../core/types.js';
 import type { CallTrace, TraceParent } from '../observability/tracing.js';
 import type { Authorization, Elicitor } from '../policy/authorizer.js';
-import type { RedactionTarget } from '../upstream/redaction-target.js';
 import type { CompiledTool } from './compiled-tool.js';
+import { newCredentialRecord, type CredentialRecord } from './credential-session.js';
 
 export interface CallContext {
   readonly requestId: string;
@@ -21,40 +24,18 @@ export interface CallContext {
   authorization: Authorization | undefined;
   /** True once call.started is durable in the audit trail. */
   started: boolean;
-  secret: Secret | undefined;
-  /** Set for the one re-fetch after an upstream 401/403. */
-  forceRefresh: boolean;
-  rejectedVersion: string | undefined;
-  /** Every secret-bearing string injected in any attempt, for redaction. */
-  injected: RedactionTarget[];
-  upstreamStatus: number | undefined;
-  credentialRefetched: boolean;
+  /** What the credential session saw (credential, upstream status, re-fetch, injected values). */
+  readonly credential: CredentialRecord;
   /** The call's span, set by the trace step only when tracing is on (observability/tracing.ts). */
   trace?: CallTrace | undefined;
 }
 
 /** The per-call state every call (and every fallback call) starts from. */
-export function initialCallState(): Pick<
-  CallContext,
-  | 'args'
-  | 'authorization'
-  | 'started'
-  | 'secret'
-  | 'forceRefresh'
-  | 'rejectedVersion'
-  | 'injected'
-  | 'upstreamStatus'
-  | 'credentialRefetched'
-> {
+export function initialCallState(): Pick<CallContext, 'args' | 'authorization' | 'started' | 'credential'> {
   return {
     args: {},
     authorization: undefined,
     started: false,
-    secret: undefined,
-    forceRefresh: false,
-    rejectedVersion: undefined,
-    injected: [],
-    upstreamStatus: undefined,
-    credentialRefetched: false,
+    credential: newCredentialRecord(),
   };
 }

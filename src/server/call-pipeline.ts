@@ -1,7 +1,9 @@
 /**
- * The composition of the per-call pipeline (DESIGN.md §2), in one place. Adding a step is a
- * one-line change here. Order: (trace, when on) → fallback → audit rejections → validate → authorize → audit call →
- * redact → retry after 401/403 → credential → request/inject/send/classify.
+ * The composition of the per-call pipeline (DESIGN.md §2), in one place, listed in the order the
+ * work happens: (trace, when on) → fallback → audit rejections → validate → authorize → audit call
+ * → redact (around what follows) → the credential session (resolve → derive + inject → send →
+ * classify, one re-fetch and retry after a 401/403; credential-session.ts). Adding a step is a
+ * one-line change here.
  */
 import type { AuditSink } from '../audit/audit-sink.js';
 import type { CompletionSpool } from '../audit/completion-spool.js';
@@ -17,10 +19,9 @@ import type { Tracer } from '@opentelemetry/api';
 import type { CallContext } from './call-context.js';
 import { auditCallStep, auditRejectionsStep } from './steps/audit-call.js';
 import { authorizeStep } from './steps/authorize.js';
-import { credentialStep } from './steps/credential.js';
+import { credentialSessionTerminal } from './steps/credential.js';
 import { redactStep } from './steps/redact.js';
-import { retryAuthStep } from './steps/retry-auth.js';
-import { sendTerminal } from './steps/send.js';
+import { CredentialSession } from './credential-session.js';
 import { validateStep } from './steps/validate.js';
 import { fallbackStep } from './steps/fallback.js';
 import { traceCallStep } from './steps/trace.js';
@@ -80,8 +81,11 @@ export function buildCallPipeline(deps: PipelineDeps): CallPipeline {
     off.has('policy') ? undefined : authorizeStep(deps.authorizer),
     off.has('audit') ? undefined : auditCallStep(deps.audit, deps.clock, deps.logger, deps.spool),
     off.has('redact') ? undefined : redactStep(deps.secrets),
-    retryAuthStep(deps.resolver),
-    credentialStep(deps.resolver),
   ].filter((step) => step !== undefined);
-  return composePipeline<CallContext, CallSuccess>(steps, sendTerminal(deps.http, deps.breakers));
+  const session = new CredentialSession({
+    resolver: deps.resolver,
+    http: deps.http,
+    breakers: deps.breakers,
+  });
+  return composePipeline<CallContext, CallSuccess>(steps, credentialSessionTerminal(session));
 }

@@ -130,12 +130,13 @@ export function auditCallStep(
       event.outcome = failure === undefined ? 'ok' : 'error';
       event.latencyMs = clock.now() - ctx.startedAt;
       if (failure !== undefined) event.errorCode = errorCodeOf(failure);
-      if (ctx.upstreamStatus !== undefined) event.status = ctx.upstreamStatus;
-      if (ctx.secret !== undefined) {
-        event.keyId = ctx.secret.keyId;
-        event.keyVersion = ctx.secret.version;
+      const credential = ctx.credential;
+      if (credential.upstreamStatus !== undefined) event.status = credential.upstreamStatus;
+      if (credential.secret !== undefined) {
+        event.keyId = credential.secret.keyId;
+        event.keyVersion = credential.secret.version;
       }
-      const { details } = completionDetails(ctx.credentialRefetched, outcome?.fallback);
+      const { details } = completionDetails(credential.refetched, outcome?.fallback);
       if (details !== undefined) event.details = details;
       // The upstream has already acted: the result is returned, and a completion record that cannot
       // be written now goes to the spool and is replayed into the trail when the sink recovers.

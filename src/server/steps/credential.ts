@@ -1,47 +1,31 @@
-/** Step 4: the credential for this principal, just in time: cache, else backend (single-flight). */
-import type { Step } from '../../core/pipeline.js';
+/**
+ * Steps 4–7, the terminal: the call's credential session (../credential-session.ts) resolves,
+ * derives, injects, sends and retries once after a 401/403; this step turns its outcome into the
+ * pipeline's answer or catalogued error.
+ */
+import { KeywardError } from '../../core/errors.js';
 import type { CallSuccess } from '../../core/types.js';
-import { failSpan, startChild } from '../../observability/tracing.js';
-import type { CredentialResolver, ResolveOutcome } from '../../secrets/credential-resolver.js';
 import type { CallContext } from '../call-context.js';
+import type { CredentialSession } from '../credential-session.js';
 
-export function credentialStep(resolver: CredentialResolver): Step<CallContext, CallSuccess> {
-  return async (ctx, next) => {
-    const credentialId = ctx.tool.credentialId;
-    if (credentialId === undefined) return next();
-    if (ctx.trace === undefined) {
-      ctx.secret = await resolver.resolve(credentialId, ctx.principal, {
-        forceRefresh: ctx.forceRefresh,
-        ...(ctx.rejectedVersion === undefined ? {} : { rejectedVersion: ctx.rejectedVersion }),
-        ...(ctx.signal === undefined ? {} : { signal: ctx.signal }),
-        requestId: ctx.requestId,
-        ...(ctx.elicitor === undefined ? {} : { interaction: ctx.elicitor }),
-      });
-      return next();
+export function credentialSessionTerminal(
+  session: CredentialSession,
+): (ctx: CallContext) => Promise<CallSuccess> {
+  return async (ctx) => {
+    const outcome = await session.run(ctx, ctx.credential);
+    switch (outcome.kind) {
+      case 'ok':
+        return outcome.result;
+      case 'auth-rejected':
+        throw new KeywardError(
+          'upstream_rejected',
+          `upstream answered ${outcome.status} and this tool has no credential`,
+        );
+      case 'credential-invalid':
+        throw new KeywardError(
+          'credential_invalid',
+          `the upstream rejected the credential (${outcome.status}) even after a fresh fetch`,
+        );
     }
-    const span = startChild(ctx.trace, 'credential.resolve', {
-      'keyward.credential.id': credentialId,
-      'keyward.credential.force_refresh': ctx.forceRefresh,
-    });
-    const outcome: ResolveOutcome = {};
-    try {
-      ctx.secret = await resolver.resolve(credentialId, ctx.principal, {
-        forceRefresh: ctx.forceRefresh,
-        ...(ctx.rejectedVersion === undefined ? {} : { rejectedVersion: ctx.rejectedVersion }),
-        ...(ctx.signal === undefined ? {} : { signal: ctx.signal }),
-        requestId: ctx.requestId,
-        ...(ctx.elicitor === undefined ? {} : { interaction: ctx.elicitor }),
-        outcome,
-      });
-      span.setAttribute('keyward.credential.key_id', ctx.secret.keyId);
-      span.setAttribute('keyward.credential.version', ctx.secret.version);
-    } catch (error) {
-      failSpan(span, error);
-      throw error;
-    } finally {
-      if (outcome.cache !== undefined) span.setAttribute('keyward.credential.cache', outcome.cache);
-      span.end();
-    }
-    return next();
   };
 }

@@ -69,7 +69,7 @@ export function redactStep(secrets: SecretRegistry): Step<CallContext, CallSucce
     try {
       result = await next();
     } catch (error) {
-      const targets = history.remember(ctx.tool.origin, ctx.injected);
+      const targets = history.remember(ctx.tool.origin, ctx.credential.injected);
       if (targets.length > 0 && isKeywardError(error)) {
         const span =
           ctx.trace && startChild(ctx.trace, 'redact', { 'keyward.redact.targets': targets.length });
@@ -83,7 +83,7 @@ export function redactStep(secrets: SecretRegistry): Step<CallContext, CallSucce
       }
       throw error;
     }
-    const targets = history.remember(ctx.tool.origin, ctx.injected);
+    const targets = history.remember(ctx.tool.origin, ctx.credential.injected);
     if (targets.length === 0) return result;
     const span = ctx.trace && startChild(ctx.trace, 'redact', { 'keyward.redact.targets': targets.length });
     try {

@@ -53,13 +53,14 @@ export function traceCallStep(tracer: Tracer): Step<CallContext, CallSuccess> {
     } finally {
       const decision = decisionOf(ctx, code);
       if (decision !== undefined) span.setAttribute('keyward.decision', decision);
-      if (ctx.secret !== undefined) {
-        span.setAttribute('keyward.credential.key_id', ctx.secret.keyId);
-        span.setAttribute('keyward.credential.version', ctx.secret.version);
+      const credential = ctx.credential;
+      if (credential.secret !== undefined) {
+        span.setAttribute('keyward.credential.key_id', credential.secret.keyId);
+        span.setAttribute('keyward.credential.version', credential.secret.version);
       }
-      if (ctx.upstreamStatus !== undefined)
-        span.setAttribute('keyward.upstream.status_code', ctx.upstreamStatus);
-      if (ctx.credentialRefetched) span.setAttribute('keyward.credential.refetched', true);
+      if (credential.upstreamStatus !== undefined)
+        span.setAttribute('keyward.upstream.status_code', credential.upstreamStatus);
+      if (credential.refetched) span.setAttribute('keyward.credential.refetched', true);
       span.end();
     }
   };

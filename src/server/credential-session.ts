@@ -78,6 +78,17 @@ interface Refetch {
   readonly rejectedVersion: string | undefined;
 }
 
+/**
+ * Carries an auth rejection out of the origin's breaker (and only that far): a thrown error the
+ * breaker does not handle is not sampled, so a 401/403 counts neither as a failure nor as a
+ * success of the origin, as before the session returned outcome values.
+ */
+class PassedThroughBreaker extends Error {
+  constructor(readonly outcome: AttemptOutcome) {
+    super('auth rejection passed through the origin breaker');
+  }
+}
+
 export class CredentialSession {
   constructor(private readonly deps: CredentialSessionDeps) {}
 
@@ -125,7 +136,17 @@ export class CredentialSession {
         ? exchange
         : tracedExchange(call.trace, record, request, forceRefresh, exchange);
     const breakers = this.deps.breakers;
-    return breakers === undefined ? send() : breakers.run(tool.origin, send);
+    if (breakers === undefined) return send();
+    try {
+      return await breakers.run(tool.origin, async () => {
+        const outcome = await send();
+        if (outcome.kind === 'auth-rejected') throw new PassedThroughBreaker(outcome);
+        return outcome;
+      });
+    } catch (error) {
+      if (error instanceof PassedThroughBreaker) return error.outcome;
+      throw error;
+    }
   }
 
   private async resolve(

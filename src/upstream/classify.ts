@@ -1,6 +1,7 @@
 /**
  * Turns an upstream HTTP status into the pipeline's verdict: ok, credential rejected (401/403,
- * handled by the retry step), or a catalogued error. Messages carry the status, never the body.
+ * handled by the credential session, server/credential-session.ts), or a catalogued error.
+ * Messages carry the status, never the body.
  */
 import { systemClock, type Clock } from '../core/clock.js';
 import { KeywardError } from '../core/errors.js';

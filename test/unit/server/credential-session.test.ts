@@ -17,6 +17,7 @@ import {
   type SessionCall,
 } from '../../../src/server/credential-session.js';
 import type { UpstreamResponse } from '../../../src/upstream/http-client.js';
+import { OriginBreakers } from '../../../src/upstream/origin-breakers.js';
 import type { InjectContext, Injector, OutboundRequest } from '../../../src/upstream/outbound-request.js';
 
 const ORIGIN = 'https://api.example.test';
@@ -206,5 +207,36 @@ describe('CredentialSession', () => {
     );
     expect(http.requests).toHaveLength(1);
     expect(record).toMatchObject({ secret: { version: 'v1' }, upstreamStatus: 401, refetched: true });
+  });
+
+  it("auth rejections are not sampled by the origin's breaker (neither failures nor successes)", async () => {
+    const breakers = new OriginBreakers({
+      threshold: 0.5,
+      minimumCalls: 2,
+      windowSeconds: 10,
+      openSeconds: 60,
+    });
+    const resolver = new FakeResolver();
+    const rejecting = new CredentialSession({ resolver, http: new FakeHttp([401]), breakers });
+    for (let i = 0; i < 3; i++) {
+      expect((await rejecting.run(callOf(compiled('with_key')), newCredentialRecord())).kind).toBe(
+        'credential-invalid',
+      );
+    }
+    // Two 5xx after six unsampled 401s: the failure ratio is 2/2, so the breaker opens.
+    const failing = new CredentialSession({ resolver, http: new FakeHttp([503]), breakers });
+    for (let i = 0; i < 2; i++) {
+      await expect(failing.run(callOf(compiled('with_key')), newCredentialRecord())).rejects.toMatchObject({
+        code: 'upstream_error',
+      });
+    }
+    const http = new FakeHttp([200]);
+    await expect(
+      new CredentialSession({ resolver, http, breakers }).run(
+        callOf(compiled('with_key')),
+        newCredentialRecord(),
+      ),
+    ).rejects.toMatchObject({ code: 'upstream_error', message: expect.stringContaining('circuit open') });
+    expect(http.requests).toHaveLength(0);
   });
 });

@@ -119,8 +119,21 @@ describe('SqliteAuditSink', () => {
     // Journaled; the insert then finds the file gone and the store is marked failing.
     await sink.append(ev(4));
     await expect(sink.flush()).rejects.toMatchObject({ code: 'audit_unavailable' });
-    // The next call opens a new file: the journaled record lands first, then the new one.
-    await sink.append(ev(5));
+    // The next call opens a new file: the journaled record lands first, then the new one. (On a
+    // loaded machine the failed insert can count as slow, like a lock wait: calls are then refused
+    // until the background retry, at most RETRY_MS later, has opened the new file.)
+    const deadline = Date.now() + 5_000;
+    for (;;) {
+      const appended = await sink.append(ev(5)).then(
+        () => true,
+        (error: unknown) => {
+          if (Date.now() > deadline) throw error;
+          return false;
+        },
+      );
+      if (appended) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
     const records = await sink.tail(10);
     expect(records.map((r) => [r.seq, r.requestId])).toEqual([
       [4, 'r4'],

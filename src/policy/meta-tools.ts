@@ -3,13 +3,21 @@
  * grants, remaining rate) and `request_capability` (permission, justification, ttlSeconds):
  * auto-granted by an allow rule, sent for approval on an approve rule, denied otherwise.
  * Both answer with structuredContent; neither ever touches a credential.
+ *
+ * They run through the Gateway's one call entry (server/gateway.ts) like configured tools: it
+ * validates the arguments against `definition.inputSchema`, counts the call for drain, audits a
+ * refusal and formats every error in the one shape (server/tool-result.ts). A meta-tool therefore
+ * receives schema-valid arguments and refuses by throwing a KeywardError.
  */
 import type { CallToolResult, Tool } from '@modelcontextprotocol/sdk/types.js';
 import type { Elicitor } from './authorizer.js';
-import { isKeywardError, toStructuredError, type KeywardError } from '../core/errors.js';
+import { KeywardError } from '../core/errors.js';
 import type { Principal } from '../core/types.js';
 import { PINNED_ARGS, type ArgConstraints } from './grant-store.js';
 import type { CapabilityAuthorizer, RequestInput } from './capability-authorizer.js';
+
+/** The permission meta-tool calls are recorded under (audit, errors, metrics). */
+export const META_PERMISSION = 'keyward:meta';
 
 /** Extra tools served beside the configured ones (list_capabilities, request_capability). */
 export interface MetaTool {
@@ -25,30 +33,15 @@ export interface MetaTool {
   ): Promise<CallToolResult>;
 }
 
-function result(structured: Record<string, unknown>, text: string, isError = false): CallToolResult {
-  return {
-    content: [{ type: 'text', text }],
-    structuredContent: structured,
-    ...(isError ? { isError: true } : {}),
-  };
+function result(structured: Record<string, unknown>, text: string): CallToolResult {
+  return { content: [{ type: 'text', text }], structuredContent: structured };
 }
 
-function invalid(message: string): CallToolResult {
-  return result(
-    {
-      error: {
-        code: 'invalid_arguments',
-        message,
-        retryable: false,
-        nextStep: 'fix the arguments named in the message and call again',
-      },
-    },
-    `invalid_arguments: ${message}`,
-    true,
-  );
-}
-
-/** Validates request_capability arguments by hand (small, closed shape; unknown keys rejected). */
+/**
+ * The rules of request_capability's arguments its JSON Schema cannot state (the Gateway has
+ * already checked the schema: types, unknown keys); returns what is wrong, or the request.
+ * Kept complete on its own, so a caller that skips the schema is still safe.
+ */
 export function parseRequest(args: Record<string, unknown>): RequestInput | string {
   const allowed = new Set(['permission', 'justification', 'ttlSeconds', 'constraints']);
   for (const key of Object.keys(args)) if (!allowed.has(key)) return `unknown argument "${key}"`;
@@ -91,27 +84,13 @@ export function parseRequest(args: Record<string, unknown>): RequestInput | stri
   };
 }
 
-/** A structured refusal in the same shape as a tool call's (rate_limited from the meta-tool bucket). */
-function refused(error: KeywardError, tool: string, requestId: string): CallToolResult {
-  const structured = toStructuredError(error, { tool, permission: 'keyward:meta', requestId });
-  const retry =
-    structured.retryAfterSeconds === undefined ? '' : ` Retry after ${structured.retryAfterSeconds} s.`;
-  return result({ error: structured }, `${structured.code}: ${structured.message}.${retry}`, true);
-}
-
-/** Runs a meta-tool call after taking one call from the principal's meta-tool bucket. */
+/** Runs a meta-tool call after taking one call from the principal's meta-tool bucket (throws rate_limited). */
 async function limited(
   authorizer: CapabilityAuthorizer,
-  tool: string,
-  context: { principal: Principal; requestId: string },
+  context: { principal: Principal },
   run: () => Promise<CallToolResult>,
 ): Promise<CallToolResult> {
-  try {
-    await authorizer.takeMetaToolCall(context.principal);
-  } catch (error) {
-    if (isKeywardError(error)) return refused(error, tool, context.requestId);
-    throw error;
-  }
+  await authorizer.takeMetaToolCall(context.principal);
   return run();
 }
 
@@ -126,7 +105,7 @@ export function capabilityMetaTools(authorizer: CapabilityAuthorizer): MetaTool[
       annotations: { readOnlyHint: true, openWorldHint: false },
     },
     call(_args, context) {
-      return limited(authorizer, 'list_capabilities', context, async () => {
+      return limited(authorizer, context, async () => {
         const capabilities = await authorizer.describe(context.principal);
         const lines = capabilities.map(
           (c) =>
@@ -171,7 +150,7 @@ export function capabilityMetaTools(authorizer: CapabilityAuthorizer): MetaTool[
       annotations: { readOnlyHint: false, openWorldHint: false },
     },
     call(args, context) {
-      return limited(authorizer, 'request_capability', context, () => requestFor(args, context));
+      return limited(authorizer, context, () => requestFor(args, context));
     },
   };
 
@@ -180,7 +159,8 @@ export function capabilityMetaTools(authorizer: CapabilityAuthorizer): MetaTool[
     context: Parameters<MetaTool['call']>[1],
   ): Promise<CallToolResult> => {
     const request = parseRequest(args);
-    if (typeof request === 'string') return invalid(request);
+    if (typeof request === 'string')
+      throw new KeywardError('invalid_arguments', `invalid arguments: ${request}`);
     const outcome = await authorizer.requestCapability(context.principal, request, {
       requestId: context.requestId,
       ...(context.sessionId === undefined ? {} : { sessionId: context.sessionId }),

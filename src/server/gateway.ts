@@ -21,7 +21,14 @@ import type { WebhookNotifier } from '../observability/notifier.js';
 import { initialCallState, type CallContext } from './call-context.js';
 import { type CallPipeline } from './call-pipeline.js';
 import type { CompiledTool } from './compiled-tool.js';
-import type { MetaTool } from '../policy/meta-tools.js';
+import { META_PERMISSION, type MetaTool } from '../policy/meta-tools.js';
+import { auditEvent } from '../core/audit-events.js';
+import {
+  checkArgumentSize,
+  createValidatorFactory,
+  strictInputSchema,
+  type ArgumentValidator,
+} from './argument-validator.js';
 import { errorResult, successResult } from './tool-result.js';
 import { principalKey, type InFlightLimiter } from '../policy/in-flight-limiter.js';
 import type { ConnectionManager } from '../connections/connection-manager.js';
@@ -72,6 +79,8 @@ export class Gateway {
   private readonly listeners = new Set<{ principal: Principal; notify: () => void }>();
   private readonly listCache = new Map<string, Tool[]>();
   private readonly metaByName: ReadonlyMap<string, MetaTool>;
+  private readonly metaValidators = new Map<MetaTool, ArgumentValidator>();
+  private validatorFor: ReturnType<typeof createValidatorFactory> | undefined;
 
   constructor(
     readonly parts: GatewayParts,
@@ -131,7 +140,7 @@ export class Gateway {
         `${limiter.max} calls of this agent are already running; retry when one has finished`,
         { retryAfterSeconds: 1 },
       );
-      const permission = this.parts.tools.get(name)?.permission ?? 'keyward:meta';
+      const permission = this.parts.tools.get(name)?.permission ?? META_PERMISSION;
       return errorResult(busy, { tool: name, permission, requestId: randomUUID() });
     }
     try {
@@ -141,41 +150,54 @@ export class Gateway {
     }
   }
 
-  private async runCall(name: string, rawArgs: unknown, options: CallOptions): Promise<CallToolResult> {
+  /** The one entry of every call, configured tool or meta-tool. */
+  private runCall(name: string, rawArgs: unknown, options: CallOptions): Promise<CallToolResult> {
     const requestId = randomUUID();
     const meta = this.metaByName.get(name);
     if (meta !== undefined) {
-      const args =
-        rawArgs !== null && typeof rawArgs === 'object' ? (rawArgs as Record<string, unknown>) : {};
-      return meta.call(args, {
-        principal: options.principal,
-        sessionId: options.sessionId,
-        elicitor: options.elicitor,
-        requestId,
-      });
+      return this.counted(name, META_PERMISSION, requestId, options, () =>
+        this.runMeta(meta, rawArgs, options, requestId),
+      );
     }
     const tool = this.parts.tools.get(name);
     if (tool === undefined) throw new Error(`unknown tool ${name}`);
-    const ctx: CallContext = {
-      requestId,
-      startedAt: this.parts.clock.now(),
-      principal: options.principal,
-      tool,
-      rawArgs,
-      sessionId: options.sessionId,
-      signal: options.signal,
-      elicitor: options.elicitor,
-      traceParent: options.traceParent,
-      ...initialCallState(),
-    };
+    return this.counted(name, tool.permission, requestId, options, async () => {
+      const ctx: CallContext = {
+        requestId,
+        startedAt: this.parts.clock.now(),
+        principal: options.principal,
+        tool,
+        rawArgs,
+        sessionId: options.sessionId,
+        signal: options.signal,
+        elicitor: options.elicitor,
+        traceParent: options.traceParent,
+        ...initialCallState(),
+      };
+      return successResult(await this.pipeline(ctx));
+    });
+  }
+
+  /**
+   * What every call shares: refused once shutdown began, counted while it runs (drain waits for it,
+   * an approval elicitation included), every failure in the one error shape, alerts, metrics.
+   */
+  private async counted(
+    name: string,
+    permission: string,
+    requestId: string,
+    options: CallOptions,
+    run: () => Promise<CallToolResult>,
+  ): Promise<CallToolResult> {
     if (this.closed) {
       const stopping = new KeywardError('internal_error', 'keyward is shutting down; retry shortly');
-      return errorResult(stopping, { tool: name, permission: tool.permission, requestId });
+      return errorResult(stopping, { tool: name, permission, requestId });
     }
+    const startedAt = this.parts.clock.now();
     this.inFlight++;
     let errorCode: string | undefined;
     try {
-      return successResult(await this.pipeline(ctx));
+      return await run();
     } catch (error) {
       errorCode = isKeywardError(error) ? error.code : 'internal_error';
       if (!isKeywardError(error)) {
@@ -184,19 +206,83 @@ export class Gateway {
           'internal error in tool call',
         );
       }
-      return errorResult(error, { tool: name, permission: tool.permission, requestId });
+      return errorResult(error, { tool: name, permission, requestId });
     } finally {
-      if (errorCode !== undefined)
-        this.alertOn(errorCode, name, tool.permission, options.principal, requestId);
+      if (errorCode !== undefined) this.alertOn(errorCode, name, permission, options.principal, requestId);
       this.observer?.callFinished({
         tool: name,
-        permission: tool.permission,
+        permission,
         errorCode,
-        durationMs: this.parts.clock.now() - ctx.startedAt,
+        durationMs: this.parts.clock.now() - startedAt,
       });
       this.inFlight--;
       if (this.inFlight === 0) for (const wake of this.drainWaiters.splice(0)) wake();
     }
+  }
+
+  /**
+   * A meta-tool call: the same argument checks as a configured tool (size, the tool's JSON Schema,
+   * strictly), then the tool; a refusal is recorded as call.rejected, as the pipeline records one
+   * (best effort: nothing was sent upstream).
+   */
+  private async runMeta(
+    meta: MetaTool,
+    rawArgs: unknown,
+    options: CallOptions,
+    requestId: string,
+  ): Promise<CallToolResult> {
+    const startedAt = this.parts.clock.now();
+    try {
+      checkArgumentSize(rawArgs);
+      const args = this.metaValidator(meta)(rawArgs);
+      return await meta.call(args, {
+        principal: options.principal,
+        sessionId: options.sessionId,
+        elicitor: options.elicitor,
+        requestId,
+      });
+    } catch (error) {
+      const code = isKeywardError(error) ? error.code : 'internal_error';
+      const refusal = auditEvent(
+        'call.rejected',
+        this.parts.clock.now(),
+        {
+          requestId,
+          sessionId: options.sessionId,
+          agent: options.principal.agent,
+          tenant: options.principal.tenant,
+          tool: meta.definition.name,
+          permission: META_PERMISSION,
+        },
+        {
+          decision: code === 'invalid_arguments' ? 'invalid' : 'deny',
+          errorCode: code,
+          outcome: 'rejected',
+          latencyMs: this.parts.clock.now() - startedAt,
+        },
+      );
+      await this.parts.audit.append(refusal).catch((auditError: unknown) => {
+        this.parts.logger.error(
+          { requestId, err: String(auditError) },
+          'audit: could not record a rejection',
+        );
+      });
+      throw error;
+    }
+  }
+
+  /** Meta-tool validators, compiled on first use (most sessions never call one; start-up stays lean). */
+  private metaValidator(meta: MetaTool): ArgumentValidator {
+    let validate = this.metaValidators.get(meta);
+    if (validate === undefined) {
+      this.validatorFor ??= createValidatorFactory();
+      validate = this.validatorFor(
+        strictInputSchema(meta.definition.inputSchema),
+        `${meta.definition.name}.input`,
+      );
+      this.metaValidators.set(meta, validate);
+    }
+    return validate;
   }
 
   /** High-severity outcomes become alerts (the log always; the webhook when configured). */

@@ -48,7 +48,9 @@ async function setup(): Promise<{ gateway: Gateway; call: typeof call }> {
   return { gateway: g, call };
 }
 
-type StructuredError = { error: { code: string; tool: string; permission: string; requestId: string } };
+type StructuredError = {
+  error: { code: string; message: string; tool: string; permission: string; requestId: string };
+};
 const errorOf = (result: CallToolResult): StructuredError['error'] =>
   (result.structuredContent as StructuredError).error;
 

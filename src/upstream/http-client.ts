@@ -3,7 +3,7 @@
  * headers / total deadlines and a streamed byte cap. Errors become catalogued KeywardErrors whose
  * messages never carry the URL (its query string may hold a query-injected key).
  */
-import { Pool } from 'undici';
+import { Pool } from './undici-pool.js';
 import { KeywardError } from '../core/errors.js';
 import type { OutboundRequest } from './outbound-request.js';
 import { quoteUpstreamText } from './upstream-text.js';

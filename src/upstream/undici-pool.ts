@@ -1,0 +1,21 @@
+/**
+ * undici's `Pool` without the rest of undici. `import { Pool } from 'undici'` evaluates undici's
+ * whole index: fetch, WebSocket, EventSource, the cache stores, the mock agents and every
+ * interceptor (111 CommonJS files), about half of which keyward never uses; that was the largest
+ * single library cost of `keyward serve`'s cold start after the MCP SDK (issue 18).
+ *
+ * This loads the dispatcher and the request API only and wires them the way undici's index.js
+ * does (`Object.assign(Dispatcher.prototype, api)`), so `pool.request()` is the same function.
+ * undici has no `exports` map, so these paths are public files of the package; a unit test checks
+ * that this Pool is undici's own Pool class and that `request` is its API, so an undici release
+ * that moves them fails the test rather than a call.
+ */
+import { createRequire } from 'node:module';
+import type { Pool as UndiciPool } from 'undici';
+
+const require = createRequire(import.meta.url);
+const Dispatcher = require('undici/lib/dispatcher/dispatcher.js') as { prototype: object };
+Object.assign(Dispatcher.prototype, require('undici/lib/api/index.js') as object);
+
+export const Pool = require('undici/lib/dispatcher/pool.js') as typeof UndiciPool;
+export type Pool = UndiciPool;

@@ -20,7 +20,7 @@ import {
   type RequestInput,
   type RequestOutcome,
 } from './capability-terms.js';
-import { conditionReadsArgs } from './cel-condition.js';
+import { conditionReadsArgs } from './policy-validation.js';
 import { grantIsLive, type Grant } from './grant-store.js';
 import type { HumanApproval } from './human-approval.js';
 import type { PolicyAudit } from './policy-audit.js';

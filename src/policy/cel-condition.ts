@@ -10,6 +10,9 @@ import type { KeywardConfig } from '../config/schema.js';
 import type { ConfigIssue } from '../config/load.js';
 import { ConfigError } from '../core/errors.js';
 import type { ConditionCompiler, ConditionEvaluator, PolicyInput } from './policy-engine.js';
+import { assertPolicy, policyIssues } from './policy-validation.js';
+
+export { conditionReadsArgs } from './policy-validation.js';
 
 const env = new Environment({ limits: { maxAstNodes: 2000, maxDepth: 50 } })
   .registerVariable('principal', 'map')
@@ -63,43 +66,12 @@ export const compileCelCondition: ConditionCompiler = (
   };
 };
 
-/** Whether an expression reads the call's arguments (so a decision without arguments is provisional). */
-export function conditionReadsArgs(expression: string): boolean {
-  return /\bargs\b/.test(expression);
-}
-
-/** Every problem in `policy.rules[*].when`, with its path; empty when all compile. */
+/** Every problem in the policy (`when` compiled with CEL), with its path; empty when all is valid. */
 export function validatePolicy(config: KeywardConfig): ConfigIssue[] {
-  const issues: ConfigIssue[] = [];
-  config.policy.rules.forEach((rule, index) => {
-    if (rule.when === undefined) return;
-    const path = `policy.rules[${index}].when`;
-    try {
-      compileCelCondition(rule.when, path);
-    } catch (error) {
-      if (error instanceof ConfigError) issues.push(...error.issues);
-      else issues.push({ path, message: firstLine(error) });
-    }
-    if (rule.effect !== 'approve' && rule.maxGrantTtlSeconds !== undefined) {
-      issues.push({
-        path: `policy.rules[${index}].maxGrantTtlSeconds`,
-        message: 'only approve rules create grants',
-      });
-    }
-  });
-  config.policy.rules.forEach((rule, index) => {
-    if (rule.maxGrantTtlSeconds !== undefined && rule.grantTtlSeconds > rule.maxGrantTtlSeconds) {
-      issues.push({
-        path: `policy.rules[${index}].grantTtlSeconds`,
-        message: `greater than maxGrantTtlSeconds (${rule.maxGrantTtlSeconds})`,
-      });
-    }
-  });
-  return issues;
+  return policyIssues(config, compileCelCondition);
 }
 
 /** Throws a ConfigError listing every policy problem (for the composition root and CLI commands). */
 export function assertValidPolicy(config: KeywardConfig, file = 'config'): void {
-  const issues = validatePolicy(config);
-  if (issues.length > 0) throw new ConfigError(`invalid policy in ${file}`, issues);
+  assertPolicy(config, file, compileCelCondition);
 }

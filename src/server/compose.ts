@@ -29,7 +29,7 @@ import { tracingRequested, type Tracing } from '../observability/tracing.js';
 import { loadToolSources } from '../openapi/tool-sources.js';
 import type { Authorizer } from '../policy/authorizer.js';
 import { CapabilityAuthorizer } from '../policy/capability-authorizer.js';
-import { assertValidPolicy, compileCelCondition } from '../policy/cel-condition.js';
+import { assertPolicy, loadConditionCompiler } from '../policy/policy-validation.js';
 import { createGrantStore, createRateLimiter } from '../policy/grant-store-registry.js';
 import { capabilityMetaTools, type MetaTool } from '../policy/meta-tools.js';
 import { PolicyEngine } from '../policy/policy-engine.js';
@@ -105,7 +105,8 @@ export async function compileConfiguredTools(
   options: { logger?: Logger; oauth2?: InjectorHooks['oauth2'] } = {},
 ): Promise<ReadonlyMap<string, CompiledTool>> {
   const { config, baseDir } = loaded;
-  assertValidPolicy(config, loaded.file);
+  // The CEL engine is loaded only when some rule has a condition.
+  assertPolicy(config, loaded.file, await loadConditionCompiler(config));
   if (config.toolSources.length > 0) {
     Object.assign(
       config.tools,
@@ -265,7 +266,7 @@ async function capabilities(
   closers: Closers,
   toolListChanged: () => void,
 ): Promise<CapabilityAuthorizer> {
-  const engine = new PolicyEngine(config.policy.rules, compileCelCondition);
+  const engine = new PolicyEngine(config.policy.rules, await loadConditionCompiler(config));
   const storeDeps = {
     config,
     logger: parts.logger,

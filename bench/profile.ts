@@ -1,4 +1,8 @@
-/** Profiles keyward (`node --cpu-prof`) under c16 load: `node --import tsx bench/profile.ts stdio|http [calls]`; then bench/profile-summary.mjs <dir>. */
+/**
+ * Profiles keyward (`node --cpu-prof`) under c16 load: `node --import tsx bench/profile.ts stdio|http
+ * [calls] [bodyBytes]`; then bench/profile-summary.mjs <dir>. bodyBytes pads the upstream's answer
+ * (the S5 payload sizes: 200, 20480, 204800).
+ */
 import { StdioRpc, McpSession, HttpRpc } from './lib/drivers.js';
 import { makeWorkspace, MAIN_JS } from './lib/keyward.js';
 import { spawnTracked, freePort, waitPort, killAllChildren } from './lib/proc.js';
@@ -46,7 +50,12 @@ if (mode === 'stdio') {
   };
 }
 await s.initialize();
-const r = await closedLoop((k) => s.callItem('get_item', String(k)), Number(process.argv[3] ?? 6000), 16);
+const size = process.argv[4];
+const r = await closedLoop(
+  (k) => s.callItem('get_item', String(k), size === undefined ? {} : { size }),
+  Number(process.argv[3] ?? 6000),
+  16,
+);
 console.error(r.callsPerSec, r.errors, r.firstError);
 await close();
 await upp.kill();

@@ -1,9 +1,11 @@
 /**
  * Secret redaction: removes each known secret from text in every common encoding (raw, base64 at
  * every byte alignment, percent-encoded, JSON-escaped, hex) and any partial run of `minRun` or more
- * consecutive characters of a secret's core (secret-core.ts). All patterns are precomputed once;
- * `redact` is one linear scan with a rolling-hash prefilter, so its cost is proportional to the
- * text, not to the number of patterns.
+ * consecutive characters of a secret's core (secret-core.ts). All patterns are precomputed once per
+ * target set (one redactor per credential version, cached below); `redact` is one scan of the text
+ * for all of them that skips the positions where no pattern can start (a Wu–Manber shift table), so
+ * its cost grows with the text, not with the number of patterns, and on ordinary text it visits
+ * about one position in seven.
  *
  * Not an oracle (issue 12 §1): each pattern remembers the secret text it stands for, and a match
  * whose secret text the agent itself sent (reflected-input.ts) is left as it came, so what the agent
@@ -215,16 +217,22 @@ function normalizeTarget(target: string | RedactionTarget): RedactionTarget {
 
 // ---------------------------------------------------------------------------------------------
 // Matching: patterns of at least KEY_LENGTH characters are indexed by their first KEY_LENGTH
-// characters and found with a rolling hash over the text; shorter ones (full forms of short
-// secrets) are found with indexOf.
+// characters (their key); shorter ones (full forms of short secrets) are found with indexOf.
+//
+// The scan looks at the key-sized window at each candidate position i and reads its last two
+// characters (a block). SHIFT[block] is how far the window may move without passing the start of
+// any key: KEY_LENGTH − 1 − q for the smallest such distance over every key containing the block
+// ending at offset q, and KEY_LENGTH − 1 for a block no key contains (Wu and Manber, "A fast
+// algorithm for multi-pattern searching", 1994). Blocks share table slots, and a shared slot keeps
+// the smallest shift, so a collision only costs speed. Only at shift 0 is the window's key looked
+// up (hash bitmap first, then the index). Every position where a key starts is therefore visited,
+// as the previous scan (one rolling hash at every position) did: the matches are the same.
 // ---------------------------------------------------------------------------------------------
 
-function powBase(exp: number): number {
-  let p = 1;
-  for (let i = 0; i < exp; i++) p = Math.imul(p, HASH_BASE);
-  return p;
-}
-const BASE_POW_KEY = powBase(KEY_LENGTH - 1);
+const BLOCK_BITS = 14;
+const BLOCK_MASK = (1 << BLOCK_BITS) - 1;
+/** Two UTF-16 units → a table slot; distinct for every pair of ASCII characters. */
+const blockSlot = (a: number, b: number): number => ((a << 7) ^ b) & BLOCK_MASK;
 
 function hashKey(s: string, from: number): number {
   let h = 0;
@@ -261,6 +269,7 @@ export function compileRedactor(
   const index = new Map<string, string[]>();
   const short: string[] = [];
   const bitmap = new Uint32Array(1 << (HASH_BITS - 5));
+  const shift = new Uint8Array(1 << BLOCK_BITS).fill(KEY_LENGTH - 1);
   for (const p of patterns.keys()) {
     if (p.length < KEY_LENGTH) {
       short.push(p);
@@ -268,10 +277,17 @@ export function compileRedactor(
     }
     const key = p.slice(0, KEY_LENGTH);
     const list = index.get(key);
-    if (list) list.push(p);
-    else index.set(key, [p]);
+    if (list) {
+      list.push(p);
+      continue;
+    }
+    index.set(key, [p]);
     const slot = hashKey(p, 0) & HASH_MASK;
     bitmap[slot >>> 5]! |= 1 << (slot & 31);
+    for (let q = 1; q < KEY_LENGTH; q++) {
+      const block = blockSlot(key.charCodeAt(q - 1), key.charCodeAt(q));
+      shift[block] = Math.min(shift[block]!, KEY_LENGTH - 1 - q);
+    }
   }
   let shortestPattern = Infinity;
   for (const p of patterns.keys()) shortestPattern = Math.min(shortestPattern, p.length);
@@ -286,10 +302,15 @@ export function compileRedactor(
   function matches(text: string, reflected: ReflectedInput): [number, number][] {
     const found: [number, number][] = [];
     const n = text.length;
-    if (index.size > 0 && n >= KEY_LENGTH) {
-      let h = hashKey(text, 0);
-      for (let i = 0; ; i++) {
-        const slot = h & HASH_MASK;
+    if (index.size > 0) {
+      for (let i = 0; i + KEY_LENGTH <= n;) {
+        const skip =
+          shift[blockSlot(text.charCodeAt(i + KEY_LENGTH - 2), text.charCodeAt(i + KEY_LENGTH - 1))]!;
+        if (skip > 0) {
+          i += skip;
+          continue;
+        }
+        const slot = hashKey(text, i) & HASH_MASK;
         if ((bitmap[slot >>> 5]! & (1 << (slot & 31))) !== 0) {
           const list = index.get(text.slice(i, i + KEY_LENGTH));
           if (list) {
@@ -301,11 +322,7 @@ export function compileRedactor(
             }
           }
         }
-        if (i + KEY_LENGTH >= n) break;
-        h =
-          (Math.imul(h - Math.imul(text.charCodeAt(i), BASE_POW_KEY), HASH_BASE) +
-            text.charCodeAt(i + KEY_LENGTH)) |
-          0;
+        i++;
       }
     }
     for (const p of short) {

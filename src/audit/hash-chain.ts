@@ -1,5 +1,5 @@
 /** Per-writer hash chains: canonical JSON, record hashing, chain building and chain verification. */
-import { createHash, createHmac, randomBytes } from 'node:crypto';
+import { createHmac, hash, randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { AuditEvent } from '../core/types.js';
 import type { AuditRecord, VerifyReport } from './audit-sink.js';
@@ -39,8 +39,9 @@ function sortedCopy(value: unknown): unknown {
   return out;
 }
 
+/** SHA-256 as hex; the one-shot `crypto.hash` costs about a third of a Hash object per record. */
 export function sha256Hex(text: string): string {
-  return createHash('sha256').update(text, 'utf8').digest('hex');
+  return hash('sha256', text, 'hex');
 }
 
 /** How a record's hash is computed from its canonical body. */
@@ -65,6 +66,35 @@ export interface ChainedRecord {
   readonly hash: string;
 }
 
+/**
+ * The sorted field order of a record whose event has `keys` (in the event's own order): the event's
+ * keys and the chain keys, sorted; a same-named pair (an event field named like a chain field) is
+ * kept once, since the chain value wins; `hash` is never hashed. Events of one kind always have
+ * the same keys in the same order, so the order is computed once per key list and reused.
+ */
+function fieldOrder(keys: readonly string[]): readonly string[] {
+  const signature = keys.join('\u0000');
+  const known = fieldOrders.get(signature);
+  // A key holding the separator could make two key lists share a signature: compare the lists.
+  if (known !== undefined && sameKeys(known.keys, keys)) return known.order;
+  const sorted = [...keys, 'prevHash', 'seq', 'writer'].sort();
+  const order = sorted.filter((key, i) => key !== 'hash' && key !== sorted[i - 1]);
+  if (fieldOrders.size < MAX_FIELD_ORDERS) fieldOrders.set(signature, { keys: [...keys], order });
+  return order;
+}
+
+const MAX_FIELD_ORDERS = 256;
+const fieldOrders = new Map<
+  string,
+  { readonly keys: readonly string[]; readonly order: readonly string[] }
+>();
+
+function sameKeys(a: readonly string[], b: readonly string[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
 /** Builds the canonical body and hash of one record. */
 export function chainRecord(
   event: AuditEvent,
@@ -73,17 +103,10 @@ export function chainRecord(
   prevHash: string,
   hasher: RecordHasher = sha256Hex,
 ): ChainedRecord {
-  // Chain fields win over same-named fields an event might carry; `hash` is never hashed. Sorting
-  // the event's keys with the chain keys puts a same-named pair side by side: the first is kept.
+  // Chain fields win over same-named fields an event might carry; `hash` is never hashed.
   const fields = event as unknown as Record<string, unknown>;
-  const keys = Object.keys(fields);
-  keys.push('prevHash', 'seq', 'writer');
-  keys.sort();
   const unhashed: Record<string, unknown> = {};
-  let previous: string | undefined;
-  for (const key of keys) {
-    if (key === previous || key === 'hash') continue;
-    previous = key;
+  for (const key of fieldOrder(Object.keys(fields))) {
     let v: unknown;
     if (key === 'seq') v = seq;
     else if (key === 'writer') v = writer;

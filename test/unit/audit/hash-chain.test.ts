@@ -85,6 +85,32 @@ describe('WriterChain', () => {
     expect(JSON.parse(r.body)).not.toHaveProperty('hash');
   });
 
+  it('hashes the canonical JSON of the event and its chain fields, whatever events came before', () => {
+    // chainRecord reuses the field order of a key list it has seen: every body must still equal
+    // the canonical JSON of its own fields, including key lists that join to the same string.
+    const expected = (e: Record<string, unknown>, seq: number) => {
+      const fields: Record<string, unknown> = { ...e, writer: 'w1', seq, prevHash: GENESIS_HASH };
+      delete fields.hash;
+      return canonicalJson(fields);
+    };
+    const split = { a: 1, b: 2 } as unknown as AuditEvent;
+    const joined = { 'a\u0000b': 3 } as unknown as AuditEvent;
+    expect(chainRecord(split, 'w1', 1, GENESIS_HASH).body).toBe(expected({ a: 1, b: 2 }, 1));
+    expect(chainRecord(joined, 'w1', 1, GENESIS_HASH).body).toBe(expected({ 'a\u0000b': 3 }, 1));
+    const keyed = fc.dictionary(fc.string({ maxLength: 6 }), fc.jsonValue({ maxDepth: 2 }), { maxKeys: 6 });
+    fc.assert(
+      fc.property(fc.array(keyed, { minLength: 1, maxLength: 8 }), (events) => {
+        events.forEach((e, i) => {
+          for (const again of [e, { ...e }]) {
+            const r = chainRecord(again as unknown as AuditEvent, 'w1', i + 1, GENESIS_HASH);
+            expect(r.body).toBe(expected(again, i + 1));
+            expect(r.hash).toBe(sha256Hex(r.body));
+          }
+        });
+      }),
+    );
+  });
+
   it('generates distinct writer ids with host and pid', () => {
     const a = newWriterId();
     expect(a).toContain(`-${process.pid}-`);

@@ -107,6 +107,12 @@ interface OpenDb {
   readonly queries: Map<string, Database.Statement<unknown[], Row>>;
 }
 
+interface GroupedAppend {
+  readonly event: AuditEvent;
+  resolve(): void;
+  reject(error: Error): void;
+}
+
 function str(value: unknown): string | null {
   return typeof value === 'string' ? value : null;
 }
@@ -155,7 +161,11 @@ export class SqliteAuditSink implements AuditSink {
   private closed = false;
   /** Journaled records not yet committed to SQLite, in chain order. */
   private queue: StoredRecord[] = [];
-  private commitScheduled = false;
+  /** The batched insert of the records queued since the last one (COMMIT_DELAY_MS after the first). */
+  private commitTimer: NodeJS.Timeout | undefined;
+  /** Admitted events of this loop turn, not chained or journaled yet (see `append`). */
+  private group: GroupedAppend[] = [];
+  private groupScheduled = false;
   /** Set while SQLite cannot take records: appends are refused until a commit succeeds again. */
   private failure: { readonly message: string; readonly at: number; readonly slow: boolean } | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
@@ -186,10 +196,14 @@ export class SqliteAuditSink implements AuditSink {
     return this.chain.writer;
   }
 
+  /**
+   * Resolves once the event's chained record is in the journal. The events appended in one loop
+   * turn are chained and journaled together at the end of the turn (one `write()`: group append);
+   * a call waits only for its own turn's write, and every check that can refuse it runs now.
+   */
   append(event: AuditEvent): Promise<void> {
     try {
-      this.record(event);
-      return RESOLVED;
+      this.admit();
     } catch (error) {
       return Promise.reject(
         error instanceof KeywardError
@@ -197,20 +211,31 @@ export class SqliteAuditSink implements AuditSink {
           : unavailable('the audit store could not record the event', error),
       );
     }
+    return new Promise<void>((resolve, reject) => {
+      this.group.push({ event, resolve, reject });
+      // A caller that never yields to the event loop (a replay loop) writes a full group itself.
+      if (this.group.length >= MAX_BATCH) this.writeGroup();
+      else if (!this.groupScheduled) {
+        this.groupScheduled = true;
+        setImmediate(this.endOfTurn);
+      }
+    });
   }
 
   /** Commits every journaled record to SQLite now; rejects when SQLite cannot take them. */
   flush(): Promise<void> {
+    this.writeGroup();
     if (this.commitQueued()) return RESOLVED;
     return Promise.reject(unavailable('the audit store could not record the event', this.failure?.message));
   }
 
   /** Records not yet committed to SQLite (they are in the journal). */
   get pending(): number {
-    return this.queue.length;
+    return this.queue.length + this.group.length;
   }
 
   async tail(limit: number): Promise<AuditRecord[]> {
+    this.writeGroup();
     this.commitQueued();
     const { tail } = this.ensureOpen();
     return tail
@@ -220,6 +245,7 @@ export class SqliteAuditSink implements AuditSink {
   }
 
   async query(query: AuditQuery): Promise<AuditRecord[]> {
+    this.writeGroup();
     this.commitQueued();
     const open = this.ensureOpen();
     const where: string[] = [];
@@ -262,6 +288,7 @@ export class SqliteAuditSink implements AuditSink {
   }
 
   async verify(): Promise<VerifyReport> {
+    this.writeGroup();
     this.commitQueued();
     const { db } = this.ensureOpen();
     const verifier = new ChainVerifier(this.anchor.verifierOptions());
@@ -302,6 +329,7 @@ export class SqliteAuditSink implements AuditSink {
     if (this.closed) return;
     this.closed = true;
     clearTimeout(this.retryTimer);
+    this.writeGroup();
     if (this.commitQueued()) {
       this.anchor.close();
       this.journal.remove();
@@ -316,8 +344,8 @@ export class SqliteAuditSink implements AuditSink {
     this.closeDb();
   }
 
-  /** Chains, journals and queues one event; throws (audit_unavailable) when it cannot be recorded. */
-  private record(event: AuditEvent): void {
+  /** Throws (audit_unavailable) when an event cannot be recorded now. */
+  private admit(): void {
     if (this.closed) throw unavailable('the audit trail is closed');
     if (this.failure !== undefined && !this.recover()) {
       throw unavailable('the audit store could not record the event', this.failure?.message);
@@ -325,32 +353,46 @@ export class SqliteAuditSink implements AuditSink {
     if (this.open?.writable !== true && !this.checkWritable()) {
       throw unavailable('the audit store cannot be written', this.failure?.message);
     }
-    if (this.queue.length >= this.maxPending) {
+    if (this.queue.length + this.group.length >= this.maxPending) {
       throw unavailable(`the audit queue is full (${this.maxPending} events pending)`);
     }
-    const records = this.chain.build([event]);
-    const record = records[0] as ChainedRecord;
+  }
+
+  private readonly endOfTurn = (): void => {
+    this.groupScheduled = false;
+    this.writeGroup();
+  };
+
+  /**
+   * Chains the admitted events, journals them in one write and queues them for SQLite; then settles
+   * their appends. A failed write rejects them all and leaves the chain and the journal as they were.
+   */
+  private writeGroup(): void {
+    const group = this.group;
+    if (group.length === 0) return;
+    this.group = [];
+    const records = this.chain.build(group.map((g) => g.event));
     try {
-      this.journal.append(record.body);
+      this.journal.append(records.map((r) => r.body).join('\n'));
     } catch (error) {
       this.logger.error({ err: describe(error), journal: this.journal.file }, 'audit journal write failed');
-      throw unavailable('the audit journal cannot be written', error);
+      const refused = unavailable('the audit journal cannot be written', error);
+      for (const g of group) g.reject(refused);
+      return;
     }
     this.chain.advance(records);
     this.anchor.appended();
-    this.queue.push(storedFromChained(record));
-    // A caller that never yields to the event loop (a replay loop) drains a full batch itself.
+    for (const r of records) this.queue.push(storedFromChained(r));
+    for (const g of group) g.resolve();
+    // A caller that never yields to the event loop drains a full batch itself.
     if (this.queue.length >= MAX_BATCH) {
       this.commitQueued();
       return;
     }
-    if (!this.commitScheduled) {
-      this.commitScheduled = true;
-      setTimeout(() => {
-        this.commitScheduled = false;
-        this.commitQueued();
-      }, COMMIT_DELAY_MS);
-    }
+    this.commitTimer ??= setTimeout(() => {
+      this.commitTimer = undefined;
+      this.commitQueued();
+    }, COMMIT_DELAY_MS);
   }
 
   /**
@@ -403,6 +445,9 @@ export class SqliteAuditSink implements AuditSink {
       this.armRetry();
       return false;
     }
+    // Everything is in: an insert still scheduled (a flush or a query came first) has nothing to do.
+    clearTimeout(this.commitTimer);
+    this.commitTimer = undefined;
     if (this.failure !== undefined) {
       this.failure = undefined;
       clearTimeout(this.retryTimer);

@@ -8,6 +8,8 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import Database from 'better-sqlite3';
 import { createSqliteSink, type SqliteAuditSink } from '../../../src/audit/sqlite/sqlite-sink.js';
+import { WriteAheadJournal } from '../../../src/audit/sqlite/write-ahead-journal.js';
+import { readFileSync } from 'node:fs';
 import { silentLogger } from '../../../src/observability/logger.js';
 import type { AuditEvent } from '../../../src/core/types.js';
 
@@ -156,8 +158,9 @@ describe('SqliteAuditSink', () => {
        const sink = createSqliteSink({ path: ${JSON.stringify(file)}, logger: silentLogger(), writer: 'crashed-writer' });
        await sink.append({ type: 'call.started', time: new Date().toISOString(), agent: 'child', requestId: 'c0' });
        await sink.flush();
-       for (let i = 1; i <= 5; i++) await sink.append({ type: 'call.started', time: new Date().toISOString(), agent: 'child', requestId: 'c' + i });
-       // Killed before the batched insert of c1..c5 runs (it is scheduled for the next loop turn).
+       // Appended in one loop turn: one journal write, and the batched insert is 10 ms away.
+       await Promise.all([1, 2, 3, 4, 5].map((i) => sink.append({ type: 'call.started', time: new Date().toISOString(), agent: 'child', requestId: 'c' + i })));
+       // Killed before the batched insert of c1..c5 runs.
        process.stdout.write(String(sink.pending));
        process.kill(process.pid, 'SIGKILL');`,
     );
@@ -234,10 +237,60 @@ describe('SqliteAuditSink', () => {
     expect(stored?.seq).toBe(1);
   });
 
+  it('journals the appends of one loop turn in one write; each resolves once its line is written', async () => {
+    const file = freshPath();
+    const sink = sinkAt(file);
+    const write = vi.spyOn(WriteAheadJournal.prototype, 'append');
+    try {
+      const appends = [1, 2, 3, 4, 5].map((i) => sink.append(ev(i)));
+      expect(write).not.toHaveBeenCalled();
+      await Promise.all(appends);
+      expect(write).toHaveBeenCalledTimes(1);
+      const [journal] = readdirSync(`${file}.journals`);
+      const lines = readFileSync(path.join(`${file}.journals`, journal ?? ''), 'utf8')
+        .split('\n')
+        .filter((line) => line !== '')
+        .map((line) => JSON.parse(line) as { seq: number; requestId: string });
+      expect(lines.map((l) => [l.seq, l.requestId])).toEqual([1, 2, 3, 4, 5].map((i) => [i, `r${i}`]));
+      // The next turn's appends are a second write, continuing the chain.
+      await sink.append(ev(6));
+      expect(write).toHaveBeenCalledTimes(2);
+    } finally {
+      write.mockRestore();
+    }
+    expect(await sink.verify()).toMatchObject({ ok: true, records: 6 });
+  });
+
+  it('refuses every append of a group whose journal write fails; the chain continues from the last written record', async () => {
+    const file = freshPath();
+    const sink = sinkAt(file);
+    await sink.append(ev(1));
+    const write = vi.spyOn(WriteAheadJournal.prototype, 'append').mockImplementationOnce(() => {
+      throw Object.assign(new Error('no space left on device'), { code: 'ENOSPC' });
+    });
+    try {
+      const refused = await Promise.allSettled([2, 3, 4].map((i) => sink.append(ev(i))));
+      expect(refused.map((r) => r.status)).toEqual(['rejected', 'rejected', 'rejected']);
+      for (const r of refused) {
+        if (r.status === 'rejected') expect(r.reason).toMatchObject({ code: 'audit_unavailable' });
+      }
+      await sink.append(ev(5));
+    } finally {
+      write.mockRestore();
+    }
+    const records = await sink.tail(10);
+    expect(records.map((r) => [r.seq, r.requestId])).toEqual([
+      [1, 'r1'],
+      [2, 'r5'],
+    ]);
+    expect(await sink.verify()).toMatchObject({ ok: true, records: 2 });
+  });
+
   it('removes its journal on close once everything is in the database', async () => {
     const file = freshPath();
     const sink = createSqliteSink({ path: file, logger });
-    for (let i = 0; i < 10; i++) await sink.append(ev(i));
+    // One loop turn (one journal write): the batched insert has not run yet.
+    await Promise.all(Array.from({ length: 10 }, (_, i) => sink.append(ev(i))));
     expect(sink.pending).toBe(10);
     expect(readdirSync(`${file}.journals`)).toHaveLength(1);
     await sink.close();

@@ -1,0 +1,142 @@
+/**
+ * The SQLite audit sink alone, in process: this build's sink against a baseline build's, the two
+ * audit writes of a call (`call.started`, then `call.completed` after one loop turn standing in for
+ * the upstream), `concurrency` calls in flight, alternating batches in one process so both builds
+ * see the same machine load. The 10 ms batched inserts run as they do in the server (their CPU is
+ * counted). Reports CPU per call (both appends) per pair of batches: median and quartiles of the
+ * differences.
+ *
+ *   node --import tsx bench/micro/audit-append.ts <baseline>/dist/src [batches=30] [calls=2000] [concurrency=1]
+ *   KEYWARD_MICRO_THIS=<dist/src>: another build in place of this one (A/A: the method's bias).
+ *   KEYWARD_MICRO_CHAIN_KEY=1: both sinks with a keyed chain (HMAC) instead of SHA-256.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { repoRoot } from '../lib/proc.js';
+import type * as SqliteModule from '../../src/audit/sqlite/sqlite-sink.js';
+import type * as LoggerModule from '../../src/observability/logger.js';
+import type { AuditEvent } from '../../src/core/types.js';
+
+interface Build {
+  readonly name: string;
+  call(k: number): Promise<void>;
+  settle(): Promise<void>;
+  close(): Promise<void>;
+}
+
+const dir = mkdtempSync(path.join(tmpdir(), 'keyward-audit-micro-'));
+const chainKey = process.env.KEYWARD_MICRO_CHAIN_KEY === '1' ? Buffer.alloc(32, 7) : undefined;
+
+async function load(name: string, build: string, index: number): Promise<Build> {
+  const { createSqliteSink } = (await import(`${build}/audit/sqlite/sqlite-sink.js`)) as typeof SqliteModule;
+  const { silentLogger } = (await import(`${build}/observability/logger.js`)) as typeof LoggerModule;
+  const db = path.join(dir, `audit-${index}.db`);
+  const sink = createSqliteSink({
+    path: db,
+    logger: silentLogger(),
+    anchor: {
+      ...(chainKey === undefined ? {} : { chainKey }),
+      checkpoints: `${db}.checkpoints`,
+      checkpointIntervalMs: 60_000,
+    },
+  });
+  const turn = () => new Promise<void>((resolve) => setImmediate(resolve));
+  return {
+    name,
+    async call(k) {
+      // The fields the call step sets on a bench call (src/server/steps/audit-call.ts).
+      const base = {
+        time: new Date().toISOString(),
+        requestId: `req-${k}`,
+        agent: 'local',
+        tenant: 'default',
+        tool: 'get_item',
+        permission: 'items:read',
+        decision: 'allow',
+        ruleIds: ['allow-read'],
+        origin: 'http://127.0.0.1:8080',
+      };
+      await sink.append({ type: 'call.started', ...base } as AuditEvent);
+      await turn();
+      await sink.append({
+        type: 'call.completed',
+        ...base,
+        outcome: 'ok',
+        latencyMs: 0.42,
+        status: 200,
+        keyId: 'bench_key',
+        keyVersion: '1',
+      } as AuditEvent);
+    },
+    settle: () => sink.flush(),
+    close: () => sink.close(),
+  };
+}
+
+function quantile(sorted: readonly number[], q: number): number {
+  const i = (sorted.length - 1) * q;
+  const lo = Math.floor(i);
+  const hi = Math.ceil(i);
+  return sorted[lo]! + (sorted[hi]! - sorted[lo]!) * (i - lo);
+}
+
+const baselineDir = process.argv[2];
+if (baselineDir === undefined)
+  throw new Error('usage: audit-append.ts <baseline dist/src> [batches] [calls] [concurrency]');
+const batches = Number(process.argv[3] ?? 30);
+const calls = Number(process.argv[4] ?? 2000);
+const concurrency = Number(process.argv[5] ?? 1);
+
+const builds = [
+  await load(
+    'this build',
+    path.resolve(process.env.KEYWARD_MICRO_THIS ?? path.join(repoRoot, 'dist/src')),
+    0,
+  ),
+  await load('baseline', path.resolve(baselineDir), 1),
+];
+
+async function run(build: Build, n: number, offset: number): Promise<void> {
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < n) {
+      const k = next++;
+      await build.call(offset + k);
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, worker));
+  // The batched insert of the last records belongs to this batch's cost.
+  await new Promise((resolve) => setTimeout(resolve, 15));
+  await build.settle();
+}
+
+for (const build of builds) await run(build, 1000, 0); // warm-up
+
+const cpu: number[][] = [[], []];
+for (let b = 0; b < batches; b++) {
+  const order = b % 2 === 0 ? [0, 1] : [1, 0];
+  for (const i of order) {
+    const c0 = process.cpuUsage();
+    await run(builds[i]!, calls, (b + 1) * calls);
+    const c1 = process.cpuUsage(c0);
+    cpu[i]!.push((c1.user + c1.system) / calls);
+  }
+}
+for (const build of builds) await build.close();
+rmSync(dir, { recursive: true, force: true });
+
+const med = (s: number[]) =>
+  quantile(
+    [...s].sort((x, y) => x - y),
+    0.5,
+  );
+const diff = cpu[0]!.map((v, i) => v - cpu[1]![i]!).sort((x, y) => x - y);
+process.stdout.write(
+  `${batches} batch pairs × ${calls} calls (2 appends each), concurrency ${concurrency}${chainKey ? ', keyed chain' : ''}\n` +
+    `audit CPU per call: this build ${med(cpu[0]!).toFixed(1)} µs, baseline ${med(cpu[1]!).toFixed(1)} µs; ` +
+    `difference per batch pair: median ${quantile(diff, 0.5).toFixed(1)} µs ` +
+    `(quartiles ${quantile(diff, 0.25).toFixed(1)} … ${quantile(diff, 0.75).toFixed(1)}); ` +
+    `ratio of medians ${(med(cpu[0]!) / med(cpu[1]!)).toFixed(2)}\n`,
+);
+process.exit(0);

@@ -1,9 +1,11 @@
 /**
  * The SQLite audit sink alone, in process: this build's sink against a baseline build's, the two
- * audit writes of a call (`call.started`, then `call.completed` after one loop turn standing in for
- * the upstream), `concurrency` calls in flight, alternating batches in one process so both builds
- * see the same machine load. The 10 ms batched inserts run as they do in the server (their CPU is
- * counted). Reports CPU per call (both appends) per pair of batches: median and quartiles of the
+ * audit writes of a call (`call.started`, then `call.completed` after a round trip to an echo
+ * server in a child process standing in for the upstream, so both appends run in I/O callbacks as
+ * in the server), `concurrency` calls in flight (one connection each), alternating batches in one
+ * process so both builds see the same machine load. The 10 ms batched inserts run as they do in
+ * the server (their CPU is counted). Reports CPU per call of this process (both appends and the
+ * round trip, the same for both builds) per pair of batches: median and quartiles of the
  * differences.
  *
  *   node --import tsx bench/micro/audit-append.ts <baseline>/dist/src [batches=30] [calls=2000] [concurrency=1]
@@ -13,14 +15,15 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { repoRoot } from '../lib/proc.js';
+import net from 'node:net';
+import { freePort, killAllChildren, repoRoot, spawnTracked, waitPort } from '../lib/proc.js';
 import type * as SqliteModule from '../../src/audit/sqlite/sqlite-sink.js';
 import type * as LoggerModule from '../../src/observability/logger.js';
 import type { AuditEvent } from '../../src/core/types.js';
 
 interface Build {
   readonly name: string;
-  call(k: number): Promise<void>;
+  call(k: number, worker: number): Promise<void>;
   settle(): Promise<void>;
   close(): Promise<void>;
 }
@@ -41,10 +44,10 @@ async function load(name: string, build: string, index: number): Promise<Build> 
       checkpointIntervalMs: 60_000,
     },
   });
-  const turn = () => new Promise<void>((resolve) => setImmediate(resolve));
+  const sockets = await Promise.all(Array.from({ length: concurrency }, () => connect()));
   return {
     name,
-    async call(k) {
+    async call(k, worker) {
       // The fields the call step sets on a bench call (src/server/steps/audit-call.ts).
       const base = {
         time: new Date().toISOString(),
@@ -58,7 +61,7 @@ async function load(name: string, build: string, index: number): Promise<Build> 
         origin: 'http://127.0.0.1:8080',
       };
       await sink.append({ type: 'call.started', ...base } as AuditEvent);
-      await turn();
+      await sockets[worker]!(k);
       await sink.append({
         type: 'call.completed',
         ...base,
@@ -74,12 +77,38 @@ async function load(name: string, build: string, index: number): Promise<Build> 
   };
 }
 
+/** One connection to the echo server: `(k) => round trip of one short line`. */
+async function connect(): Promise<(k: number) => Promise<void>> {
+  const socket = net.connect(echoPort, '127.0.0.1');
+  socket.setNoDelay(true);
+  await new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('error', reject));
+  let waiting: (() => void) | undefined;
+  socket.on('data', () => {
+    const w = waiting;
+    waiting = undefined;
+    w?.();
+  });
+  return (k) =>
+    new Promise<void>((resolve) => {
+      waiting = resolve;
+      socket.write(`${k}\n`);
+    });
+}
+
 function quantile(sorted: readonly number[], q: number): number {
   const i = (sorted.length - 1) * q;
   const lo = Math.floor(i);
   const hi = Math.ceil(i);
   return sorted[lo]! + (sorted[hi]! - sorted[lo]!) * (i - lo);
 }
+
+process.on('exit', killAllChildren);
+const echoPort = await freePort();
+const echo = spawnTracked(process.execPath, [
+  '-e',
+  `require('node:net').createServer((s) => { s.setNoDelay(true); s.on('data', (d) => s.write(d)); }).listen(${echoPort}, '127.0.0.1')`,
+]);
+await waitPort(echoPort, 10_000, echo);
 
 const baselineDir = process.argv[2];
 if (baselineDir === undefined)
@@ -99,13 +128,13 @@ const builds = [
 
 async function run(build: Build, n: number, offset: number): Promise<void> {
   let next = 0;
-  const worker = async (): Promise<void> => {
+  const worker = async (w: number): Promise<void> => {
     while (next < n) {
       const k = next++;
-      await build.call(offset + k);
+      await build.call(offset + k, w);
     }
   };
-  await Promise.all(Array.from({ length: concurrency }, worker));
+  await Promise.all(Array.from({ length: concurrency }, (_, w) => worker(w)));
   // The batched insert of the last records belongs to this batch's cost.
   await new Promise((resolve) => setTimeout(resolve, 15));
   await build.settle();
@@ -125,6 +154,7 @@ for (let b = 0; b < batches; b++) {
 }
 for (const build of builds) await build.close();
 rmSync(dir, { recursive: true, force: true });
+await echo.kill();
 
 const med = (s: number[]) =>
   quantile(
@@ -133,7 +163,7 @@ const med = (s: number[]) =>
   );
 const diff = cpu[0]!.map((v, i) => v - cpu[1]![i]!).sort((x, y) => x - y);
 process.stdout.write(
-  `${batches} batch pairs × ${calls} calls (2 appends each), concurrency ${concurrency}${chainKey ? ', keyed chain' : ''}\n` +
+  `${batches} batch pairs × ${calls} calls (2 appends and an echo round trip each), concurrency ${concurrency}${chainKey ? ', keyed chain' : ''}\n` +
     `audit CPU per call: this build ${med(cpu[0]!).toFixed(1)} µs, baseline ${med(cpu[1]!).toFixed(1)} µs; ` +
     `difference per batch pair: median ${quantile(diff, 0.5).toFixed(1)} µs ` +
     `(quartiles ${quantile(diff, 0.25).toFixed(1)} … ${quantile(diff, 0.75).toFixed(1)}); ` +

@@ -1,8 +1,8 @@
 /**
  * The default audit sink: an append-only SQLite table (WAL), one hash chain per writer.
  *
- * An append is recorded when its chained record is written to the sink's write-ahead journal (one
- * `write()`, no SQLite on the call path); the records of each 10 ms are then inserted into SQLite
+ * An append is recorded when its chained record is written to the sink's write-ahead journal (no
+ * SQLite on the call path; the appends of one loop turn share one `write()`); the records of each 10 ms are then inserted into SQLite
  * in one transaction, off the call path. While SQLite cannot take them, new appends are refused (fail closed)
  * and the journaled ones wait, in order, to be committed once it can, or are replayed from the
  * journal by the next sink that opens the database if this process dies first.

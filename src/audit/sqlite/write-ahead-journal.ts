@@ -50,7 +50,10 @@ export class WriteAheadJournal {
     this.file = path.join(dir, `${hostTag()}~${process.pid}~${randomBytes(6).toString('hex')}.jsonl`);
   }
 
-  /** Appends one line. Throws (and leaves the file as it was) when it cannot be written whole. */
+  /**
+   * Appends `line` (one record, or a group's records joined by newlines) and a newline in one write.
+   * Throws (and leaves the file as it was) when it cannot be written whole.
+   */
   append(line: string): void {
     const fd = this.open();
     const text = `${line}\n`;

@@ -1,20 +1,31 @@
 /**
- * Every default in one place, with units in the names (DESIGN.md §10). `config/schema.ts` refers to
- * these and states no default of its own (besides empty lists and maps), so docs/configuration.md,
- * generated from the schema, shows the values the code uses.
+ * Every default, with units in the names (DESIGN.md §10), stated once. The defaults of a plugin
+ * kind's fields are stated in that kind's schema fragment, beside its fields (e.g. `mount` in
+ * secrets/vault/vault-config.ts); this object refers to them, so DEFAULTS stays the one place code
+ * reads a default from, and states the rest itself (which kind is the default, cross-cutting
+ * limits). `config/schema.ts` and the fragments state no default of their own (besides empty lists
+ * and maps), so docs/configuration.md, generated from the schema, shows the values the code uses.
  */
+import { AUDIT_DEFAULTS } from '../audit/audit-config.js';
+import { POSTGRES_AUDIT_DEFAULTS } from '../audit/postgres/postgres-config.js';
+import { SQLITE_AUDIT_DEFAULTS } from '../audit/sqlite/sqlite-config.js';
+import { MEMORY_CACHE_DEFAULTS } from '../cache/memory/memory-config.js';
+import { REDIS_CACHE_DEFAULTS } from '../cache/redis/redis-config.js';
+import { CONNECTIONS_DEFAULTS } from '../connections/connections-config.js';
+import { JWT_DEFAULTS } from '../identity/jwt-config.js';
+import { GRANT_STORE_DEFAULTS } from '../policy/grant-store-config.js';
+import { BACKEND_DEFAULTS } from '../secrets/backend-config.js';
+import { ENV_BACKEND_DEFAULTS } from '../secrets/env/env-config.js';
+import { FILE_BACKEND_DEFAULTS } from '../secrets/file/file-config.js';
+import { VAULT_BACKEND_DEFAULTS } from '../secrets/vault/vault-config.js';
+import { STREAMS_DEFAULTS } from '../transports/event-store/event-store-config.js';
+import { INJECT_DEFAULTS } from '../upstream/inject-config.js';
+
 export const DEFAULTS = {
   home: '~/.keyward',
   configFile: 'tools.config.json',
   agent: { tenant: 'default' },
-  identity: {
-    maxTokenLifetimeSeconds: 86_400,
-    jwt: {
-      algorithms: ['RS256', 'ES256', 'EdDSA'],
-      clockToleranceSeconds: 30,
-      claims: { agent: 'sub', tenant: 'tenant', roles: 'roles', user: 'sub' },
-    },
-  },
+  identity: { jwt: JWT_DEFAULTS },
   upstream: {
     connectTimeoutMs: 3_000,
     headersTimeoutMs: 10_000,
@@ -23,43 +34,22 @@ export const DEFAULTS = {
     /** Per-origin circuit breaker: ≥ 50 % failures over ≥ 20 calls in 10 s opens it for 30 s. */
     breaker: { threshold: 0.5, minimumCalls: 20, windowSeconds: 10, openSeconds: 30 },
   },
-  backend: { timeoutMs: 2_000, retries: 2, staleSeconds: 60 },
+  backend: BACKEND_DEFAULTS,
   cache: {
     ttlSeconds: 60,
     maxTtlSeconds: 300,
     expirySkewMs: 5_000,
     type: 'memory',
-    maxEntries: 10_000,
-    redis: { keyPrefix: 'keyward:', commandTimeoutMs: 500 },
+    ...MEMORY_CACHE_DEFAULTS,
+    redis: REDIS_CACHE_DEFAULTS,
   },
-  file: { storePath: '~/.keyward/secrets.enc', keyPath: '~/.keyward/master.key', createIfMissing: false },
-  vault: {
-    mount: 'secret',
-    kvVersion: 2,
-    appRoleMount: 'approle',
-    tlsRejectUnauthorized: true,
-    renewBeforeSeconds: 30,
-  },
-  env: { prefix: 'KEYWARD_SECRET_' },
-  inject: {
-    headerFormat: '{value}',
-    usernameField: 'username',
-    passwordField: 'password',
-    clientIdField: 'client_id',
-    clientSecretField: 'client_secret',
-    refreshTokenField: 'refresh_token',
-    clientAuth: 'basic',
-    refreshSkewSeconds: 30,
-  },
+  file: FILE_BACKEND_DEFAULTS,
+  vault: VAULT_BACKEND_DEFAULTS,
+  env: ENV_BACKEND_DEFAULTS,
+  inject: INJECT_DEFAULTS,
   tool: { description: '', input: { type: 'object', properties: {} } },
-  audit: {
-    type: 'sqlite',
-    sqlitePath: '~/.keyward/audit.db',
-    writeTimeoutMs: 2_000,
-    checkpointIntervalSeconds: 60,
-    postgresSchema: 'keyward',
-  },
-  grants: { ttlSeconds: 900, store: 'sqlite', sqlitePath: '~/.keyward/grants.db' },
+  audit: { type: 'sqlite', ...AUDIT_DEFAULTS, ...SQLITE_AUDIT_DEFAULTS, ...POSTGRES_AUDIT_DEFAULTS },
+  grants: { ttlSeconds: 900, ...GRANT_STORE_DEFAULTS },
   http: {
     host: '127.0.0.1',
     port: 8787,
@@ -72,32 +62,12 @@ export const DEFAULTS = {
     maxConnections: 1024,
     headersTimeoutMs: 10_000,
     requestTimeoutMs: 60_000,
-    /** Resumable streams: events kept 5 min, 4 MiB per session, 64 MiB in all (memory), retry 1 s. */
-    streams: {
-      resumable: true,
-      eventTtlSeconds: 300,
-      maxSessionBytes: 4 * 1024 * 1024,
-      maxBytes: 64 * 1024 * 1024,
-      retryMs: 1_000,
-      pollAfterSeconds: 0,
-    },
+    streams: STREAMS_DEFAULTS,
   },
   shutdown: { drainMs: 20_000 },
   /** An operator's console sign-in (8 h) and a call waiting on the console after a URL elicitation. */
   console: { sessionTtlSeconds: 8 * 3600, waitSeconds: 300 },
-  /** Per-user OAuth connections: a link lives 10 min, a consent 10 min, a call waits 5 min. */
-  connections: {
-    timeoutMs: 5_000,
-    linkTtlSeconds: 600,
-    stateTtlSeconds: 600,
-    waitSeconds: 300,
-    clientAuth: 'basic',
-    verifyUser: 'signIn',
-    userClaim: 'sub',
-    refreshSkewSeconds: 60,
-    defaultLifetimeSeconds: 0,
-    signInScopes: ['openid'],
-  },
+  connections: CONNECTIONS_DEFAULTS,
   policy: {
     hideUnusableTools: true,
     metaTools: true,

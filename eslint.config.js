@@ -63,6 +63,27 @@ export default tseslint.config(
       ],
     },
   },
+  // Config schema fragments: each plugin family's `*-config.ts` (secrets/vault/vault-config.ts, …)
+  // imports zod, the shared rules of core/ and its own family's fragments only. config/ composes
+  // the schema from them, so loading the schema never loads an implementation or its client
+  // library (Vault, AWS, Redis and PostgreSQL stay behind their registry's import()).
+  {
+    files: ['src/{secrets,cache,audit,upstream,identity,policy,connections,transports}/**/*-config.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              regex: '^(?!zod$|(\\.\\./)+core/[a-z-]+\\.js$|(\\.\\.?/)+[a-z-]+-config\\.js$)',
+              message:
+                "a config schema fragment imports only zod, core/ and its family's other *-config.ts (never an implementation)",
+            },
+          ],
+        },
+      ],
+    },
+  },
   {
     files: ['**/*.js', '**/*.mjs'],
     languageOptions: { globals: { process: 'readonly', console: 'readonly' } },

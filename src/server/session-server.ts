@@ -6,8 +6,10 @@
 import { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import { Protocol, type RequestHandlerExtra } from '@modelcontextprotocol/sdk/shared/protocol.js';
 import type { z } from 'zod';
+import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import {
   ElicitResultSchema,
+  type ElicitResult,
   ErrorCode,
   ListToolsRequestSchema,
   McpError,
@@ -20,6 +22,7 @@ import type { Elicitor } from '../policy/authorizer.js';
 import type { Gateway } from './gateway.js';
 import type { InFlightLimiter } from '../policy/in-flight-limiter.js';
 import { toolCallParams, ToolCallRequestSchema } from './tool-call-params.js';
+import { ToolCallLane, type ToolCallAnswer, type ToolCallExchange } from './tool-call-lane.js';
 
 type RequestExtra = RequestHandlerExtra<ServerRequest, ServerNotification>;
 
@@ -39,10 +42,11 @@ export function createSessionServer(
   gateway: Gateway,
   principal: Principal | (() => Principal),
   options: SessionOptions = {},
-): Server {
+): SessionServer {
   const current = typeof principal === 'function' ? principal : () => principal;
   const initial = current();
-  const server = new Server(
+  const server: SessionServer = new SessionServer(
+    (request, exchange) => answer(request, exchange),
     { name: 'keyward', version: '0.1.0' },
     {
       capabilities: { tools: { listChanged: true }, logging: {} },
@@ -56,31 +60,37 @@ export function createSessionServer(
 
   server.setRequestHandler(ListToolsRequestSchema, () => ({ tools: gateway.listTools(current()) }));
 
-  // Registered on the Protocol base: the Server subclass would first re-validate the params with
-  // zod and answer a malformed call with a validator dump (tool-call-params.ts). Results are built
-  // by tool-result.ts, so the subclass's result check has nothing to add.
-  const register = Protocol.prototype.setRequestHandler as (
-    this: Server,
-    schema: typeof ToolCallRequestSchema,
-    handler: (request: z.infer<typeof ToolCallRequestSchema>, extra: RequestExtra) => Promise<CallToolResult>,
-  ) => void;
-  register.call(server, ToolCallRequestSchema, async (request, extra) => {
+  const answer = async (
+    request: { params?: unknown },
+    exchange: ToolCallExchange,
+  ): Promise<CallToolResult> => {
     const params = toolCallParams(request.params);
     const name = params.name;
-    const elicitor = elicitorFor(server, extra, options.elicitationTimeoutMs ?? 300_000);
-    const effectiveSessionId = sessionId ?? extra.sessionId;
+    const elicitor = elicitorFor(server, exchange, options.elicitationTimeoutMs ?? 300_000);
     if (!gateway.hasTool(name)) {
       throw new McpError(ErrorCode.InvalidParams, `Unknown tool: ${name.slice(0, 128)}`);
     }
     return gateway.callTool(name, params.arguments, {
       principal: current(),
-      sessionId: effectiveSessionId,
-      signal: extra.signal,
+      sessionId: sessionId ?? exchange.sessionId,
+      signal: exchange.signal,
       elicitor,
       traceParent: params.traceParent,
       ...(options.inFlightLimiter === undefined ? {} : { inFlightLimiter: options.inFlightLimiter }),
     });
-  });
+  };
+
+  // Plain tools/call requests are answered by the lane (tool-call-lane.ts); the SDK keeps the
+  // others (task-augmented, with a progress token). Registered on the Protocol base: the Server
+  // subclass would first re-validate the params with zod and answer a malformed call with a
+  // validator dump (tool-call-params.ts). Results are built by tool-result.ts, so the subclass's
+  // result check has nothing to add.
+  const register = Protocol.prototype.setRequestHandler as (
+    this: Server,
+    schema: typeof ToolCallRequestSchema,
+    handler: (request: z.infer<typeof ToolCallRequestSchema>, extra: RequestExtra) => Promise<CallToolResult>,
+  ) => void;
+  register.call(server, ToolCallRequestSchema, (request, extra) => answer(request, extra));
 
   const unsubscribe = gateway.onToolListChanged(initial, () => {
     server.sendToolListChanged().catch(() => undefined);
@@ -89,26 +99,44 @@ export function createSessionServer(
   return server;
 }
 
+/** The SDK's Server, connected through the tools/call lane (tool-call-lane.ts). */
+export class SessionServer extends Server {
+  constructor(
+    private readonly answerToolCall: ToolCallAnswer,
+    ...serverArgs: ConstructorParameters<typeof Server>
+  ) {
+    super(...serverArgs);
+  }
+
+  override connect(transport: Transport): Promise<void> {
+    return super.connect(new ToolCallLane(transport, this.answerToolCall));
+  }
+}
+
 /**
  * What this client can ask its user, from its declared capabilities (spec 2025-11-25): form mode
  * when it declared `elicitation` with `form` or, as older clients do, with no mode at all; URL mode
  * only when it declared `url`.
  */
-function elicitorFor(server: Server, extra: RequestExtra, timeout: number): Elicitor | undefined {
+function elicitorFor(server: Server, exchange: ToolCallExchange, timeout: number): Elicitor | undefined {
   const declared = server.getClientCapabilities()?.elicitation as
     { form?: unknown; url?: unknown } | undefined;
   if (declared === undefined) return undefined;
   const form = declared.form !== undefined || declared.url === undefined;
   const url = declared.url !== undefined;
+  // As the SDK's `extra.sendRequest`: a cancelled call asks nothing more, and the request is
+  // related to the call (on Streamable HTTP it travels on that call's stream).
+  const ask = (request: ServerRequest): Promise<ElicitResult> => {
+    if (exchange.signal.aborted) throw new McpError(ErrorCode.ConnectionClosed, 'Request was cancelled');
+    return server.request(request, ElicitResultSchema, { timeout, relatedRequestId: exchange.requestId });
+  };
   return {
     ...(form
       ? {
           elicit: async (params) => {
-            const result = await extra.sendRequest(
+            const result = await ask(
               // keyward builds the requested schema itself (policy/), a flat form the spec allows
               { method: 'elicitation/create', params: { mode: 'form', ...params } } as ServerRequest,
-              ElicitResultSchema,
-              { timeout },
             );
             return {
               action: result.action,
@@ -120,16 +148,15 @@ function elicitorFor(server: Server, extra: RequestExtra, timeout: number): Elic
     ...(url
       ? {
           openUrl: async (params) => {
-            const result = await extra.sendRequest(
-              { method: 'elicitation/create', params: { mode: 'url', ...params } } as ServerRequest,
-              ElicitResultSchema,
-              { timeout },
-            );
+            const result = await ask({
+              method: 'elicitation/create',
+              params: { mode: 'url', ...params },
+            } as ServerRequest);
             return result.action;
           },
           completeUrl: (elicitationId) =>
             server.createElicitationCompletionNotifier(elicitationId, {
-              relatedRequestId: extra.requestId,
+              relatedRequestId: exchange.requestId,
             })(),
         }
       : {}),

@@ -23,9 +23,9 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Transport, TransportSendOptions } from '@modelcontextprotocol/sdk/shared/transport.js';
 import { isJsonContentType } from '@modelcontextprotocol/sdk/shared/mediaType.js';
 import { formatEventId, parseEventId, type SessionEventLog } from './event-store/event-store.js';
+import { asJsonRpcMessage } from '../server/json-rpc-message.js';
 import {
   isInitializeRequest,
-  JSONRPCMessageSchema,
   SUPPORTED_PROTOCOL_VERSIONS,
   type JSONRPCMessage,
   type MessageExtraInfo,
@@ -513,14 +513,14 @@ function sseEvent(data: string, id: string): string {
   return `event: message\nid: ${id}\ndata: ${data}\n\n`;
 }
 
-/** Every message of a POST body (one or a batch), validated as the SDK validates them. */
+/** Every message of a POST body (one or a batch), validated as the SDK validates them (json-rpc-message.ts). */
 function parseMessages(body: unknown): JSONRPCMessage[] | undefined {
   const raw = Array.isArray(body) ? body : [body];
   const messages: JSONRPCMessage[] = [];
   for (const item of raw) {
-    const parsed = JSONRPCMessageSchema.safeParse(item);
-    if (!parsed.success) return undefined;
-    messages.push(parsed.data);
+    const message = asJsonRpcMessage(item);
+    if (message === undefined) return undefined;
+    messages.push(message);
   }
   return messages.length === 0 ? undefined : messages;
 }

@@ -109,11 +109,23 @@ export class BoundedStdioServerTransport implements Transport {
   }
 
   send(message: JSONRPCMessage): Promise<void> {
+    // Answers finished in the same tick leave in one writev (one syscall) instead of one write each.
+    if (!this.corked) {
+      this.corked = true;
+      this.stdout.cork();
+      process.nextTick(this.uncork);
+    }
     return new Promise((resolve) => {
       if (this.stdout.write(serializeMessage(message))) resolve();
       else this.stdout.once('drain', resolve);
     });
   }
+
+  private corked = false;
+  private readonly uncork = (): void => {
+    this.corked = false;
+    this.stdout.uncork();
+  };
 
   close(): Promise<void> {
     this.stdin.off('data', this.ondata);

@@ -1,7 +1,8 @@
 /**
  * Profiles keyward (`node --cpu-prof`) under c16 load: `node --import tsx bench/profile.ts stdio|http
- * [calls] [bodyBytes]`; then bench/profile-summary.mjs <dir>. bodyBytes pads the upstream's answer
- * (the S5 payload sizes: 200, 20480, 204800).
+ * [calls] [bodyBytes] [concurrency]`; then bench/profile-summary.mjs <dir>. bodyBytes pads the upstream's
+ * answer (the S5 payload sizes: 200, 20480, 204800; `''` for none); concurrency 1 profiles the
+ * sequential path that the added p50 measures.
  */
 import { StdioRpc, McpSession, HttpRpc } from './lib/drivers.js';
 import { makeWorkspace, MAIN_JS } from './lib/keyward.js';
@@ -50,11 +51,11 @@ if (mode === 'stdio') {
   };
 }
 await s.initialize();
-const size = process.argv[4];
+const size = process.argv[4] || undefined;
 const r = await closedLoop(
   (k) => s.callItem('get_item', String(k), size === undefined ? {} : { size }),
   Number(process.argv[3] ?? 6000),
-  16,
+  Number(process.argv[5] ?? 16),
 );
 console.error(r.callsPerSec, r.errors, r.firstError);
 await close();

@@ -32,7 +32,6 @@ export async function loadConditionCompiler(config: KeywardConfig): Promise<Cond
 export function policyIssues(config: KeywardConfig, compile: ConditionCompiler | undefined): ConfigIssue[] {
   const issues: ConfigIssue[] = [];
   config.policy.rules.forEach((rule, index) => {
-    // As before this module existed: the effect check below runs for rules with a condition only.
     if (rule.when === undefined) return;
     const path = `policy.rules[${index}].when`;
     if (compile === undefined) issues.push({ path, message: 'conditions are not supported here' });
@@ -44,14 +43,14 @@ export function policyIssues(config: KeywardConfig, compile: ConditionCompiler |
         else issues.push({ path, message: firstLine(error) });
       }
     }
+  });
+  config.policy.rules.forEach((rule, index) => {
     if (rule.effect !== 'approve' && rule.maxGrantTtlSeconds !== undefined) {
       issues.push({
         path: `policy.rules[${index}].maxGrantTtlSeconds`,
         message: 'only approve rules create grants',
       });
     }
-  });
-  config.policy.rules.forEach((rule, index) => {
     if (rule.maxGrantTtlSeconds !== undefined && rule.grantTtlSeconds > rule.maxGrantTtlSeconds) {
       issues.push({
         path: `policy.rules[${index}].grantTtlSeconds`,

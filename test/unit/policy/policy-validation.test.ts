@@ -39,4 +39,16 @@ describe('policy validation and the lazily loaded CEL engine', () => {
     expect(policyIssues(ttl, undefined)).toEqual(validatePolicy(ttl));
     expect(policyIssues(ttl, undefined)).toHaveLength(1);
   });
+
+  it('refuses maxGrantTtlSeconds on a rule that creates no grants, with or without a condition', () => {
+    const plain = withRules([{ effect: 'allow', permissions: ['a:*'], maxGrantTtlSeconds: 600 }]);
+    const conditional = withRules([
+      { effect: 'deny', permissions: ['a:*'], when: 'tool == "x"', maxGrantTtlSeconds: 600 },
+    ]);
+    for (const config of [plain, conditional]) {
+      expect(validatePolicy(config)).toEqual([
+        { path: 'policy.rules[0].maxGrantTtlSeconds', message: 'only approve rules create grants' },
+      ]);
+    }
+  });
 });

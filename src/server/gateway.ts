@@ -23,6 +23,7 @@ import { type CallPipeline } from './call-pipeline.js';
 import type { CompiledTool } from './compiled-tool.js';
 import { META_PERMISSION, type MetaTool } from '../policy/meta-tools.js';
 import { auditEvent } from '../core/audit-events.js';
+import { rejectionFields } from './steps/audit-call.js';
 import {
   checkArgumentSize,
   createValidatorFactory,
@@ -242,7 +243,6 @@ export class Gateway {
         requestId,
       });
     } catch (error) {
-      const code = isKeywardError(error) ? error.code : 'internal_error';
       const refusal = auditEvent(
         'call.rejected',
         this.parts.clock.now(),
@@ -254,12 +254,7 @@ export class Gateway {
           tool: meta.definition.name,
           permission: META_PERMISSION,
         },
-        {
-          decision: code === 'invalid_arguments' ? 'invalid' : 'deny',
-          errorCode: code,
-          outcome: 'rejected',
-          latencyMs: this.parts.clock.now() - startedAt,
-        },
+        rejectionFields(error, this.parts.clock.now() - startedAt),
       );
       await this.parts.audit.append(refusal).catch((auditError: unknown) => {
         this.parts.logger.error(

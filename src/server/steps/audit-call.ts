@@ -37,6 +37,20 @@ export function errorCodeOf(error: unknown): string {
   return isKeywardError(error) ? error.code : 'internal_error';
 }
 
+/** What a refusal adds to its call.rejected event: the pipeline's and the meta-tools' (gateway.ts). */
+export function rejectionFields(
+  error: unknown,
+  latencyMs: number,
+): Pick<AuditEvent, 'decision' | 'errorCode' | 'outcome' | 'latencyMs'> {
+  const code = errorCodeOf(error);
+  return {
+    decision: code === 'invalid_arguments' ? 'invalid' : 'deny',
+    errorCode: code,
+    outcome: 'rejected',
+    latencyMs,
+  };
+}
+
 export function auditRejectionsStep(
   audit: AuditSink,
   clock: Clock,
@@ -47,13 +61,9 @@ export function auditRejectionsStep(
       return await next();
     } catch (error) {
       if (!ctx.started) {
-        const code = errorCodeOf(error);
         const event: AuditEvent = {
           ...baseEvent(ctx, 'call.rejected', clock),
-          decision: code === 'invalid_arguments' ? 'invalid' : 'deny',
-          errorCode: code,
-          outcome: 'rejected',
-          latencyMs: clock.now() - ctx.startedAt,
+          ...rejectionFields(error, clock.now() - ctx.startedAt),
         };
         const span = ctx.trace && startChild(ctx.trace, 'audit.rejected');
         await audit.append(event).catch((auditError: unknown) => {

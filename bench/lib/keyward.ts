@@ -10,6 +10,12 @@ import { repoRoot } from './proc.js';
 
 /** KEYWARD_BENCH_MAIN points at another build (an A/B run against a baseline checkout). */
 export const MAIN_JS = process.env.KEYWARD_BENCH_MAIN ?? path.join(repoRoot, 'dist/src/main.js');
+/**
+ * The published binary, the esbuild bundle of dist/src (scripts/bundle.mjs): what the cold start
+ * measures. The per-call benchmarks run tsc's dist/src/main.js (the same code, unbundled), so their
+ * A/B runs against a baseline checkout's dist/src compare like with like.
+ */
+export const BIN_JS = process.env.KEYWARD_BENCH_MAIN ?? path.join(repoRoot, 'dist/bin/keyward.js');
 export const TOKEN = 'test-token-123';
 
 export interface WorkspaceOptions {

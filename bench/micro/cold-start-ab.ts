@@ -1,6 +1,7 @@
 /**
  * S10 cold start as a paired A/B: spawn → initialize → first checked result on stdio, for the
- * tutorial server, this build's keyward and (optionally) a baseline build's keyward, interleaved
+ * tutorial server, this build's keyward as published (the bundle, dist/bin/keyward.js), the same
+ * build unbundled (tsc's dist/src/main.js) and (optionally) a baseline build's keyward, interleaved
  * spawn by spawn in rotated order so that all see the same machine load. Reports the median wall
  * time and the median CPU time (user + system of the server process, /proc/<pid>/stat, read right
  * after the first result), and the medians of the per-round ratios keyward ÷ tutorial.
@@ -8,7 +9,7 @@
  *   node --import tsx bench/micro/cold-start-ab.ts [rounds=15] [<baseline>/dist/src/main.js]
  *   KEYWARD_BENCH_NODE=<node binary>: spawn the servers with another Node (e.g. Node 24).
  */
-import { makeWorkspace } from '../lib/keyward.js';
+import { BIN_JS, MAIN_JS, makeWorkspace } from '../lib/keyward.js';
 import { cpuMs, freePort, killAllChildren, spawnTracked, waitPort } from '../lib/proc.js';
 import { median } from '../lib/stats.js';
 import { startTarget, type TargetSpec } from '../lib/targets.js';
@@ -19,7 +20,14 @@ process.on('exit', killAllChildren);
 
 const specs: TargetSpec[] = [
   { name: 'tutorial-stdio', family: 'tutorial', transport: 'stdio', desc: 'tutorial' },
-  { name: 'keyward-stdio', family: 'keyward', transport: 'stdio', desc: 'this build' },
+  { name: 'keyward-stdio', family: 'keyward', transport: 'stdio', main: BIN_JS, desc: 'this build (bundle)' },
+  {
+    name: 'keyward-stdio@tsc',
+    family: 'keyward',
+    transport: 'stdio',
+    main: MAIN_JS,
+    desc: 'this build, unbundled',
+  },
   ...(baseline
     ? [
         {

@@ -1,4 +1,5 @@
 /** S10: cold start, spawn → initialize → first tool result. */
+import { BIN_JS } from '../lib/keyward.js';
 import { median } from '../lib/stats.js';
 import { startTarget } from '../lib/targets.js';
 import { SPEC, configFor } from './helpers.js';
@@ -12,8 +13,8 @@ export async function coldStartScenario(ctx: ScenarioContext): Promise<ScenarioR
     SPEC.handrolledStdio,
     SPEC.tutorialStdio,
     SPEC.peerStdio,
-    SPEC.keywardStdio,
-    SPEC.keywardHttp,
+    { ...SPEC.keywardStdio, main: BIN_JS },
+    { ...SPEC.keywardHttp, main: BIN_JS },
   ]) {
     const connect: number[] = [];
     const first: number[] = [];

@@ -17,7 +17,7 @@ import { startSampleApi, type SampleApi } from '../../src/demo/sample-api.js';
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 /** keyward as a user runs it: the built CLI (`npm run build`). */
-export const keywardMain = path.join(repoRoot, 'dist/src/main.js');
+export const keywardMain = path.join(repoRoot, 'dist/bin/keyward.js');
 
 export type Transport = 'stdio' | 'http';
 

@@ -73,7 +73,7 @@ describe('keyward init + secrets (child process)', () => {
     };
     expect(entry.mcpServers.keyward.command).toBe(process.execPath);
     expect(entry.mcpServers.keyward.args).toEqual([
-      path.join(root, 'dist/src/main.js'),
+      path.join(root, 'dist/bin/keyward.js'),
       'serve',
       '--config',
       configFile,

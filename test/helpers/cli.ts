@@ -1,4 +1,7 @@
-/** Runs the built CLI (dist/src/main.js) as a real user would, and connects SDK clients to it. */
+/**
+ * Runs the built CLI as a real user would, the published binary (dist/bin/keyward.js, the bundle of
+ * dist/src that test/helpers/bundle-setup.ts makes before the suite), and connects SDK clients to it.
+ */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -8,7 +11,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-export const mainJs = path.join(repoRoot, 'dist/src/main.js');
+export const mainJs = path.join(repoRoot, 'dist/bin/keyward.js');
 
 export interface CliResult {
   code: number | null;

@@ -10,7 +10,6 @@ import { createServer } from 'node:net';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
@@ -22,7 +21,9 @@ import { startSampleApi } from '../../demo/sample-api.js';
 import { generateToken, sha256Hex } from '../../identity/token-hash.js';
 import { action } from '../errors.js';
 
-const mainJs = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../main.js');
+// The demo drives the keyward that is running it (the bundle or tsc's dist/src/main.js): its
+// modules may sit in a chunk of the bundle, so their own location says nothing about the entry's.
+const mainJs = path.resolve(process.argv[1] ?? '');
 
 function cli(args: string[], input = ''): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {

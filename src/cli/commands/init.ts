@@ -119,13 +119,25 @@ export function packageRoot(): string {
   }
 }
 
+/**
+ * The `keyward` binary of this package: package.json's `bin` (the esbuild bundle,
+ * dist/bin/keyward.js, once `npm run build` has run; scripts/bundle.mjs).
+ */
+export function keywardBin(): string {
+  const root = packageRoot();
+  const pkg = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')) as {
+    bin: { keyward: string };
+  };
+  return path.join(root, pkg.bin.keyward);
+}
+
 /** The `mcpServers` entry for Claude Desktop's claude_desktop_config.json. */
 export function claudeDesktopEntry(configFile: string): Record<string, unknown> {
   return {
     mcpServers: {
       keyward: {
         command: process.execPath,
-        args: [path.join(packageRoot(), 'dist', 'src', 'main.js'), 'serve', '--config', configFile],
+        args: [keywardBin(), 'serve', '--config', configFile],
       },
     },
   };

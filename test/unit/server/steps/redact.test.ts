@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { KeywardError } from '../../../../src/core/errors.js';
 import { SecretRegistry } from '../../../../src/observability/logger.js';
 import { redactStep } from '../../../../src/server/steps/redact.js';
+import { successResult } from '../../../../src/server/tool-result.js';
 import { context, okResult } from './context.js';
 
 const SECRET = 'sk-live-0123456789abcdef';
@@ -55,4 +56,31 @@ describe('redact step', () => {
     const result = await redactStep(new SecretRegistry())(ctx, () => Promise.resolve(okResult));
     expect(result).toBe(okResult);
   });
+
+  it.each([
+    ['beside escapes', `{"note": "line\\nnext \\"q\\"", "key": "${SECRET}"}`],
+    ['spelled with escapes', `{"key": "sk-live-\\u0030123456789abcdef\\/"}`],
+    ['without escapes, pretty-printed', `{\n  "key": "${SECRET}"\n}`],
+  ])(
+    'a secret in a JSON string %s is gone from the content text and the structured body on the wire',
+    async (_name, body) => {
+      const ctx = context();
+      ctx.args = { id: '7' };
+      const result = await redactStep(new SecretRegistry())(ctx, () => {
+        ctx.credential.injected.push({ value: SECRET, partials: true });
+        return Promise.resolve({ status: 200, contentType: 'application/json', headers: {}, body });
+      });
+      const wire = JSON.stringify({ jsonrpc: '2.0', id: 1, result: successResult(result) });
+      const received = JSON.parse(wire) as {
+        result: { content: [{ text: string }]; structuredContent: { body: unknown } };
+      };
+      expect(typeof received.result.structuredContent.body).toBe('object');
+      for (const seen of [
+        wire,
+        received.result.content[0].text,
+        JSON.stringify(received.result.structuredContent.body),
+      ])
+        expect(seen).not.toContain(SECRET);
+    },
+  );
 });

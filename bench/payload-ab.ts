@@ -1,7 +1,8 @@
 /**
  * S5's 200 KiB row as an interleaved A/B (issue 18): `node --import tsx bench/payload-ab.ts
- * <baseline dist/src/main.js> [rounds] [calls] [bytes]` starts the tutorial on stdio, keyward on
- * stdio from this checkout and keyward on stdio from the baseline build, all at once against one
+ * <baseline dist/src/main.js> [rounds] [calls] [bytes] [other main.js …]` starts the tutorial on
+ * stdio, keyward on stdio from this checkout, from the baseline build and from each other build
+ * given (`keyward-stdio@2`, `@3`, …: e.g. a build patched to isolate one cost), all at once against one
  * upstream, and in each round runs `calls` calls (c16, body padded to `bytes`) against each in a
  * rotating order, measuring server CPU per call from /proc. Prints per-round figures and the
  * medians of CPU per call and of the per-round ratios to the tutorial.
@@ -13,9 +14,9 @@ import { median } from './lib/stats.js';
 import { startTarget, type Running, type TargetSpec } from './lib/targets.js';
 import path from 'node:path';
 
-const [baseline, roundsArg, callsArg, bytesArg] = process.argv.slice(2);
+const [baseline, roundsArg, callsArg, bytesArg, ...others] = process.argv.slice(2);
 if (baseline === undefined)
-  throw new Error('usage: payload-ab.ts <baseline main.js> [rounds] [calls] [bytes]');
+  throw new Error('usage: payload-ab.ts <baseline main.js> [rounds] [calls] [bytes] [other main.js …]');
 const rounds = Number(roundsArg ?? 8);
 const calls = Number(callsArg ?? 150);
 const size = String(Number(bytesArg ?? 200 * 1024));
@@ -37,6 +38,13 @@ const specs: TargetSpec[] = [
     main: baseline,
     desc: `keyward stdio (${baseline})`,
   },
+  ...others.map((main, i): TargetSpec => ({
+    name: `keyward-stdio@${i + 2}`,
+    family: 'keyward',
+    transport: 'stdio',
+    main,
+    desc: `keyward stdio (${main})`,
+  })),
 ];
 const targets: Running[] = [];
 for (const spec of specs) targets.push(await startTarget(spec, ctx));

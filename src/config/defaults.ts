@@ -31,6 +31,8 @@ export const DEFAULTS = {
     headersTimeoutMs: 10_000,
     totalTimeoutMs: 30_000,
     maxResponseBytes: 1024 * 1024,
+    /** Bodies up to this size also go into structuredContent.body; larger ones only into the text. */
+    structuredBodyMaxBytes: 64 * 1024,
     /** Per-origin circuit breaker: ≥ 50 % failures over ≥ 20 calls in 10 s opens it for 30 s. */
     breaker: { threshold: 0.5, minimumCalls: 20, windowSeconds: 10, openSeconds: 30 },
   },

@@ -222,6 +222,14 @@ export const toolSchema = z
       .positive()
       .default(DEFAULTS.upstream.maxResponseBytes)
       .describe('larger responses fail with `response_too_large`'),
+    structuredBodyMaxBytes: z
+      .number()
+      .int()
+      .nonnegative()
+      .default(DEFAULTS.upstream.structuredBodyMaxBytes)
+      .describe(
+        'a response body up to this size is returned twice: as text in `content` and (parsed, when JSON) in `structuredContent.body`; a larger one only as text, with `structuredContent.bodyInText: true` (parsing and writing a large body twice costs more CPU than the rest of the call)',
+      ),
     responseHeaders: z
       .array(z.string())
       .optional()

@@ -175,7 +175,7 @@ export class Gateway {
         traceParent: options.traceParent,
         ...initialCallState(),
       };
-      return successResult(await this.pipeline(ctx));
+      return successResult(await this.pipeline(ctx), tool.config.structuredBodyMaxBytes);
     });
   }
 

@@ -8,11 +8,24 @@ import { parseJsonBody } from '../upstream/json-body.js';
 export const isJsonContentType = (contentType: string | undefined): boolean =>
   contentType?.includes('json') ?? false;
 
-export function successResult(success: CallSuccess): CallToolResult {
-  let body: unknown = success.body;
-  if (success.json !== undefined) body = success.json.value;
-  else if (isJsonContentType(success.contentType)) body = parseJsonBody(success.body)?.value ?? success.body;
-  const structured: Record<string, unknown> = { status: success.status, headers: success.headers, body };
+/**
+ * Whether a body also goes into `structuredContent.body` (the tool's `structuredBodyMaxBytes`), or
+ * only into the text: a large body parsed, serialized and written a second time costs more than
+ * the rest of the call (docs/performance.md, "the 200 KiB body").
+ */
+export function bodyIsStructured(body: string, maxBytes: number): boolean {
+  // UTF-8 takes 1 to 3 bytes per UTF-16 unit: count bytes only when the length cannot decide.
+  if (body.length > maxBytes) return false;
+  return body.length * 3 <= maxBytes || Buffer.byteLength(body, 'utf8') <= maxBytes;
+}
+
+export function successResult(success: CallSuccess, structuredBodyMaxBytes: number): CallToolResult {
+  const structured: Record<string, unknown> = { status: success.status, headers: success.headers };
+  if (!bodyIsStructured(success.body, structuredBodyMaxBytes)) structured.bodyInText = true;
+  else if (success.json !== undefined) structured.body = success.json.value;
+  else if (isJsonContentType(success.contentType))
+    structured.body = parseJsonBody(success.body)?.value ?? success.body;
+  else structured.body = success.body;
   if (success.fallback !== undefined) structured.fallback = success.fallback;
   return {
     content: [{ type: 'text', text: success.body }],

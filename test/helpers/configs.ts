@@ -50,7 +50,8 @@ export function coreConfig(
       ratelimited: tool('/ratelimited', 'api:read'),
       slow: tool('/slow', 'api:read', {}, { timeouts: { totalMs: 400 } }),
       huge: tool('/huge', 'api:read', {}, { maxResponseBytes: 65536 }),
-      deep_json: tool('/deep', 'api:read'),
+      // the parsed copy kept at any size, so that the depth limit of the parse is what answers
+      deep_json: tool('/deep', 'api:read', {}, { structuredBodyMaxBytes: 4 * 1024 * 1024 }),
       create_any: {
         description: 'POST /items with any arguments',
         permission: 'api:write',

@@ -16,18 +16,24 @@ import { JsonTooDeep, redactorFor as cachedRedactorFor, type Redactor } from '..
 import { reflectedInput, type ReflectedInput } from '../../upstream/reflected-input.js';
 import { startChild } from '../../observability/tracing.js';
 import type { CallContext } from '../call-context.js';
-import { isJsonContentType } from '../tool-result.js';
+import { bodyIsStructured, isJsonContentType } from '../tool-result.js';
 import { parseJsonBody } from '../../upstream/json-body.js';
 
-/** The body as the agent will see it: JSON parsed once and redacted as a value as well as text. */
+/**
+ * The body as the agent will see it: JSON parsed once and redacted as a value as well as text.
+ * `structured`: whether the parsed value will be returned (tool-result.ts `bodyIsStructured`);
+ * when not, a body without escapes is not parsed at all.
+ */
 export function redactBody(
   result: CallSuccess,
   redactor: Redactor,
   reflected: ReflectedInput,
+  structured = true,
 ): Pick<CallSuccess, 'body' | 'json'> {
   const text = redactor.redact(result.body, reflected);
   if (!isJsonContentType(result.contentType) || result.body.length === 0) return { body: text };
   if (!result.body.includes('\\')) {
+    if (!structured) return { body: text };
     // No escapes: every string of the parsed body is verbatim text the text pass already saw, so
     // parsing the redacted text gives the redacted value (one parse, as before this step parsed).
     const json = parseJsonBody(text);
@@ -92,7 +98,8 @@ export function redactStep(secrets: SecretRegistry): Step<CallContext, CallSucce
       const headers: Record<string, string> = {};
       for (const [name, value] of Object.entries(result.headers))
         headers[name] = redactor.redact(value, reflected);
-      return { ...result, headers, ...redactBody(result, redactor, reflected) };
+      const structured = bodyIsStructured(result.body, ctx.tool.config.structuredBodyMaxBytes);
+      return { ...result, headers, ...redactBody(result, redactor, reflected, structured) };
     } finally {
       span?.end();
     }

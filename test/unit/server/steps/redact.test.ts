@@ -70,7 +70,7 @@ describe('redact step', () => {
         ctx.credential.injected.push({ value: SECRET, partials: true });
         return Promise.resolve({ status: 200, contentType: 'application/json', headers: {}, body });
       });
-      const wire = JSON.stringify({ jsonrpc: '2.0', id: 1, result: successResult(result) });
+      const wire = JSON.stringify({ jsonrpc: '2.0', id: 1, result: successResult(result, 65_536) });
       const received = JSON.parse(wire) as {
         result: { content: [{ text: string }]; structuredContent: { body: unknown } };
       };
@@ -83,4 +83,44 @@ describe('redact step', () => {
         expect(seen).not.toContain(SECRET);
     },
   );
+
+  it.each([
+    ['without escapes', (pad: string) => `{"pad": "${pad}", "key": "${SECRET}"}`],
+    ['beside escapes', (pad: string) => `{"pad": "${pad}\\n", "key": "${SECRET}"}`],
+    ['spelled with escapes', (pad: string) => `{"pad": "${pad}", "key": "sk-live-\\u0030123456789abcdef"}`],
+  ])(
+    'a body over structuredBodyMaxBytes (%s) comes back once, as redacted text, and says so',
+    async (_name, makeBody) => {
+      const ctx = context();
+      const max = ctx.tool.config.structuredBodyMaxBytes;
+      const body = makeBody('x'.repeat(max));
+      const result = await redactStep(new SecretRegistry())(ctx, () => {
+        ctx.credential.injected.push({ value: SECRET, partials: true });
+        return Promise.resolve({ status: 200, contentType: 'application/json', headers: {}, body });
+      });
+      const answer = successResult(result, max);
+      expect(answer.structuredContent).toEqual({ status: 200, headers: {}, bodyInText: true });
+      const text = (answer.content[0] as { text: string }).text;
+      expect(text.length).toBeGreaterThan(max);
+      expect(JSON.stringify(answer)).not.toContain(SECRET);
+      expect(JSON.stringify(JSON.parse(text))).not.toContain(SECRET);
+    },
+  );
+
+  it('keeps the structured body up to structuredBodyMaxBytes, counted in UTF-8 bytes', () => {
+    const success = { status: 200, contentType: 'application/json', headers: {} };
+    const ascii = `"${'a'.repeat(98)}"`;
+    const wide = `"${'é'.repeat(50)}"`; // 52 characters, 102 bytes
+    expect(successResult({ ...success, body: ascii }, 100).structuredContent).toEqual({
+      status: 200,
+      headers: {},
+      body: 'a'.repeat(98),
+    });
+    expect(successResult({ ...success, body: wide }, 100).structuredContent).toMatchObject({
+      bodyInText: true,
+    });
+    expect(successResult({ ...success, body: wide }, 102).structuredContent).toMatchObject({
+      body: 'é'.repeat(50),
+    });
+  });
 });

@@ -8,11 +8,10 @@
  * medians of CPU per call and of the per-round ratios to the tutorial.
  */
 import { closedLoop } from './lib/load.js';
-import { makeWorkspace } from './lib/keyward.js';
-import { cpuMs, freePort, killAllChildren, spawnTracked, waitPort, benchDir } from './lib/proc.js';
+import { startBenchUpstream } from './lib/keyward.js';
+import { cpuMs, killAllChildren } from './lib/proc.js';
 import { median } from './lib/stats.js';
 import { startTarget, type Running, type TargetSpec } from './lib/targets.js';
-import path from 'node:path';
 
 const [baseline, roundsArg, callsArg, bytesArg, ...others] = process.argv.slice(2);
 if (baseline === undefined)
@@ -21,13 +20,7 @@ const rounds = Number(roundsArg ?? 8);
 const calls = Number(callsArg ?? 150);
 const size = String(Number(bytesArg ?? 200 * 1024));
 
-const upPort = await freePort();
-const up = spawnTracked(process.execPath, [path.join(benchDir, 'servers/upstream.mjs')], {
-  env: { UPSTREAM_PORT: String(upPort) },
-});
-await waitPort(upPort, 10_000, up);
-const upstream = `http://127.0.0.1:${upPort}`;
-const ctx = { upstream, configPath: makeWorkspace({ upstream }).configPath };
+const { up, ctx } = await startBenchUpstream();
 const specs: TargetSpec[] = [
   { name: 'tutorial-stdio', family: 'tutorial', transport: 'stdio', desc: 'tutorial stdio' },
   { name: 'keyward-stdio', family: 'keyward', transport: 'stdio', desc: 'keyward stdio (this checkout)' },

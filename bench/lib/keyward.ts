@@ -6,7 +6,8 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { repoRoot } from './proc.js';
+import { benchDir, freePort, repoRoot, spawnTracked, waitPort, type Tracked } from './proc.js';
+import type { TargetContext } from './targets.js';
 
 /** KEYWARD_BENCH_MAIN points at another build (an A/B run against a baseline checkout). */
 export const MAIN_JS = process.env.KEYWARD_BENCH_MAIN ?? path.join(repoRoot, 'dist/src/main.js');
@@ -118,4 +119,18 @@ export function makeWorkspace(options: WorkspaceOptions): Workspace {
 /** The benchmark-only switch: steps to turn off in the keyward process (never set in production). */
 export function disableEnv(steps: readonly string[]): Record<string, string> {
   return steps.length ? { KEYWARD_BENCH_DISABLE: steps.join(',') } : {};
+}
+
+/**
+ * The benchmark upstream on a free port and a keyward workspace pointing at it: the setup shared
+ * by the A/B scripts (payload-ab, micro/sequential-cpu, micro/warmup-curve).
+ */
+export async function startBenchUpstream(): Promise<{ readonly up: Tracked; readonly ctx: TargetContext }> {
+  const port = await freePort();
+  const up = spawnTracked(process.execPath, [path.join(benchDir, 'servers/upstream.mjs')], {
+    env: { UPSTREAM_PORT: String(port) },
+  });
+  await waitPort(port, 10_000, up);
+  const upstream = `http://127.0.0.1:${port}`;
+  return { up, ctx: { upstream, configPath: makeWorkspace({ upstream }).configPath } };
 }

@@ -6,10 +6,9 @@
  *
  *   node --import tsx bench/micro/sequential-cpu.ts [rounds=5] [calls=1500] [baseline main.js]
  */
-import path from 'node:path';
 import { closedLoop } from '../lib/load.js';
-import { makeWorkspace } from '../lib/keyward.js';
-import { benchDir, cpuMs, freePort, killAllChildren, spawnTracked, waitPort } from '../lib/proc.js';
+import { startBenchUpstream } from '../lib/keyward.js';
+import { cpuMs, killAllChildren } from '../lib/proc.js';
 import { median } from '../lib/stats.js';
 import { startTarget, type Running, type TargetSpec } from '../lib/targets.js';
 
@@ -18,13 +17,7 @@ const calls = Number(process.argv[3] ?? 1500);
 const baseline = process.argv[4];
 process.on('exit', killAllChildren);
 
-const upPort = await freePort();
-const up = spawnTracked(process.execPath, [path.join(benchDir, 'servers/upstream.mjs')], {
-  env: { UPSTREAM_PORT: String(upPort) },
-});
-await waitPort(upPort, 10_000, up);
-const upstream = `http://127.0.0.1:${upPort}`;
-const ctx = { upstream, configPath: makeWorkspace({ upstream }).configPath };
+const { up, ctx } = await startBenchUpstream();
 const specs: TargetSpec[] = [
   { name: 'direct-undici', family: 'direct', transport: 'none', desc: 'direct' },
   { name: 'handrolled-stdio', family: 'handrolled', transport: 'stdio', desc: 'hand-rolled' },

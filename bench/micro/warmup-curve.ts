@@ -6,23 +6,16 @@
  *
  *   node --import tsx bench/micro/warmup-curve.ts [windows=10] [window=200] [extra node flags for keyward]
  */
-import path from 'node:path';
 import { closedLoop } from '../lib/load.js';
-import { makeWorkspace } from '../lib/keyward.js';
-import { benchDir, freePort, killAllChildren, spawnTracked, waitPort } from '../lib/proc.js';
+import { startBenchUpstream } from '../lib/keyward.js';
+import { killAllChildren } from '../lib/proc.js';
 import { startTarget, type Running, type TargetSpec } from '../lib/targets.js';
 
 const windows = Number(process.argv[2] ?? 10);
 const windowSize = Number(process.argv[3] ?? 200);
 process.on('exit', killAllChildren);
 
-const upPort = await freePort();
-const up = spawnTracked(process.execPath, [path.join(benchDir, 'servers/upstream.mjs')], {
-  env: { UPSTREAM_PORT: String(upPort) },
-});
-await waitPort(upPort, 10_000, up);
-const upstream = `http://127.0.0.1:${upPort}`;
-const ctx = { upstream, configPath: makeWorkspace({ upstream }).configPath };
+const { up, ctx } = await startBenchUpstream();
 const specs: TargetSpec[] = [
   { name: 'direct-undici', family: 'direct', transport: 'none', desc: 'direct' },
   { name: 'handrolled-stdio', family: 'handrolled', transport: 'stdio', desc: 'hand-rolled' },

@@ -3,6 +3,7 @@
  * headers / total deadlines and a streamed byte cap. Errors become catalogued KeywardErrors whose
  * messages never carry the URL (its query string may hold a query-injected key).
  */
+import type { Dispatcher } from 'undici';
 import { Pool } from './undici-pool.js';
 import { KeywardError } from '../core/errors.js';
 import type { OutboundRequest } from './outbound-request.js';
@@ -104,12 +105,6 @@ function mapError(
   }
 }
 
-/** Destroys a body we stop reading; undici reports that as an error nobody is listening for. */
-function discard(body: { on(event: 'error', listener: () => void): unknown; destroy(): unknown }): void {
-  body.on('error', () => undefined);
-  body.destroy();
-}
-
 function flattenHeaders(raw: Record<string, string | string[] | undefined>): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [name, value] of Object.entries(raw)) {
@@ -152,82 +147,118 @@ export function createHttpClient(options: HttpClientOptions = {}): HttpClient {
     const where = `${request.method} ${url.origin}${url.pathname}`;
     const started = performance.now();
 
-    let aborted: AbortCause | undefined;
-    const controller = new AbortController();
-    const timer = setTimeout(() => {
-      aborted ??= { kind: 'deadline' };
-      controller.abort(
-        new KeywardError('upstream_timeout', `upstream total deadline of ${limits.totalMs} ms exceeded`),
-      );
-    }, limits.totalMs);
-    const onCallerAbort = (): void => {
-      aborted ??= { kind: 'caller', reason: signal?.reason };
-      controller.abort(signal?.reason);
-    };
-    if (signal?.aborted) onCallerAbort();
-    else signal?.addEventListener('abort', onCallerAbort, { once: true });
-
-    try {
-      if (aborted) throw new Error('aborted before send');
-      const pool = poolFor(url.origin, limits.connectMs);
-      const response = await pool.request({
-        path: url.pathname + url.search,
-        method: request.method as 'GET',
-        headers: request.headers,
-        body: request.body ?? null,
-        signal: controller.signal,
-        headersTimeout: limits.headersMs,
-        bodyTimeout: limits.totalMs,
-      });
-      const headers = flattenHeaders(response.headers);
-      const cap = limits.maxResponseBytes;
-      const declared = Number(headers['content-length']);
-      if (Number.isFinite(declared) && declared > cap) {
-        discard(response.body);
-        throw new KeywardError('response_too_large', `the upstream response is over the ${cap}-byte cap`, {
-          detail: `${where}: content-length ${declared}`,
-        });
-      }
-      // The redactor works on text: a compressed body would carry an echoed key past it. Fail closed.
-      // The value is the upstream's: compared case-insensitively, quoted as sent (bounded, no controls),
-      // so the redactor sees it in its original case.
-      const encoding = headers['content-encoding']?.trim();
-      const identity = encoding === undefined || encoding === '' || encoding.toLowerCase() === 'identity';
-      if (!identity && request.method !== 'HEAD') {
-        discard(response.body);
-        throw new KeywardError(
-          'upstream_error',
-          `upstream sent a body with Content-Encoding ${quoteUpstreamText(encoding)}; only identity is accepted`,
-          {
-            detail: where,
-          },
-        );
-      }
+    const pool = poolFor(url.origin, limits.connectMs);
+    const cap = limits.maxResponseBytes;
+    return new Promise<UpstreamResponse>((resolve, reject) => {
+      let aborted: AbortCause | undefined;
+      let settled = false;
+      // undici hands the request's controller over once the request is on a socket; an abort
+      // before then is kept and applied at that point.
+      let upstream: Dispatcher.DispatchController | undefined;
+      let pendingAbort: Error | undefined;
+      let status = 0;
+      let headers: Record<string, string> = {};
       const chunks: Buffer[] = [];
       let size = 0;
-      for await (const chunk of response.body) {
-        const buf = chunk as Buffer;
-        size += buf.length;
-        if (size > cap) {
-          discard(response.body);
-          throw new KeywardError('response_too_large', `the upstream response is over the ${cap}-byte cap`, {
-            detail: where,
-          });
-        }
-        chunks.push(buf);
-      }
-      return {
-        status: response.statusCode,
-        headers,
-        body: chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size),
-        durationMs: performance.now() - started,
+
+      const settle = (error: unknown, response?: UpstreamResponse): void => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', onCallerAbort);
+        if (response !== undefined) resolve(response);
+        else reject(mapError(error, aborted, limits, where));
       };
-    } catch (error) {
-      throw mapError(error, aborted, limits, where);
-    } finally {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', onCallerAbort);
-    }
+      /** Stops the exchange (the socket is closed) and settles the call with `error`. */
+      const stop = (error: Error): void => {
+        if (upstream === undefined) pendingAbort ??= error;
+        else if (!upstream.aborted) upstream.abort(error);
+        settle(error);
+      };
+      const timer = setTimeout(() => {
+        aborted ??= { kind: 'deadline' };
+        stop(new KeywardError('upstream_timeout', `upstream total deadline of ${limits.totalMs} ms exceeded`));
+      }, limits.totalMs);
+      const onCallerAbort = (): void => {
+        aborted ??= { kind: 'caller', reason: signal?.reason };
+        stop(signal?.reason instanceof Error ? signal.reason : new Error('aborted'));
+      };
+      if (signal?.aborted) {
+        onCallerAbort();
+        return;
+      }
+      signal?.addEventListener('abort', onCallerAbort, { once: true });
+
+      pool.dispatch(
+        {
+          origin: url.origin,
+          path: url.pathname + url.search,
+          method: request.method as Dispatcher.HttpMethod,
+          headers: request.headers,
+          body: request.body ?? null,
+          headersTimeout: limits.headersMs,
+          bodyTimeout: limits.totalMs,
+        },
+        {
+          onRequestStart(controller) {
+            upstream = controller;
+            if (pendingAbort !== undefined) controller.abort(pendingAbort);
+          },
+          onResponseStart(_controller, statusCode, rawHeaders) {
+            if (statusCode < 200) return; // 1xx informational: the final answer follows
+            status = statusCode;
+            headers = flattenHeaders(rawHeaders);
+            const declared = Number(headers['content-length']);
+            if (Number.isFinite(declared) && declared > cap) {
+              stop(
+                new KeywardError('response_too_large', `the upstream response is over the ${cap}-byte cap`, {
+                  detail: `${where}: content-length ${declared}`,
+                }),
+              );
+              return;
+            }
+            // The redactor works on text: a compressed body would carry an echoed key past it. Fail
+            // closed. The value is the upstream's: compared case-insensitively, quoted as sent
+            // (bounded, no controls), so the redactor sees it in its original case.
+            const encoding = headers['content-encoding']?.trim();
+            const identity = encoding === undefined || encoding === '' || encoding.toLowerCase() === 'identity';
+            if (!identity && request.method !== 'HEAD') {
+              stop(
+                new KeywardError(
+                  'upstream_error',
+                  `upstream sent a body with Content-Encoding ${quoteUpstreamText(encoding)}; only identity is accepted`,
+                  { detail: where },
+                ),
+              );
+            }
+          },
+          onResponseData(_controller, chunk) {
+            if (settled) return;
+            size += chunk.length;
+            if (size > cap) {
+              stop(
+                new KeywardError('response_too_large', `the upstream response is over the ${cap}-byte cap`, {
+                  detail: where,
+                }),
+              );
+              return;
+            }
+            chunks.push(chunk);
+          },
+          onResponseEnd() {
+            settle(undefined, {
+              status,
+              headers,
+              body: chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size),
+              durationMs: performance.now() - started,
+            });
+          },
+          onResponseError(_controller, error) {
+            settle(error);
+          },
+        },
+      );
+    });
   }
 
   async function close(): Promise<void> {

@@ -162,6 +162,25 @@ describe('createHttpClient', () => {
     expect(ok.body).toHaveLength(5000);
   });
 
+  it('a call queued behind a busy connection keeps its own deadline', async () => {
+    const s = await server((req, res) => {
+      if (req.url === '/slow') return; // never answers: holds the only connection
+      res.end('{}');
+    });
+    const c = createHttpClient({ connectionsPerOrigin: 1 });
+    cleanup.push(() => c.close());
+    let slowSettled = false;
+    const slow = c
+      .send(get(s.origin, '/slow'), { ...LIMITS, headersMs: 1500, totalMs: 1500 })
+      .finally(() => (slowSettled = true));
+    const queued = await failure(c.send(get(s.origin, '/fast'), { ...LIMITS, totalMs: 100 }));
+    expect(queued.code).toBe('upstream_timeout');
+    expect(queued.message).toContain('total deadline of 100 ms');
+    // Refused while the call ahead of it still holds the connection, not once that one ends.
+    expect(slowSettled).toBe(false);
+    await failure(slow);
+  });
+
   it("the caller's abort signal stops the call", async () => {
     const s = await server(() => {
       /* never answers */

@@ -16,7 +16,7 @@ const upp = spawnTracked(process.execPath, [new URL('./servers/upstream.mjs', im
 });
 await waitPort(up);
 const ws = makeWorkspace({ upstream: `http://127.0.0.1:${up}` });
-const dir = `/tmp/keyward-prof/${mode}`;
+const dir = process.env.KEYWARD_PROF_DIR ?? `/tmp/keyward-prof/${mode}`;
 let s: McpSession;
 let close: () => Promise<void>;
 if (mode === 'stdio') {

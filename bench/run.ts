@@ -2,7 +2,8 @@
  * `npm run bench` (`-- --quick` for the under-2-minute version): keyward against the direct call,
  * the tutorial SDK server, a hand-rolled floor and a peer, interleaved over rounds, plus the
  * scenarios of the benchmark design (§5.2). Writes bench/results/<date>.{json,md,svg}.
- * Never part of `npm test`. Options: --quick, --rounds=N, --only=a,b, --scenarios=a,b|none.
+ * Never part of `npm test`. Options: --quick, --rounds=N, --only=a,b, --scenarios=a,b|none,
+ * --warmup-c16=N (warm-up calls at c=16 before the measured phases; 3000 measures the JIT's steady state).
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -26,8 +27,23 @@ const quick = argv.has('quick');
 const log = (s: string): void => void process.stderr.write(s + '\n');
 
 const settings: MainSettings = quick
-  ? { rounds: Number(argv.get('rounds') ?? 2), warmup: 100, seq: 200, conc: 400, foreignMax: 10 }
-  : { rounds: Number(argv.get('rounds') ?? 5), warmup: 200, seq: 600, conc: 1200, foreignMax: 10 };
+  ? {
+      rounds: Number(argv.get('rounds') ?? 2),
+      warmup: 100,
+      warmupConc: 100,
+      seq: 200,
+      conc: 400,
+      foreignMax: 10,
+    }
+  : {
+      rounds: Number(argv.get('rounds') ?? 5),
+      warmup: 200,
+      warmupConc: 200,
+      seq: 600,
+      conc: 1200,
+      foreignMax: 10,
+    };
+if (argv.has('warmup-c16')) settings.warmupConc = Number(argv.get('warmup-c16'));
 
 process.on('exit', killAllChildren);
 process.on('SIGINT', () => process.exit(130));

@@ -9,7 +9,10 @@ import { startTarget, type TargetContext, type TargetSpec } from './targets.js';
 
 export interface MainSettings {
   rounds: number;
+  /** Sequential warm-up calls before the measured phases. */
   warmup: number;
+  /** Warm-up calls at c16 after the sequential ones (the JIT's steady state, see performance.md). */
+  warmupConc: number;
   seq: number;
   conc: number;
   /** Foreign CPU (% of the machine) above which a round is "noisy". */
@@ -93,7 +96,7 @@ export async function runMainRounds(
         try {
           const call = (k: number) => t.call(k);
           await closedLoop(call, s.warmup, 1);
-          await closedLoop(call, s.warmup, 16);
+          await closedLoop(call, s.warmupConc, 16);
           res.connectMs = t.connectMs;
           res.seq = await measure(() => closedLoop(call, s.seq, 1), t.pids, upPid);
           res.c16 = await measure(() => closedLoop(call, s.conc, 16), t.pids, upPid);

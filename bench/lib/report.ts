@@ -139,7 +139,7 @@ export function renderMarkdown(r: RunResult): string {
   L.push(`# keyward benchmark, ${m.date} (${m.mode})`, '');
   L.push(
     `Machine: ${m.cpus} vCPU ${m.cpuModel}, ${m.memGiB} GiB, node ${m.node}, git ${m.gitSha}. Load average ${m.loadavgStart.map((x) => x.toFixed(2)).join('/')} at start, ${m.loadavgEnd.map((x) => x.toFixed(2)).join('/')} at end; ${m.durationS} s.`,
-    `Main rounds: ${s.rounds} interleaved rounds (order rotated), warmup ${s.warmup}, sequential N=${s.seq}, closed loop N=${s.conc} at c=16 and at c=64, one session. Values are the median of clean rounds (foreign CPU < ${s.foreignMax}% of the machine in every phase) when at least 2 exist, else of all rounds.`,
+    `Main rounds: ${s.rounds} interleaved rounds (order rotated), warmup ${s.warmup} sequential + ${s.warmupConc} at c=16, sequential N=${s.seq}, closed loop N=${s.conc} at c=16 and at c=64, one session. Values are the median of clean rounds (foreign CPU < ${s.foreignMax}% of the machine in every phase) when at least 2 exist, else of all rounds.`,
     `Reproduce: \`npm run bench\` (full) or \`npm run bench -- --quick\`.`,
     '',
   );

@@ -177,7 +177,9 @@ export function createHttpClient(options: HttpClientOptions = {}): HttpClient {
       };
       const timer = setTimeout(() => {
         aborted ??= { kind: 'deadline' };
-        stop(new KeywardError('upstream_timeout', `upstream total deadline of ${limits.totalMs} ms exceeded`));
+        stop(
+          new KeywardError('upstream_timeout', `upstream total deadline of ${limits.totalMs} ms exceeded`),
+        );
       }, limits.totalMs);
       const onCallerAbort = (): void => {
         aborted ??= { kind: 'caller', reason: signal?.reason };
@@ -221,7 +223,8 @@ export function createHttpClient(options: HttpClientOptions = {}): HttpClient {
             // closed. The value is the upstream's: compared case-insensitively, quoted as sent
             // (bounded, no controls), so the redactor sees it in its original case.
             const encoding = headers['content-encoding']?.trim();
-            const identity = encoding === undefined || encoding === '' || encoding.toLowerCase() === 'identity';
+            const identity =
+              encoding === undefined || encoding === '' || encoding.toLowerCase() === 'identity';
             if (!identity && request.method !== 'HEAD') {
               stop(
                 new KeywardError(

@@ -213,7 +213,9 @@ async function demo(options: { keep?: boolean }): Promise<void> {
     );
   } finally {
     await client?.close().catch(() => undefined);
-    consoleProcess?.kill('SIGTERM');
+    // Awaited: a child still shutting down writes into `dir` (its audit journal and checkpoints)
+    // while it is being removed, and the removal fails with ENOTEMPTY.
+    if (consoleProcess !== undefined) await stopChild(consoleProcess);
     await api.close();
     if (!options.keep) rmSync(dir, { recursive: true, force: true });
   }
@@ -228,6 +230,16 @@ function freePort(): Promise<number> {
       probe.close(() => resolve(port));
     });
   });
+}
+
+/** SIGTERM, then waits for the exit (SIGKILL if it has not exited after 10 s). */
+async function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+  await exited;
+  clearTimeout(timer);
 }
 
 /** `keyward console` in the background, resolved once it listens. */
@@ -392,11 +404,7 @@ async function actForEachUser(dir: string): Promise<string> {
     say(list.replace(/^/gm, '     ').trimEnd());
   } finally {
     for (const c of clients) await c.close().catch(() => undefined);
-    if (server !== undefined && server.exitCode === null) {
-      const exited = new Promise((resolve) => server!.once('exit', resolve));
-      server.kill('SIGTERM');
-      await exited;
-    }
+    if (server !== undefined) await stopChild(server);
     await oidc.close();
   }
   return lines.join('\n');

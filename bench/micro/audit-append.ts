@@ -6,7 +6,8 @@
  * process so both builds see the same machine load. The 10 ms batched inserts run as they do in
  * the server (their CPU is counted). Reports CPU per call of this process (both appends and the
  * round trip, the same for both builds) per pair of batches: median and quartiles of the
- * differences.
+ * differences; and the wall time per call (with concurrency 1, the mean latency of a call: both
+ * appends and the round trip).
  *
  *   node --import tsx bench/micro/audit-append.ts <baseline>/dist/src [batches=30] [calls=2000] [concurrency=1]
  *   KEYWARD_MICRO_THIS=<dist/src>: another build in place of this one (A/A: the method's bias).
@@ -143,11 +144,15 @@ async function run(build: Build, n: number, offset: number): Promise<void> {
 for (const build of builds) await run(build, 1000, 0); // warm-up
 
 const cpu: number[][] = [[], []];
+const wall: number[][] = [[], []];
 for (let b = 0; b < batches; b++) {
   const order = b % 2 === 0 ? [0, 1] : [1, 0];
   for (const i of order) {
     const c0 = process.cpuUsage();
+    const t0 = performance.now();
     await run(builds[i]!, calls, (b + 1) * calls);
+    // The 15 ms wait for the last batched insert (run) is not part of a call.
+    wall[i]!.push(((performance.now() - t0 - 15) * 1000) / calls);
     const c1 = process.cpuUsage(c0);
     cpu[i]!.push((c1.user + c1.system) / calls);
   }
@@ -162,11 +167,15 @@ const med = (s: number[]) =>
     0.5,
   );
 const diff = cpu[0]!.map((v, i) => v - cpu[1]![i]!).sort((x, y) => x - y);
+const wallDiff = wall[0]!.map((v, i) => v - wall[1]![i]!).sort((x, y) => x - y);
 process.stdout.write(
   `${batches} batch pairs × ${calls} calls (2 appends and an echo round trip each), concurrency ${concurrency}${chainKey ? ', keyed chain' : ''}\n` +
     `audit CPU per call: this build ${med(cpu[0]!).toFixed(1)} µs, baseline ${med(cpu[1]!).toFixed(1)} µs; ` +
     `difference per batch pair: median ${quantile(diff, 0.5).toFixed(1)} µs ` +
     `(quartiles ${quantile(diff, 0.25).toFixed(1)} … ${quantile(diff, 0.75).toFixed(1)}); ` +
-    `ratio of medians ${(med(cpu[0]!) / med(cpu[1]!)).toFixed(2)}\n`,
+    `ratio of medians ${(med(cpu[0]!) / med(cpu[1]!)).toFixed(2)}\n` +
+    `wall time per call: this build ${med(wall[0]!).toFixed(1)} µs, baseline ${med(wall[1]!).toFixed(1)} µs; ` +
+    `difference per batch pair: median ${quantile(wallDiff, 0.5).toFixed(1)} µs ` +
+    `(quartiles ${quantile(wallDiff, 0.25).toFixed(1)} … ${quantile(wallDiff, 0.75).toFixed(1)})\n`,
 );
 process.exit(0);

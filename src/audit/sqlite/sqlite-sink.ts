@@ -2,7 +2,8 @@
  * The default audit sink: an append-only SQLite table (WAL), one hash chain per writer.
  *
  * An append is recorded when its chained record is written to the sink's write-ahead journal (no
- * SQLite on the call path; the appends of one loop turn share one `write()`); the records of each 10 ms are then inserted into SQLite
+ * SQLite on the call path; the first append of a loop turn is written at once, the later appends of
+ * that turn share one `write()` at its end); the records of each 10 ms are then inserted into SQLite
  * in one transaction, off the call path. While SQLite cannot take them, new appends are refused (fail closed)
  * and the journaled ones wait, in order, to be committed once it can, or are replayed from the
  * journal by the next sink that opens the database if this process dies first.
@@ -165,7 +166,8 @@ export class SqliteAuditSink implements AuditSink {
   private commitTimer: NodeJS.Timeout | undefined;
   /** Admitted events of this loop turn, not chained or journaled yet (see `append`). */
   private group: GroupedAppend[] = [];
-  private groupScheduled = false;
+  /** True from a turn's first append until the end of that turn (setImmediate). */
+  private turnOpen = false;
   /** Set while SQLite cannot take records: appends are refused until a commit succeeds again. */
   private failure: { readonly message: string; readonly at: number; readonly slow: boolean } | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
@@ -213,11 +215,16 @@ export class SqliteAuditSink implements AuditSink {
     }
     return new Promise<void>((resolve, reject) => {
       this.group.push({ event, resolve, reject });
-      // A caller that never yields to the event loop (a replay loop) writes a full group itself.
-      if (this.group.length >= MAX_BATCH) this.writeGroup();
-      else if (!this.groupScheduled) {
-        this.groupScheduled = true;
+      if (!this.turnOpen) {
+        // The first append of a turn is written at once, so a call made alone (sequential calls)
+        // never waits for the turn to end; the appends that follow in the same turn (concurrent
+        // calls) are written together at its end.
+        this.turnOpen = true;
         setImmediate(this.endOfTurn);
+        this.writeGroup();
+      } else if (this.group.length >= MAX_BATCH) {
+        // A caller that never yields to the event loop (a replay loop) writes a full group itself.
+        this.writeGroup();
       }
     });
   }
@@ -359,7 +366,7 @@ export class SqliteAuditSink implements AuditSink {
   }
 
   private readonly endOfTurn = (): void => {
-    this.groupScheduled = false;
+    this.turnOpen = false;
     this.writeGroup();
   };
 

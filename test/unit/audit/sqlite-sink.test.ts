@@ -158,7 +158,7 @@ describe('SqliteAuditSink', () => {
        const sink = createSqliteSink({ path: ${JSON.stringify(file)}, logger: silentLogger(), writer: 'crashed-writer' });
        await sink.append({ type: 'call.started', time: new Date().toISOString(), agent: 'child', requestId: 'c0' });
        await sink.flush();
-       // Appended in one loop turn: one journal write, and the batched insert is 10 ms away.
+       // Appended in one loop turn: journaled (the first at once, the rest in one write), and the batched insert is 10 ms away.
        await Promise.all([1, 2, 3, 4, 5].map((i) => sink.append({ type: 'call.started', time: new Date().toISOString(), agent: 'child', requestId: 'c' + i })));
        // Killed before the batched insert of c1..c5 runs.
        process.stdout.write(String(sink.pending));
@@ -237,24 +237,32 @@ describe('SqliteAuditSink', () => {
     expect(stored?.seq).toBe(1);
   });
 
-  it('journals the appends of one loop turn in one write; each resolves once its line is written', async () => {
+  it('journals the first append of a loop turn at once and the rest of the turn in one write; each resolves once its line is written', async () => {
     const file = freshPath();
     const sink = sinkAt(file);
     const write = vi.spyOn(WriteAheadJournal.prototype, 'append');
-    try {
-      const appends = [1, 2, 3, 4, 5].map((i) => sink.append(ev(i)));
-      expect(write).not.toHaveBeenCalled();
-      await Promise.all(appends);
-      expect(write).toHaveBeenCalledTimes(1);
+    const journalLines = (): { seq: number; requestId: string }[] => {
       const [journal] = readdirSync(`${file}.journals`);
-      const lines = readFileSync(path.join(`${file}.journals`, journal ?? ''), 'utf8')
+      return readFileSync(path.join(`${file}.journals`, journal ?? ''), 'utf8')
         .split('\n')
         .filter((line) => line !== '')
         .map((line) => JSON.parse(line) as { seq: number; requestId: string });
-      expect(lines.map((l) => [l.seq, l.requestId])).toEqual([1, 2, 3, 4, 5].map((i) => [i, `r${i}`]));
-      // The next turn's appends are a second write, continuing the chain.
-      await sink.append(ev(6));
+    };
+    try {
+      const appends = [1, 2, 3, 4, 5].map((i) => sink.append(ev(i)));
+      // A call alone does not wait for the end of the turn: its record is already in the journal.
+      expect(write).toHaveBeenCalledTimes(1);
+      expect(journalLines().map((l) => l.requestId)).toEqual(['r1']);
+      await Promise.all(appends);
       expect(write).toHaveBeenCalledTimes(2);
+      expect(journalLines().map((l) => [l.seq, l.requestId])).toEqual(
+        [1, 2, 3, 4, 5].map((i) => [i, `r${i}`]),
+      );
+      // The next turn's first append is written at once, continuing the chain.
+      await new Promise((resolve) => setImmediate(resolve));
+      void sink.append(ev(6));
+      expect(write).toHaveBeenCalledTimes(3);
+      expect(journalLines().map((l) => l.seq)).toEqual([1, 2, 3, 4, 5, 6]);
     } finally {
       write.mockRestore();
     }
@@ -265,10 +273,16 @@ describe('SqliteAuditSink', () => {
     const file = freshPath();
     const sink = sinkAt(file);
     await sink.append(ev(1));
-    const write = vi.spyOn(WriteAheadJournal.prototype, 'append').mockImplementationOnce(() => {
+    const full = (): never => {
       throw Object.assign(new Error('no space left on device'), { code: 'ENOSPC' });
-    });
+    };
+    // Both writes of the next turn fail: its first append's, then the group of the other two.
+    const write = vi
+      .spyOn(WriteAheadJournal.prototype, 'append')
+      .mockImplementationOnce(full)
+      .mockImplementationOnce(full);
     try {
+      await new Promise((resolve) => setImmediate(resolve));
       const refused = await Promise.allSettled([2, 3, 4].map((i) => sink.append(ev(i))));
       expect(refused.map((r) => r.status)).toEqual(['rejected', 'rejected', 'rejected']);
       for (const r of refused) {
@@ -289,7 +303,7 @@ describe('SqliteAuditSink', () => {
   it('removes its journal on close once everything is in the database', async () => {
     const file = freshPath();
     const sink = createSqliteSink({ path: file, logger });
-    // One loop turn (one journal write): the batched insert has not run yet.
+    // One loop turn (two journal writes): the batched insert has not run yet.
     await Promise.all(Array.from({ length: 10 }, (_, i) => sink.append(ev(i))));
     expect(sink.pending).toBe(10);
     expect(readdirSync(`${file}.journals`)).toHaveLength(1);

@@ -6,7 +6,9 @@
  * time and the median CPU time (user + system of the server process, /proc/<pid>/stat, read right
  * after the first result), and the medians of the per-round ratios keyward ÷ tutorial.
  *
- *   node --import tsx bench/micro/cold-start-ab.ts [rounds=15] [<baseline>/dist/src/main.js]
+ *   node --import tsx bench/micro/cold-start-ab.ts [rounds=15] [<baseline>/dist/src/main.js ...]
+ *   Each further path is one more build in the rotation (@baseline, @baseline2, …): variants of
+ *   a change side by side in the same rounds.
  *   KEYWARD_BENCH_NODE=<node binary>: spawn the servers with another Node (e.g. Node 24).
  */
 import { BIN_JS, MAIN_JS, makeWorkspace } from '../lib/keyward.js';
@@ -15,7 +17,7 @@ import { median } from '../lib/stats.js';
 import { startTarget, type TargetSpec } from '../lib/targets.js';
 
 const rounds = Number(process.argv[2] ?? 15);
-const baseline = process.argv[3];
+const baselines = process.argv.slice(3);
 process.on('exit', killAllChildren);
 
 const specs: TargetSpec[] = [
@@ -28,17 +30,16 @@ const specs: TargetSpec[] = [
     main: MAIN_JS,
     desc: 'this build, unbundled',
   },
-  ...(baseline
-    ? [
-        {
-          name: 'keyward-stdio@baseline',
-          family: 'keyward',
-          transport: 'stdio',
-          main: baseline,
-          desc: 'baseline build',
-        } satisfies TargetSpec,
-      ]
-    : []),
+  ...baselines.map(
+    (main, i) =>
+      ({
+        name: `keyward-stdio@baseline${i === 0 ? '' : i + 1}`,
+        family: 'keyward',
+        transport: 'stdio',
+        main,
+        desc: `baseline build ${main}`,
+      }) satisfies TargetSpec,
+  ),
 ];
 
 async function main(): Promise<void> {

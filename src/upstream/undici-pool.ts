@@ -6,16 +6,18 @@
  *
  * This loads the dispatcher and the request API only and wires them the way undici's index.js
  * does (`Object.assign(Dispatcher.prototype, api)`), so `pool.request()` is the same function.
- * undici has no `exports` map, so these paths are public files of the package; a unit test checks
- * that this Pool is undici's own Pool class and that `request` is its API, so an undici release
- * that moves them fails the test rather than a call.
+ * undici has no `exports` map, so these paths are public files of the package (typed in
+ * undici-lib.d.ts); a unit test checks that this Pool is undici's own Pool class and that
+ * `request` is its API, so an undici release that moves them fails the test rather than a call.
+ * They are plain imports so that the published bundle carries them (scripts/bundle.mjs) instead
+ * of Node's CommonJS loader resolving and reading ~30 files at every start.
  */
-import { createRequire } from 'node:module';
 import type { Pool as UndiciPool } from 'undici';
+import api from 'undici/lib/api/index.js';
+import Dispatcher from 'undici/lib/dispatcher/dispatcher.js';
+import UndiciPoolClass from 'undici/lib/dispatcher/pool.js';
 
-const require = createRequire(import.meta.url);
-const Dispatcher = require('undici/lib/dispatcher/dispatcher.js') as { prototype: object };
-Object.assign(Dispatcher.prototype, require('undici/lib/api/index.js') as object);
+Object.assign(Dispatcher.prototype, api);
 
-export const Pool = require('undici/lib/dispatcher/pool.js') as typeof UndiciPool;
+export const Pool = UndiciPoolClass;
 export type Pool = UndiciPool;

@@ -75,6 +75,29 @@ describe('the published binary (esbuild bundle)', () => {
     }
   });
 
+  it('is ASCII only, so that Node hands V8 one-byte source strings', () => {
+    const dir = path.dirname(mainJs);
+    const files = readdirSync(dir, { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.js'));
+    expect(files.length).toBeGreaterThan(1);
+    // eslint-disable-next-line no-control-regex
+    const nonAscii = files.filter((f) => /[^\x00-\x7f]/.test(readFileSync(path.join(dir, f), 'utf8')));
+    expect(nonAscii).toEqual([]);
+  });
+
+  it("carries zod's English messages only (not its 49 translations)", () => {
+    const dir = path.dirname(mainJs);
+    const maps = readdirSync(dir, { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.js.map'));
+    const sources = maps.flatMap(
+      (f) => (JSON.parse(readFileSync(path.join(dir, f), 'utf8')) as { sources: string[] }).sources,
+    );
+    const locales = new Set(
+      sources.filter((s) => /\/zod\/v4\/locales\//.test(s)).map((s) => path.basename(s)),
+    );
+    expect(locales).toContain('en.js');
+    // index.js: the namespace, here a stub that re-exports en
+    expect([...locales].filter((f) => f !== 'en.js' && f !== 'index.js')).toEqual([]);
+  });
+
   it('contains the packages of the start and imports only external dependencies and built-ins', async () => {
     const { BUNDLED } = (await import(pathToFileURL(path.join(repoRoot, 'scripts/bundle.mjs')).href)) as {
       BUNDLED: string[];

@@ -6,7 +6,11 @@ import net from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
-import { createPostgresSink, type PostgresAuditSink } from '../../../src/audit/postgres/postgres-sink.js';
+import {
+  createPostgresSink,
+  joinColumn,
+  type PostgresAuditSink,
+} from '../../../src/audit/postgres/postgres-sink.js';
 import { MIGRATIONS } from '../../../src/audit/postgres/migrations.js';
 import { WriterChain } from '../../../src/audit/hash-chain.js';
 import { silentLogger } from '../../../src/observability/logger.js';
@@ -331,6 +335,67 @@ describe('PostgresAuditSink', () => {
     expect(stored.map((r) => r.details)).toEqual(tricky.map((e) => e.details));
     expect(stored[1]?.agent).toBe('line\nbreak');
     expect(await sink.verify()).toEqual({ ok: true, records: 3, writers: 1, problems: [] });
+  });
+
+  it('stores each column value exactly, nulls, empty strings and the separators included, batched or alone', async () => {
+    const schema = newSchema();
+    const sink = await sinkFor(schema);
+    /** An event without a decision (a null column). */
+    const undecided = (extra: Partial<AuditEvent> = {}): AuditEvent => {
+      const { decision: _, ...rest } = ev(extra);
+      return rest;
+    };
+    const odd: AuditEvent[] = [
+      undecided({ agent: '', tenant: '\x01', tool: 'a,b', requestId: '"{x}"' }),
+      ev({ time: 'not a time', agent: ' ', tenant: '\\N', tool: '\r', requestId: '\x01\x01' }),
+      undecided({ agent: 'é€𝄞' }),
+    ];
+    const cases = [
+      // Alone: a single empty or null-mark value, whose joined form splits to no element or to NULL.
+      [ev({ agent: '' })],
+      [ev({ tenant: '\x01' })],
+      [undecided({ tool: '' })],
+      odd,
+      // A newline in one value: the whole batch takes the array form.
+      [ev(), ev({ requestId: 'a\nb' }), undecided()],
+    ];
+    const expected: AuditEvent[] = [];
+    for (const batch of cases) {
+      await Promise.all(batch.map((e) => sink.append(e)));
+      expected.push(...batch);
+    }
+    const res = await admin.query<{
+      time: Date | null;
+      type: string;
+      agent: string | null;
+      tenant: string | null;
+      tool: string | null;
+      decision: string | null;
+      request_id: string | null;
+    }>(
+      `SELECT time, type, agent, tenant, tool, decision, request_id FROM "${schema}".audit_events ORDER BY seq`,
+    );
+    expect(res.rows).toEqual(
+      expected.map((e) => ({
+        time: Number.isNaN(Date.parse(e.time)) ? null : new Date(e.time),
+        type: e.type,
+        agent: e.agent ?? null,
+        tenant: e.tenant ?? null,
+        tool: e.tool ?? null,
+        decision: e.decision ?? null,
+        request_id: e.requestId ?? null,
+      })),
+    );
+    expect(await sink.verify()).toEqual({ ok: true, records: expected.length, writers: 1, problems: [] });
+  });
+
+  it('joins a column only when splitting the joined string gives back the same values', () => {
+    expect(joinColumn(['a', null, 'b,c', ''])).toBe('a\n\x01\nb,c\n');
+    expect(joinColumn([null])).toBe('\x01');
+    expect(joinColumn(['', ''])).toBe('\n');
+    expect(joinColumn([''])).toBeUndefined();
+    expect(joinColumn(['a', 'b\nc'])).toBeUndefined();
+    expect(joinColumn(['a', '\x01'])).toBeUndefined();
   });
 
   it('rejects at once when the server is unreachable and never hangs', async () => {

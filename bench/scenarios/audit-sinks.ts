@@ -44,6 +44,12 @@ export async function auditSinksScenario(ctx: ScenarioContext): Promise<Scenario
   } finally {
     const client = new pg.Client({ connectionString: PG_URL });
     await client.connect();
+    const tx = await client
+      .query<{ rows: string; tx: string }>(
+        `SELECT count(*)::text AS rows, count(DISTINCT xmin::text)::text AS tx FROM ${schema}.audit_events`,
+      )
+      .catch(() => undefined);
+    if (tx?.rows[0]) log(`  postgres: ${tx.rows[0].rows} rows in ${tx.rows[0].tx} commits`);
     await client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
     await client.end();
   }

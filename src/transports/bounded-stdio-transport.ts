@@ -56,12 +56,12 @@ export class BoundedStdioServerTransport implements Transport {
         this.reject();
         continue;
       }
-      const line = Buffer.concat([...this.chunks, head])
-        .toString('utf8')
-        .replace(/\r$/, '');
+      // The common case, a whole line in one chunk, is decoded in place (no copy).
+      const bytes = this.chunks.length === 0 ? head : Buffer.concat([...this.chunks, head]);
+      const end = bytes.length > 0 && bytes[bytes.length - 1] === 0x0d ? bytes.length - 1 : bytes.length;
       this.chunks = [];
       this.buffered = 0;
-      this.deliver(line);
+      this.deliver(bytes.toString('utf8', 0, end));
     }
   };
 
@@ -88,12 +88,13 @@ export class BoundedStdioServerTransport implements Transport {
   }
 
   private deliver(line: string): void {
-    if (line.trim() === '') return;
     let message: JSONRPCMessage;
     try {
       // The SDK's deserializeMessage, with plain tools/call requests checked directly.
       message = toJsonRpcMessage(JSON.parse(line));
     } catch (error) {
+      // A blank line is skipped, not reported (checked only here: JSON.parse refuses it anyway).
+      if (line.trim() === '') return;
       this.onerror?.(error instanceof Error ? error : new Error(String(error)));
       return;
     }

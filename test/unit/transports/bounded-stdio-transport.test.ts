@@ -63,4 +63,18 @@ describe('BoundedStdioServerTransport', () => {
     expect(errors).toHaveLength(1);
     expect(stdout.writes.join('')).toContain('"code":-32600');
   });
+
+  it('takes CRLF line ends, skips blank lines and joins a line split across chunks (even inside a character)', async () => {
+    const { stdin, delivered, errors } = await started();
+    const ping = (id: number, note = '') => ({ jsonrpc: '2.0', id, method: 'ping', params: { note } });
+    stdin.write(`${JSON.stringify(ping(1))}\r\n\n  \r\n`);
+    const split = Buffer.from(`${JSON.stringify(ping(2, 'é€'))}\n`, 'utf8');
+    const cut = split.indexOf(Buffer.from('€', 'utf8')) + 1; // inside the 3-byte character
+    stdin.write(split.subarray(0, cut));
+    await new Promise((resolve) => setImmediate(resolve));
+    stdin.write(split.subarray(cut));
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(delivered).toEqual([ping(1), ping(2, 'é€')]);
+    expect(errors).toEqual([]);
+  });
 });

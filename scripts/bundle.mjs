@@ -12,8 +12,8 @@
  *   are configured or the command needs them (Vault, AWS, PostgreSQL, Redis, jose/openid-client,
  *   express, the OpenTelemetry SDK and exporter, the OpenAPI parser, handlebars...). A new
  *   dependency is external until it is added here.
- * - undici's Pool and request API (src/upstream/undici-pool.ts) are bundled, except the files it
- *   requires late or never (undiciLazyFilesExternal below).
+ * - undici's Pool (src/upstream/undici-pool.ts) is bundled, except the files it requires late or
+ *   never (undiciLazyFilesExternal below).
  * - zod's translations are left out (zodEnglishOnly below).
  * - keyward's own modules are all bundled; each `import()` boundary becomes a chunk under
  *   dist/bin/chunks/, so what was lazy stays lazy.

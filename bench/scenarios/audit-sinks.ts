@@ -1,30 +1,44 @@
-/** S8: audit sinks at c64: SQLite (WAL) vs PostgreSQL with group commit, interleaved rounds. */
+/**
+ * S8: audit sinks at c64: SQLite (WAL) vs PostgreSQL with group commit, interleaved rounds.
+ *
+ * KEYWARD_BENCH_S8_ROUNDS and KEYWARD_BENCH_S8_CALLS change the rounds (4) and the measured calls
+ * per round (3,000); with KEYWARD_BENCH_BASELINE_MAIN set, a third sink runs the baseline build's
+ * PostgreSQL sink in the same rounds (an A/B of the sink).
+ */
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { closedLoop } from '../lib/load.js';
 import { median } from '../lib/stats.js';
+import type { TargetSpec } from '../lib/targets.js';
 import { SPEC, measured, start, withTarget } from './helpers.js';
 import { fmt, log, type ScenarioContext, type ScenarioResult } from './scenario.js';
 
 const PG_URL = 'postgres://postgres@127.0.0.1:5432/test';
 
 export async function auditSinksScenario(ctx: ScenarioContext): Promise<ScenarioResult> {
-  const rounds = ctx.quick ? 1 : 4;
-  const n = ctx.quick ? 600 : 3000;
+  const rounds = ctx.quick ? 1 : positive(process.env.KEYWARD_BENCH_S8_ROUNDS, 4);
+  const n = ctx.quick ? 600 : positive(process.env.KEYWARD_BENCH_S8_CALLS, 3000);
   const schema = `bench_${randomBytes(4).toString('hex')}`;
-  const results: Record<string, { rps: number[]; cpu: number[]; p99: number[]; bad: number }> = {
-    sqlite: { rps: [], cpu: [], p99: [], bad: 0 },
-    postgres: { rps: [], cpu: [], p99: [], bad: 0 },
-  };
-  const ratios: number[] = [];
+  const baseline = process.env.KEYWARD_BENCH_BASELINE_MAIN;
+  const sinks = ['sqlite', 'postgres', ...(baseline ? ['postgres@baseline'] : [])];
+  const results: Record<string, { rps: number[]; cpu: number[]; p99: number[]; bad: number }> = {};
+  const ratios: Record<string, number[]> = {};
+  for (const sink of sinks) {
+    results[sink] = { rps: [], cpu: [], p99: [], bad: 0 };
+    ratios[sink] = [];
+  }
   try {
     for (let r = 0; r < rounds; r++) {
-      const order = r % 2 ? ['postgres', 'sqlite'] : ['sqlite', 'postgres'];
+      const order = r % 2 ? [...sinks].reverse() : sinks;
       const perRound: Record<string, number> = {};
       for (const sink of order) {
-        const audit = sink === 'postgres' ? { type: 'postgres', url: PG_URL, schema } : undefined;
+        const audit = sink === 'sqlite' ? undefined : { type: 'postgres', url: PG_URL, schema };
+        const spec: TargetSpec =
+          sink === 'postgres@baseline' && baseline
+            ? { ...SPEC.keywardStdio, main: baseline }
+            : SPEC.keywardStdio;
         await withTarget(
-          await start(ctx, SPEC.keywardStdio, { upstream: ctx.upstream, ...(audit ? { audit } : {}) }),
+          await start(ctx, spec, { upstream: ctx.upstream, ...(audit ? { audit } : {}) }),
           async (t) => {
             const call = (k: number) => t.call(k);
             await closedLoop(call, 300, 64);
@@ -39,7 +53,7 @@ export async function auditSinksScenario(ctx: ScenarioContext): Promise<Scenario
           },
         );
       }
-      ratios.push((perRound.postgres ?? NaN) / (perRound.sqlite ?? NaN));
+      for (const sink of sinks) ratios[sink]?.push((perRound[sink] ?? NaN) / (perRound.sqlite ?? NaN));
     }
   } finally {
     const client = new pg.Client({ connectionString: PG_URL });
@@ -58,7 +72,7 @@ export async function auditSinksScenario(ctx: ScenarioContext): Promise<Scenario
     fmt(median(a.rps), 0),
     fmt(median(a.p99)),
     fmt(median(a.cpu)),
-    sink === 'postgres' ? `${fmt(median(ratios), 2)}×` : '1.00×',
+    `${fmt(median(ratios[sink] ?? []), 2)}×`,
     a.bad,
   ]);
   return {
@@ -73,6 +87,11 @@ export async function auditSinksScenario(ctx: ScenarioContext): Promise<Scenario
     ],
     rows,
     notes: [`PostgreSQL: ${PG_URL}, schema ${schema} (dropped afterwards), group commit.`],
-    data: { results, ratios, medianRatio: median(ratios) },
+    data: { results, ratios, medianRatio: median(ratios.postgres ?? []) },
   };
+}
+
+function positive(value: string | undefined, fallback: number): number {
+  const n = Number(value);
+  return value !== undefined && Number.isInteger(n) && n > 0 ? n : fallback;
 }

@@ -50,6 +50,18 @@ export interface Redactor {
   redactValue(value: unknown, reflected?: ReflectedInput): unknown;
   /** redactValue that also tells whether anything was removed (the caller then re-serializes). */
   redactJson(value: unknown, reflected?: ReflectedInput): { value: unknown; changed: boolean };
+  /**
+   * Replaces, in place, every number of a value the caller has just parsed (and owns) whose text, as
+   * JavaScript writes it, holds a secret: JSON.parse rewrites number text (`839104.726501e6` is
+   * 839104726501), so the text pass cannot have seen it. Strings and keys are left alone.
+   */
+  redactNumbers(value: unknown, reflected?: ReflectedInput): { value: unknown; changed: boolean };
+  /**
+   * True when some pattern holds a JSON structural character (`"{}[],:`): a serialization of a
+   * parsed body (which drops whitespace, moves integer-like keys first and merges repeated keys)
+   * can then join text the body kept apart into a secret, and must be scanned again.
+   */
+  readonly spansJsonSyntax: boolean;
   /** Number of distinct patterns compiled (for tests and diagnostics). */
   readonly patternCount: number;
 }
@@ -174,13 +186,30 @@ function windows(
 
 /** Every full form of one target: it is removed whole in each encoding. */
 function fullPatterns(value: string, out: Patterns): void {
-  const units = Array.from(value);
-  for (const encode of UNIT_ENCODERS) addPattern(out, units.map(encode).join(''), value);
+  for (const form of textForms(value)) {
+    const units = Array.from(form);
+    for (const encode of UNIT_ENCODERS) addPattern(out, units.map(encode).join(''), value);
+  }
   addPattern(out, hexOf(value, false), value);
   addPattern(out, hexOf(value, true), value);
   const b64 = base64Forms(value);
   for (const tail of b64.tails) addPattern(out, tail, value);
-  for (const core of b64.cores) if (core.length >= KEY_LENGTH) addPattern(out, core, value);
+  // Cores shorter than the scan key (a secret of 4 to 7 bytes) are found by indexOf.
+  for (const core of b64.cores) addPattern(out, core, value);
+}
+
+/**
+ * The texts a non-ASCII secret can arrive as: its Unicode normalization forms (an upstream may
+ * normalise what it echoes), and its UTF-8 bytes read as Latin-1 (how a response header value
+ * reaches keyward: undici decodes header bytes as Latin-1).
+ */
+export function textForms(value: string): string[] {
+  // eslint-disable-next-line no-control-regex
+  if (/^[\u0000-\u007f]*$/.test(value)) return [value];
+  const forms = new Set([value]);
+  for (const form of ['NFC', 'NFD', 'NFKC', 'NFKD'] as const) forms.add(value.normalize(form));
+  forms.add(utf8(value).toString('latin1'));
+  return [...forms];
 }
 
 /** Partial runs of `minRun` code points of `core`, in every encoding. */
@@ -244,7 +273,9 @@ const EMPTY_REDACTOR: Redactor = {
   redact: (text) => text,
   redactValue: (value) => value,
   redactJson: (value) => ({ value, changed: false }),
+  redactNumbers: (value) => ({ value, changed: false }),
   patternCount: 0,
+  spansJsonSyntax: false,
 };
 
 export function compileRedactor(
@@ -295,9 +326,14 @@ export function compileRedactor(
   for (const list of index.values()) list.sort((a, b) => b.length - a.length);
   short.sort((a, b) => b.length - a.length);
 
-  /** A match counts unless the agent's own input accounts for the secret text it stands for. */
+  /**
+   * A match counts unless the agent's own input accounts for it: the secret text it stands for, or
+   * the matched text itself as it appears (an agent that sends its guess hex- or base64-encoded,
+   * alone or inside other text, to an upstream that echoes it as sent).
+   */
   const counts = (pattern: string, reflected: ReflectedInput): boolean =>
-    reflected === NO_INPUT || !reflected.covers(patterns.get(pattern)!);
+    reflected === NO_INPUT || !(reflected.covers(patterns.get(pattern)!) || reflected.covers(pattern));
+  const spansJsonSyntax = [...patterns.keys()].some((p) => /["{}[\],:]/.test(p));
 
   function matches(text: string, reflected: ReflectedInput): [number, number][] {
     const found: [number, number][] = [];
@@ -406,11 +442,49 @@ export function compileRedactor(
     return { value: out, changed: walk.changed };
   };
 
+  const isSecretNumber = (n: number, reflected: ReflectedInput): boolean => {
+    const text = String(n);
+    return text.length >= shortestPattern && redact(text, reflected) !== text;
+  };
+
+  const redactNumbers = (
+    value: unknown,
+    reflected: ReflectedInput = NO_INPUT,
+  ): { value: unknown; changed: boolean } => {
+    if (typeof value === 'number') {
+      return isSecretNumber(value, reflected)
+        ? { value: REDACTED, changed: true }
+        : { value, changed: false };
+    }
+    let changed = false;
+    // Iterative: the caller's value is already bounded in depth, but a stack costs nothing here.
+    const stack: unknown[] = [value];
+    while (stack.length > 0) {
+      const item = stack.pop();
+      if (item === null || typeof item !== 'object') continue;
+      const container = item as Record<string, unknown>;
+      for (const key of Array.isArray(item) ? item.keys() : Object.keys(item)) {
+        const child = container[key];
+        if (typeof child === 'number') {
+          if (isSecretNumber(child, reflected)) {
+            container[key] = REDACTED;
+            changed = true;
+          }
+        } else if (child !== null && typeof child === 'object') {
+          stack.push(child);
+        }
+      }
+    }
+    return { value, changed };
+  };
+
   return {
     redact,
     redactJson,
+    redactNumbers,
     redactValue: (value, reflected = NO_INPUT) => redactJson(value, reflected).value,
     patternCount: patterns.size,
+    spansJsonSyntax,
   };
 }
 

@@ -9,9 +9,10 @@
  *
  * "One piece of input" covers what upstreams do with input: one argument (any string, number or
  * key in the arguments); several arguments joined, in their order or reversed, with no separator
- * or a common one; any of these URL-decoded, base64-decoded (to printable text) or JSON-unescaped
- * before it is echoed; upper- or lower-cased. Any encoding of a reflection is covered too, since
- * the redactor maps each match back to the secret text it stands for.
+ * or a common one; any of these URL-decoded, base64- or hex-decoded (to printable text) or
+ * JSON-unescaped before it is echoed; upper- or lower-cased. Any encoding of a reflection is
+ * covered too: the redactor asks about each match twice, as the secret text it stands for and as
+ * the matched text itself (a guess the agent sent hex- or base64-encoded, inside other text).
  *
  * Why one piece and not "assembled from several": an agent could send every two-character
  * sequence in one argument and have any partial run the upstream produced on its own count as
@@ -20,7 +21,10 @@
  * stated in docs/security.md; the redactor's second line (partial runs only of the secret core,
  * secret-core.ts) means such an upstream still gives no foothold without several known characters.
  *
- * Built lazily: nothing is computed unless a response contains a match.
+ * Built when the call is, whether or not a response contains a match, and each asked text is
+ * answered once per call: the time a response takes must not tell a right guess from a wrong one
+ * (built on the first match, an input of many kilobytes made a right guess tens of milliseconds
+ * slower than a wrong one).
  */
 
 /** Strings longer than this are not decoded (bounded work per call). */
@@ -52,6 +56,7 @@ function leaves(value: unknown, out: { values: string[]; keys: string[] }, depth
 }
 
 const BASE64 = /^[A-Za-z0-9+/_-]{4,}={0,2}$/;
+const HEX = /^(?:[0-9a-fA-F]{2}){4,}$/;
 // eslint-disable-next-line no-control-regex
 const NOT_PRINTABLE = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f\ufffd]/;
 
@@ -76,16 +81,19 @@ function decodings(s: string, out: Set<string>): void {
       // not a JSON string body
     }
   }
+  if (HEX.test(s)) printable(Buffer.from(s, 'hex').toString('utf8'), out);
   if (BASE64.test(s)) {
-    // Only a decoding to printable text: arbitrary bytes would be a pool of random characters.
-    const text = Buffer.from(s.replace(/-/g, '+').replace(/_/g, '/'), 'base64').toString('utf8');
-    if (text.length > 0 && !NOT_PRINTABLE.test(text)) out.add(text);
+    printable(Buffer.from(s.replace(/-/g, '+').replace(/_/g, '/'), 'base64').toString('utf8'), out);
   }
+}
+
+/** Only a decoding to printable text: arbitrary bytes would be a pool of random characters. */
+function printable(text: string, out: Set<string>): void {
+  if (text.length > 0 && !NOT_PRINTABLE.test(text)) out.add(text);
 }
 
 /** The agent's input (validated tool arguments) as the redactor's reflection check sees it. */
 export function reflectedInput(args: unknown): ReflectedInput {
-  let pieces: readonly string[] | undefined;
   const build = (): readonly string[] => {
     const found = { values: [] as string[], keys: [] as string[] };
     leaves(args, found);
@@ -108,12 +116,19 @@ export function reflectedInput(args: unknown): ReflectedInput {
     return [...forms].map((s) => s.toLowerCase());
   };
 
+  const pieces = build();
+  if (pieces.length === 0) return NO_INPUT;
+  const answers = new Map<string, boolean>();
   return {
     covers(text: string): boolean {
       if (text.length === 0) return false;
-      pieces ??= build();
       const needle = text.toLowerCase();
-      return pieces.some((piece) => piece.includes(needle));
+      let covered = answers.get(needle);
+      if (covered === undefined) {
+        covered = pieces.some((piece) => piece.includes(needle));
+        answers.set(needle, covered);
+      }
+      return covered;
     },
   };
 }

@@ -1,6 +1,8 @@
 /**
  * Reference redactor: src/upstream/redaction.ts as it was before issue 18, verbatim except for
- * import paths and the removed caches. Its scan visits every position of the text with a rolling
+ * import paths, the removed caches, and the pattern set and reflection rule of the security review
+ * of 2026-12-04 (short base64 cores, non-ASCII forms, a match covered by the input as it appears),
+ * which follow the current redactor so that only the scan differs. Its scan visits every position of the text with a rolling
  * hash; the current redactor skips positions (a Wu–Manber shift table) and must find exactly the
  * same matches. The property test in test/unit/upstream/redaction-matcher.test.ts and
  * bench/micro/redaction.ts compare the two.
@@ -8,6 +10,7 @@
 import { NO_INPUT, type ReflectedInput } from '../../src/upstream/reflected-input.js';
 import type { RedactionTarget } from '../../src/upstream/redaction-target.js';
 import { secretCore } from '../../src/upstream/secret-core.js';
+import { textForms } from '../../src/upstream/redaction.js';
 
 export const REDACTED = '[REDACTED]';
 
@@ -167,13 +170,15 @@ function windows(
 
 /** Every full form of one target: it is removed whole in each encoding. */
 function fullPatterns(value: string, out: Patterns): void {
-  const units = Array.from(value);
-  for (const encode of UNIT_ENCODERS) addPattern(out, units.map(encode).join(''), value);
+  for (const form of textForms(value)) {
+    const units = Array.from(form);
+    for (const encode of UNIT_ENCODERS) addPattern(out, units.map(encode).join(''), value);
+  }
   addPattern(out, hexOf(value, false), value);
   addPattern(out, hexOf(value, true), value);
   const b64 = base64Forms(value);
   for (const tail of b64.tails) addPattern(out, tail, value);
-  for (const core of b64.cores) if (core.length >= KEY_LENGTH) addPattern(out, core, value);
+  for (const core of b64.cores) addPattern(out, core, value);
 }
 
 /** Partial runs of `minRun` code points of `core`, in every encoding. */
@@ -276,7 +281,7 @@ export function compileRedactor(
 
   /** A match counts unless the agent's own input accounts for the secret text it stands for. */
   const counts = (pattern: string, reflected: ReflectedInput): boolean =>
-    reflected === NO_INPUT || !reflected.covers(patterns.get(pattern)!);
+    reflected === NO_INPUT || !(reflected.covers(patterns.get(pattern)!) || reflected.covers(pattern));
 
   function matches(text: string, reflected: ReflectedInput): [number, number][] {
     const found: [number, number][] = [];

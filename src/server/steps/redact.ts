@@ -22,7 +22,8 @@ import { parseJsonBody } from '../../upstream/json-body.js';
 /**
  * The body as the agent will see it: JSON parsed once and redacted as a value as well as text.
  * `structured`: whether the parsed value will be returned (tool-result.ts `bodyIsStructured`);
- * when not, a body without escapes is not parsed at all.
+ * when not, a body without escapes is not parsed at all. For a JSON body that is structured, the
+ * result always carries `json`, so nothing after this step parses the body again.
  */
 export function redactBody(
   result: CallSuccess,
@@ -35,26 +36,56 @@ export function redactBody(
   if (!result.body.includes('\\')) {
     if (!structured) return { body: text };
     // No escapes: every string of the parsed body is verbatim text the text pass already saw, so
-    // parsing the redacted text gives the redacted value (one parse, as before this step parsed).
+    // parsing the redacted text gives the redacted strings (one parse, as before this step parsed).
     const json = parseJsonBody(text);
-    if (json !== undefined) return { body: text, json };
+    if (json !== undefined) return checkedValue(json.value, text, false, redactor, reflected);
     // Not JSON, too deep, or a match that spanned JSON syntax: the value pass below decides.
   }
   let parsed: unknown;
   try {
     parsed = JSON.parse(result.body);
   } catch {
-    return { body: text };
+    return structured ? { body: text, json: { value: text } } : { body: text };
   }
   try {
     const { value, changed } = redactor.redactJson(parsed, reflected);
-    // Something the text pass missed (`\/`, partial `\uXXXX` escapes): the text is rebuilt from the
-    // redacted value, so the agent cannot unescape the original either.
-    return { body: changed ? JSON.stringify(value) : text, json: { value } };
+    // A text match the value pass did not find spans JSON syntax (`{"hunter2":"zX9qK"}` for the
+    // secret `hunter2":"zX9qK`): the parsed value still holds it, joined again when serialized.
+    const textOnly = !changed && text !== result.body;
+    const checked = checkedValue(value, text, changed || textOnly, redactor, reflected);
+    return structured ? checked : { body: checked.body };
   } catch (error) {
-    if (error instanceof JsonTooDeep) return { body: text };
+    if (error instanceof JsonTooDeep)
+      return structured ? { body: text, json: { value: text } } : { body: text };
     throw error;
   }
+}
+
+/**
+ * The agent receives the parsed value serialized again (structuredContent), and JSON.parse and
+ * JSON.stringify do not give back the text the scan saw: numbers are rewritten (`839104.726501e6`
+ * becomes 839104726501, a 17-digit number is rounded), whitespace goes, integer-like keys move
+ * first and a repeated key keeps its last value. So numbers are checked as they will be written,
+ * and the serialization is scanned again when it may differ from the text in a way that matters:
+ * something was removed from the value (`rescan`, the text is then rebuilt from it so the agent
+ * cannot unescape the original), or a pattern holds a JSON structural character. A serialization
+ * that still holds a match is not returned as a value: the agent gets the redacted text, also as
+ * the structured body.
+ */
+function checkedValue(
+  value: unknown,
+  text: string,
+  rescan: boolean,
+  redactor: Redactor,
+  reflected: ReflectedInput,
+): Pick<CallSuccess, 'body' | 'json'> & { json: { value: unknown } } {
+  const numbers = redactor.redactNumbers(value, reflected);
+  const rebuilt = rescan || numbers.changed;
+  if (!rebuilt && !redactor.spansJsonSyntax) return { body: text, json: { value: numbers.value } };
+  const serialized = JSON.stringify(numbers.value);
+  const rescanned = redactor.redact(serialized, reflected);
+  if (rescanned !== serialized) return { body: rescanned, json: { value: rescanned } };
+  return { body: rebuilt ? serialized : text, json: { value: numbers.value } };
 }
 
 export function redactStep(secrets: SecretRegistry): Step<CallContext, CallSuccess> {

@@ -23,6 +23,10 @@ const RAW_KEY = 'acme_live_' + 'Tk4Vn8Qw2Zr6Xp9Ls3Md7Fb';
 const SLASH_KEY = 'kw/' + 'Ab3/Cd5/Ef7/Gh9/Jk2/Lm4';
 const UPPER_KEY = 'KWUP' + 'Q7Z2X9L4M8N3B6V1C5';
 const OTHER_KEY = 'kwother_' + 'Nn3Bb7Vv1Cc5Xx9Zz2Mm6';
+// Secrets a parsed and re-serialized JSON body can rebuild (security review of 2026-12-04).
+const NUM_KEY = '839104726501';
+const QUOTE_KEY = 'hunter2' + '":"zX9qK';
+const LIST_KEY = '4111,' + '2222,3333';
 
 let server: Server;
 let origin: string;
@@ -60,7 +64,9 @@ beforeAll(async () => {
             ? decodeURIComponent(v)
             : kind === 'base64'
               ? Buffer.from(v, 'base64').toString('utf8')
-              : (JSON.parse(`"${v}"`) as string);
+              : kind === 'hex'
+                ? Buffer.from(v, 'hex').toString('utf8')
+                : (JSON.parse(`"${v}"`) as string);
         return reply(res, 200, JSON.stringify({ echoed }));
       }
       case '/php':
@@ -85,6 +91,18 @@ beforeAll(async () => {
           200,
           JSON.stringify({ leaked: OTHER_KEY, previous: p.get('prev') === '1' ? KEY : null }),
         );
+      case '/number':
+        // The key's digits with a decimal point and an exponent: JSON.parse makes them one number.
+        return reply(res, 200, `{"id":${NUM_KEY.slice(0, 6)}.${NUM_KEY.slice(6)}e6}`);
+      case '/spans':
+        // The key spans JSON syntax: a key and its value, or the items of an array.
+        return reply(
+          res,
+          200,
+          p.get('list') === '1'
+            ? `[${LIST_KEY}]`
+            : `{${JSON.stringify(QUOTE_KEY.split('":"')[0])}:"${QUOTE_KEY.split('":"')[1]}"}`,
+        );
       default:
         return reply(res, 404, '{}');
     }
@@ -97,6 +115,9 @@ beforeAll(async () => {
   process.env.KW_ATTACK_SLASH = SLASH_KEY;
   process.env.KW_ATTACK_UPPER = UPPER_KEY;
   process.env.KW_ATTACK_OTHER = OTHER_KEY;
+  process.env.KW_ATTACK_NUM = NUM_KEY;
+  process.env.KW_ATTACK_QUOTE = QUOTE_KEY;
+  process.env.KW_ATTACK_LIST = LIST_KEY;
   const cred = (ref: string, inject: unknown): unknown => ({
     backend: 'env',
     ref,
@@ -123,6 +144,9 @@ beforeAll(async () => {
       slash: cred('SLASH', { type: 'bearer' }),
       upper: cred('UPPER', { type: 'bearer' }),
       other: cred('OTHER', { type: 'bearer' }),
+      num: cred('NUM', { type: 'header', header: 'x-api-key' }),
+      quote: cred('QUOTE', { type: 'header', header: 'x-api-key' }),
+      list: cred('LIST', { type: 'header', header: 'x-api-key' }),
     },
     tools: {
       ...Object.fromEntries(
@@ -140,6 +164,9 @@ beforeAll(async () => {
       deep: { ...(tool('bearer', '/deep', {}) as object), structuredBodyMaxBytes: 4 * 1024 * 1024 },
       other_call: tool('other', '/other', {}),
       leak_other: tool('bearer', '/other', { prev: '{prev}' }),
+      number: tool('num', '/number', {}),
+      spans: tool('quote', '/spans', {}),
+      spans_list: tool('list', '/spans', { list: '{list}' }),
     },
     policy: { rules: [{ id: 'all', effect: 'allow', permissions: ['*'] }] },
     audit: { type: 'sqlite', path: `${tempDir()}/audit.db` },
@@ -177,6 +204,7 @@ const credentials = [
 const all = (text: string): string => text;
 const toPercent = (s: string): string =>
   Array.from(Buffer.from(s), (b) => '%' + b.toString(16).padStart(2, '0')).join('');
+const toHex = (s: string): string => Buffer.from(s).toString('hex');
 const toUnicode = (s: string): string =>
   Array.from(s, (c) => '\\u' + c.charCodeAt(0).toString(16).padStart(4, '0')).join('');
 
@@ -210,14 +238,16 @@ describe('the sliding-window attack through keyward recovers nothing beyond the 
       expect(n).toBe(0);
     });
 
-    for (const kind of ['url', 'base64', 'json'] as const) {
+    for (const kind of ['url', 'base64', 'hex', 'json'] as const) {
       it(`${c.name}: an argument the upstream ${kind}-decodes before echoing`, async () => {
         const encode =
           kind === 'url'
             ? toPercent
             : kind === 'base64'
               ? (s: string) => Buffer.from(s).toString('base64')
-              : toUnicode;
+              : kind === 'hex'
+                ? toHex
+                : toUnicode;
         const n = await slidingWindowAttack(
           async (cands) => (await call(`decode_${c.name}`, { kind, v: encode(cands.join('~')) })).all,
           { ...c, maxSteps: 3 },
@@ -225,6 +255,49 @@ describe('the sliding-window attack through keyward recovers nothing beyond the 
         expect(n).toBe(0);
       });
     }
+  }
+});
+
+// The agent already knows 7 characters of the key's core (the foothold docs/security.md names) and
+// sends its guesses encoded; the upstream echoes them as sent. Before the security review of
+// 2026-12-04 only the decoded secret text was compared with the input, so an encoded right guess
+// came back [REDACTED] and a wrong one as sent: one call per character recovered the key.
+describe('guesses sent encoded recover nothing, even with a foothold in the core', () => {
+  const toBase64 = (s: string): string => Buffer.from(s).toString('base64');
+  for (const c of credentials.filter((x) => x.name !== 'basic')) {
+    const foothold = { ...c, publicLength: c.publicLength + 7 };
+    for (const [name, encode] of [
+      ['hex', toHex],
+      ['upper-case hex', (s: string) => toHex(s).toUpperCase()],
+    ] as const) {
+      it(`${c.name}: guesses sent ${name}-encoded, echoed as sent`, async () => {
+        const n = await slidingWindowAttack(
+          async (cands) => {
+            const out = (await call(`search_${c.name}`, { q: cands.map(encode).join('~') })).all;
+            return cands.filter((cand) => out.includes(encode(cand))).join('|');
+          },
+          { ...foothold, maxSteps: 3 },
+        );
+        expect(n).toBe(0);
+      });
+    }
+
+    it(`${c.name}: a right guess sent base64-encoded inside other text comes back as sent`, async () => {
+      // (A sliding attack stalls here on ties: a base64 window spans 7.5 bytes. The oracle is
+      // still there when the right guess alone comes back [REDACTED].)
+      for (let i = c.publicLength; i < c.publicLength + 3; i++) {
+        const q = `token ${toBase64(c.target.slice(i, i + 8))} end`;
+        expect((await call(`search_${c.name}`, { q })).all).toContain(q);
+      }
+    });
+
+    it(`${c.name}: guesses the upstream hex-decodes before echoing`, async () => {
+      const n = await slidingWindowAttack(
+        async (cands) => (await call(`decode_${c.name}`, { kind: 'hex', v: toHex(cands.join('~')) })).all,
+        { ...foothold, maxSteps: 3 },
+      );
+      expect(n).toBe(0);
+    });
   }
 });
 
@@ -257,6 +330,27 @@ describe('redaction sees what the agent sees', () => {
     const body = (result.structuredContent as { body: unknown }).body;
     expect(typeof body).toBe('string');
     expect((body as string).startsWith('[[[')).toBe(true);
+  });
+
+  it('a number JSON.parse rewrites into the key (839104.726501e6) is removed from the value and the text', async () => {
+    const { all: out, result } = await call('number', {});
+    expect(result.isError).toBeFalsy();
+    expect(out).not.toContain(NUM_KEY);
+    expect(JSON.stringify(result.structuredContent)).not.toContain(NUM_KEY);
+  });
+
+  it('a key spanning JSON syntax is not handed back inside the parsed value', async () => {
+    for (const [tool, args, key] of [
+      ['spans', {}, QUOTE_KEY],
+      ['spans_list', { list: '1' }, LIST_KEY],
+    ] as const) {
+      const { all: out, result } = await call(tool, args);
+      expect(result.isError).toBeFalsy();
+      const structured = JSON.stringify(result.structuredContent);
+      expect(structured).not.toContain(JSON.stringify(key).slice(1, -1));
+      expect(out).not.toContain(JSON.stringify(key).slice(1, -1));
+      expect(JSON.stringify(JSON.parse(structured))).not.toContain(key);
+    }
   });
 
   it('a response is redacted for every credential recently sent to its origin (other keys, rotation overlap)', async () => {

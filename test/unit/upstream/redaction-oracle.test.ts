@@ -80,3 +80,22 @@ describe('the sliding-window attack against the redactor', () => {
     );
   });
 });
+
+describe('the reflection check takes the same time for a right and a wrong guess', () => {
+  it('reads the whole input when the call is made, not on the first match', () => {
+    let reads = 0;
+    const args = {
+      get q(): string {
+        reads += 1;
+        return 'a guess';
+      },
+    };
+    const reflected = reflectedInput(args);
+    // Built lazily, an input of many kilobytes made a right guess (a match) tens of milliseconds
+    // slower than a wrong one (no match): the input is now read before any match is asked about.
+    expect(reads).toBe(1);
+    expect(reflected.covers('A GUESS')).toBe(true);
+    expect(reflected.covers('a guess')).toBe(true);
+    expect(reads).toBe(1);
+  });
+});

@@ -277,3 +277,29 @@ describe('redaction properties', () => {
     expect(out.length).toBeLessThan(dirty.length);
   });
 });
+
+describe('secrets the security review of 2026-12-04 got out', () => {
+  it('a short secret (4 to 7 bytes) inside a base64 stream, at every byte offset', () => {
+    for (const secret of ['s3cr3t', 'pin7', '12345', 'Ab3Cd5E']) {
+      const r = compileRedactor([secret]);
+      for (let offset = 0; offset < 3; offset++) {
+        const stream = Buffer.from(`${'a'.repeat(offset)}${secret}zz-more-data`).toString('base64');
+        const out = r.redact(`{"blob":"${stream}"}`);
+        expect(out, `${secret} at offset ${offset}`).toContain(REDACTED);
+      }
+    }
+  });
+
+  it('a non-ASCII secret in another Unicode normalization form, or as UTF-8 read as Latin-1 (a header)', () => {
+    const secret = 'Grüße-Schlüssel-Größe';
+    const r = compileRedactor([secret]);
+    for (const form of [
+      secret.normalize('NFD'),
+      secret.normalize('NFKD'),
+      Buffer.from(secret, 'utf8').toString('latin1'),
+    ]) {
+      expect(form).not.toBe(secret);
+      expect(r.redact(`x-request-id: ${form}`)).toBe(`x-request-id: ${REDACTED}`);
+    }
+  });
+});

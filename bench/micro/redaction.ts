@@ -93,7 +93,11 @@ for (const c of cases) {
   );
   const result = { status: 200, contentType: 'application/json', headers: {}, body: c.body };
   // The step around either scan: the number walk and the JSON-syntax flag are the current ones.
-  const beforeStep = { ...before, redactNumbers: after.redactNumbers, spansJsonSyntax: after.spansJsonSyntax };
+  const beforeStep = {
+    ...before,
+    redactNumbers: after.redactNumbers,
+    spansJsonSyntax: after.spansJsonSyntax,
+  };
   compare(
     `${c.name}: redact step`,
     () => redactBody(result, beforeStep, reflectedInput(args)),

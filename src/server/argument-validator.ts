@@ -12,6 +12,8 @@ import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.
 import addFormatsModule from 'ajv-formats';
 import { KeywardError } from '../core/errors.js';
 import { DEFAULTS } from '../config/defaults.js';
+import { withinDepth } from '../upstream/json-body.js';
+import { MAX_JSON_DEPTH } from '../upstream/redaction.js';
 import { AJV_OPTIONS, JSON_SCHEMA_2020_12 } from './ajv-options.js';
 import { validate as validateMetaSchemaModule } from './json-schema-meta.generated.js';
 
@@ -85,9 +87,17 @@ function nonFinitePath(value: unknown, path: string, depth = 0): string | undefi
   return undefined;
 }
 
-/** Size cap on serialized arguments (DESIGN.md §10: 64 KiB). */
+/**
+ * Size cap on serialized arguments (DESIGN.md §10: 64 KiB), after a depth cap: 5,000 levels of
+ * `[` are 10 KB, well under the size cap, yet enough to overflow the stack of JSON.stringify here
+ * and of every recursive walker after it (ajv, CEL, templating). The depth check is iterative, so
+ * it cannot overflow itself (security review).
+ */
 export function checkArgumentSize(args: unknown): void {
   if (args === undefined) return;
+  if (!withinDepth(args, MAX_JSON_DEPTH)) {
+    throw new KeywardError('invalid_arguments', `arguments nest deeper than ${MAX_JSON_DEPTH} levels`);
+  }
   const size = Buffer.byteLength(JSON.stringify(args));
   if (size > DEFAULTS.http.maxArgumentsBytes) {
     throw new KeywardError(

@@ -142,7 +142,9 @@ export class Gateway {
         { retryAfterSeconds: 1 },
       );
       const permission = this.parts.tools.get(name)?.permission ?? META_PERMISSION;
-      return errorResult(busy, { tool: name, permission, requestId: randomUUID() });
+      const requestId = randomUUID();
+      await this.auditRefusal(busy, name, permission, requestId, options, this.parts.clock.now());
+      return errorResult(busy, { tool: name, permission, requestId });
     }
     try {
       return await this.runCall(name, rawArgs, options);
@@ -192,6 +194,7 @@ export class Gateway {
   ): Promise<CallToolResult> {
     if (this.closed) {
       const stopping = new KeywardError('internal_error', 'keyward is shutting down; retry shortly');
+      await this.auditRefusal(stopping, name, permission, requestId, options, this.parts.clock.now());
       return errorResult(stopping, { tool: name, permission, requestId });
     }
     const startedAt = this.parts.clock.now();
@@ -243,26 +246,42 @@ export class Gateway {
         requestId,
       });
     } catch (error) {
+      await this.auditRefusal(error, meta.definition.name, META_PERMISSION, requestId, options, startedAt);
+      throw error;
+    }
+  }
+
+  /**
+   * A call refused before it started (a meta-tool's refusal, the in-flight limit, shutdown) as
+   * call.rejected, as the pipeline records its own refusals: best effort, since nothing reached
+   * the upstream; a trail that cannot take it (closed at shutdown) is logged, not thrown.
+   */
+  private async auditRefusal(
+    error: unknown,
+    tool: string,
+    permission: string,
+    requestId: string,
+    options: CallOptions,
+    startedAt: number,
+  ): Promise<void> {
+    try {
+      const now = this.parts.clock.now();
       const refusal = auditEvent(
         'call.rejected',
-        this.parts.clock.now(),
+        now,
         {
           requestId,
           sessionId: options.sessionId,
           agent: options.principal.agent,
           tenant: options.principal.tenant,
-          tool: meta.definition.name,
-          permission: META_PERMISSION,
+          tool,
+          permission,
         },
-        rejectionFields(error, this.parts.clock.now() - startedAt),
+        rejectionFields(error, now - startedAt),
       );
-      await this.parts.audit.append(refusal).catch((auditError: unknown) => {
-        this.parts.logger.error(
-          { requestId, err: String(auditError) },
-          'audit: could not record a rejection',
-        );
-      });
-      throw error;
+      await this.parts.audit.append(refusal);
+    } catch (auditError) {
+      this.parts.logger.error({ requestId, err: String(auditError) }, 'audit: could not record a rejection');
     }
   }
 

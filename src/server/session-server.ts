@@ -96,7 +96,20 @@ export function createSessionServer(
     server.sendToolListChanged().catch(() => undefined);
   });
   server.onclose = unsubscribe;
+  server.onerror = (error) =>
+    gateway.parts.logger.warn({ err: describeSessionError(error) }, 'mcp session error');
   return server;
+}
+
+/**
+ * A session error (a refused line, a failed send, the SDK's protocol complaints) as a log field:
+ * type and message, cut before the first JSON in it. Some SDK messages quote what the client sent
+ * (a response to an unknown id is stringified whole), and a client's line is neither small nor
+ * free of the secrets an agent may paste.
+ */
+export function describeSessionError(error: Error): string {
+  const message = error.message.split(/[{[]/, 1)[0]!.trimEnd().slice(0, 200);
+  return `${error.name}: ${message}${message.length < error.message.length ? ' …' : ''}`;
 }
 
 /** The SDK's Server, connected through the tools/call lane (tool-call-lane.ts). */

@@ -29,15 +29,20 @@ function traceParentOf(meta: unknown): TraceParent | undefined {
     : { traceparent };
 }
 
+/** What a value is, as the end of "must be …, not …": "null", "an array", "a string", "an object". */
 function kindOf(value: unknown): string {
   if (value === null) return 'null';
   if (Array.isArray(value)) return 'an array';
-  return `a ${typeof value}`;
+  return /^[aeiou]/.test(typeof value) ? `an ${typeof value}` : `a ${typeof value}`;
 }
 
 export function toolCallParams(params: unknown): ToolCallParams {
   if (params === null || typeof params !== 'object' || Array.isArray(params)) {
-    throw new McpError(ErrorCode.InvalidParams, `tools/call params must be an object, not ${kindOf(params)}`);
+    const message =
+      params === undefined
+        ? 'tools/call needs params: an object with "name" and "arguments"'
+        : `tools/call params must be an object, not ${kindOf(params)}`;
+    throw new McpError(ErrorCode.InvalidParams, message);
   }
   const { name, arguments: args, _meta: meta } = params as Record<string, unknown>;
   if (typeof name !== 'string' || name === '') {

@@ -2,25 +2,37 @@
 import type { Principal } from '../core/types.js';
 import type { Gateway } from '../server/gateway.js';
 import { createSessionServer } from '../server/session-server.js';
-import { BoundedStdioServerTransport } from './bounded-stdio-transport.js';
+import { BoundedStdioServerTransport, type StdioEnd } from './bounded-stdio-transport.js';
 
 export interface RunningStdio {
-  /** Resolves when the client closes stdin or the transport closes. */
-  readonly closed: Promise<void>;
+  /**
+   * Resolves, with the reason, when the client closes stdin, stdout can no longer be written
+   * (the client closed its end: EPIPE), or the transport closes.
+   */
+  readonly closed: Promise<StdioEnd | 'transport closed'>;
+  /** False once stdout failed: the last flush before exiting must not write to it. */
+  readonly outputOpen: boolean;
   close(): Promise<void>;
 }
 
 export async function startStdio(gateway: Gateway, principal: Principal): Promise<RunningStdio> {
   const server = createSessionServer(gateway, principal);
   const transport = new BoundedStdioServerTransport();
-  let markClosed!: () => void;
-  const closed = new Promise<void>((resolve) => (markClosed = resolve));
+  let markClosed!: (reason: StdioEnd | 'transport closed') => void;
+  const closed = new Promise<StdioEnd | 'transport closed'>((resolve) => (markClosed = resolve));
   const previousOnClose = server.onclose;
   server.onclose = () => {
     previousOnClose?.();
-    markClosed();
+    markClosed('transport closed');
   };
-  process.stdin.once('end', () => markClosed());
+  // The transport reports stdin's end after it served a last line that had no newline.
+  void transport.ended.then(markClosed);
   await server.connect(transport);
-  return { closed, close: () => server.close() };
+  return {
+    closed,
+    get outputOpen() {
+      return transport.outputOpen;
+    },
+    close: () => server.close(),
+  };
 }

@@ -255,7 +255,11 @@ export function compileRequestTemplate(
   let buildBody: ((args: Record<string, unknown>) => string) | undefined;
   if (bodyMode === 'args') {
     buildBody = (args) => {
-      const rest: Record<string, unknown> = {};
+      // A null-prototype object: on `{}`, `rest.__proto__ = value` sets the prototype and the key
+      // silently vanishes from the body. It is forwarded as sent rather than refused: it is data to
+      // the upstream (JSON.stringify writes it like any key, as it already does one level down),
+      // and the tool's schema, not this builder, decides which keys an agent may send.
+      const rest: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
       for (const [key, value] of Object.entries(args))
         if (!consumed.has(key) && value !== undefined) rest[key] = value;
       return JSON.stringify(rest);

@@ -3,16 +3,25 @@ import { spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { startUpstream, type Upstream } from '../fixtures/upstream.js';
-import { connectStdio, mainJs, makeWorkspace, runCli } from '../helpers/cli.js';
+import {
+  auditRecords,
+  connectStdio,
+  mainJs,
+  makeWorkspace,
+  rawStdio,
+  runCli,
+  toolCallLine,
+} from '../helpers/cli.js';
 import { coreConfig } from '../helpers/configs.js';
 
 const KEY = 'kw_shutdown_test_key_0123456789abcdef';
 let upstream: Upstream;
 let configPath: string;
+let dir: string;
 
 beforeAll(async () => {
   upstream = await startUpstream([KEY]);
-  ({ configPath } = await makeWorkspace(
+  ({ configPath, dir } = await makeWorkspace(
     (dir) => {
       const config = coreConfig(dir, upstream.origin) as { tools: Record<string, unknown> };
       config.tools.slow_ok = {
@@ -80,5 +89,21 @@ describe('graceful shutdown over stdio', () => {
     expect(await exited).toBe(0);
     // Nothing but MCP messages may reach stdout; here, nothing at all.
     expect(stdout).toBe('');
+  });
+
+  it('a client that closes stdout mid-call: the call finishes and is recorded, exit 0 (security review)', async () => {
+    const server = await rawStdio(configPath);
+    // The client stops listening; the server learns it at its next write (EPIPE).
+    server.child.stdout.destroy();
+    server.send(toolCallLine(1, 'slow_ok', {}));
+    await new Promise((r) => setTimeout(r, 300));
+    server.send(toolCallLine(2, 'get_repo', { owner: 'a', repo: 'b' })); // answered at once: EPIPE
+    expect(await server.exited).toBe(0);
+    expect(server.stderr()).not.toContain('keyward crashed');
+    expect(server.stderr()).toContain('"reason":"stdout closed"');
+    const records = await auditRecords(`${dir}/audit.db`);
+    const started = records.filter((r) => r.type === 'call.started' && r.tool === 'slow_ok').at(-1);
+    const completed = records.find((r) => r.type === 'call.completed' && r.requestId === started?.requestId);
+    expect(completed?.outcome).toBe('ok');
   });
 });

@@ -2,7 +2,7 @@
  * Runs the built CLI as a real user would, the published binary (dist/bin/keyward.js, the bundle of
  * dist/src that test/helpers/bundle-setup.ts makes before the suite), and connects SDK clients to it.
  */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -91,4 +91,77 @@ export async function connectStdio(
 
 export function writeJson(file: string, value: unknown): void {
   writeFileSync(file, JSON.stringify(value, null, 2));
+}
+
+/** A server on raw pipes: the test writes bytes and reads lines itself (what an SDK client would never send). */
+export interface RawStdio {
+  readonly child: ChildProcessWithoutNullStreams;
+  /** Every complete line the server wrote to stdout, parsed (a line that is not JSON fails the test). */
+  messages(): Record<string, unknown>[];
+  stderr(): string;
+  send(line: string | Buffer): void;
+  /** Waits (up to `ms`) for a message that `match` accepts. */
+  waitFor(match: (m: Record<string, unknown>) => boolean, ms?: number): Promise<Record<string, unknown>>;
+  readonly exited: Promise<number | null>;
+}
+
+export async function rawStdio(configPath: string): Promise<RawStdio> {
+  const child = spawn(process.execPath, [mainJs, 'serve', '--config', configPath], {
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+  const messages = (): Record<string, unknown>[] =>
+    stdout
+      .split('\n')
+      .slice(0, -1)
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
+  const waitFor = async (match: (m: Record<string, unknown>) => boolean, ms = 10_000) => {
+    const deadline = Date.now() + ms;
+    for (;;) {
+      const found = messages().find(match);
+      if (found !== undefined) return found;
+      if (Date.now() > deadline) throw new Error(`no such message; stderr:\n${stderr}`);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  };
+  const raw: RawStdio = {
+    child,
+    messages,
+    stderr: () => stderr,
+    send: (line) => void child.stdin.write(line),
+    waitFor,
+    exited,
+  };
+  raw.send(
+    `${JSON.stringify({
+      jsonrpc: '2.0',
+      id: 'init',
+      method: 'initialize',
+      params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'raw', version: '0' } },
+    })}\n{"jsonrpc":"2.0","method":"notifications/initialized"}\n`,
+  );
+  await waitFor((m) => m.id === 'init');
+  return raw;
+}
+
+/** One tools/call line. */
+export const toolCallLine = (id: unknown, name: string, args: unknown): string =>
+  `${JSON.stringify({ jsonrpc: '2.0', id, method: 'tools/call', params: { name, arguments: args } })}\n`;
+
+/** The audit records of a workspace's SQLite trail, oldest first (journaled ones land within 10 ms). */
+export async function auditRecords(dbPath: string): Promise<Record<string, unknown>[]> {
+  const { default: Database } = await import('better-sqlite3');
+  const db = new Database(dbPath, { readonly: true });
+  try {
+    return db
+      .prepare('SELECT record FROM audit_events ORDER BY id')
+      .all()
+      .map((row) => JSON.parse((row as { record: string }).record) as Record<string, unknown>);
+  } finally {
+    db.close();
+  }
 }

@@ -63,12 +63,12 @@ async function serve(options: ServeOptions): Promise<void> {
     stopping = true;
     logger.info({ reason }, 'shutting down');
     await shutdownGateway(gateway, logger, [() => stdio.close()]);
-    // Pipes are asynchronous: let the last responses reach the client before exiting.
-    await new Promise<void>((resolve) => process.stdout.write('', () => resolve()));
+    // Pipes are asynchronous: let the last responses reach the client before exiting (unless the
+    // client closed stdout: a write there would only fail again).
+    if (stdio.outputOpen) await new Promise<void>((resolve) => process.stdout.write('', () => resolve()));
     process.exit(0);
   };
   process.once('SIGINT', () => void stop('SIGINT'));
   process.once('SIGTERM', () => void stop('SIGTERM'));
-  await stdio.closed;
-  await stop('stdin closed');
+  await stop(await stdio.closed);
 }

@@ -15,6 +15,7 @@ import type { Elicitor } from '../../../src/policy/authorizer.js';
 import { createGateway } from '../../../src/server/compose.js';
 import { principalFromConfig, type Gateway } from '../../../src/server/gateway.js';
 import type { AuditRecord } from '../../../src/audit/audit-sink.js';
+import { MemoryInFlightLimiter, principalKey } from '../../../src/policy/in-flight-limiter.js';
 
 let gateway: Gateway | undefined;
 afterEach(async () => {
@@ -134,5 +135,41 @@ describe('meta-tools through the one call entry', () => {
     ).toBeGreaterThan(0);
     const rejected = (await auditEvents(g)).filter((e) => e.type === 'call.rejected');
     expect(rejected.map((e) => [e.tool, e.errorCode])).toEqual([['list_capabilities', 'rate_limited']]);
+  });
+
+  it('a call refused because shutdown began is audited as call.rejected (security review)', async () => {
+    const { gateway: g, call } = await setup();
+    g.stopAccepting();
+    const meta = await call('list_capabilities', {});
+    const tool = await call('write', {});
+    expect(errorOf(tool)).toMatchObject({ code: 'internal_error', tool: 'write', permission: 'gh:write' });
+    const rejected = (await auditEvents(g)).filter((e) => e.type === 'call.rejected');
+    expect(rejected.map((e) => [e.tool, e.permission, e.errorCode, e.outcome, e.requestId])).toEqual([
+      ['list_capabilities', 'keyward:meta', 'internal_error', 'rejected', errorOf(meta).requestId],
+      ['write', 'gh:write', 'internal_error', 'rejected', errorOf(tool).requestId],
+    ]);
+  });
+
+  it('a call over the in-flight limit (rate_limited) is audited as call.rejected (security review)', async () => {
+    const { gateway: g } = await setup();
+    const principal = principalFromConfig(g.parts.config, undefined);
+    const limiter = new MemoryInFlightLimiter(1);
+    expect(await limiter.tryAcquire(principalKey(principal))).toBeDefined(); // one call already running
+    const busy = await g.callTool(
+      'write',
+      {},
+      {
+        principal,
+        sessionId: 's1',
+        signal: undefined,
+        elicitor: undefined,
+        inFlightLimiter: limiter,
+      },
+    );
+    expect(errorOf(busy)).toMatchObject({ code: 'rate_limited', tool: 'write' });
+    const rejected = (await auditEvents(g)).filter((e) => e.type === 'call.rejected');
+    expect(rejected.map((e) => [e.tool, e.errorCode, e.decision, e.requestId])).toEqual([
+      ['write', 'rate_limited', 'deny', errorOf(busy).requestId],
+    ]);
   });
 });

@@ -241,6 +241,17 @@ describe('compileRequestTemplate: body', () => {
     expect([...t.consumed].sort()).toEqual(['dry', 'owner', 'trace']);
   });
 
+  it('"args" forwards a __proto__ argument as a key of the body, not as the prototype (security review)', () => {
+    const t = compileRequestTemplate(
+      'create',
+      tool({ method: 'POST', url: 'https://api.example.com/x', body: 'args' }),
+    );
+    // As JSON.parse builds it from the agent's line: an own property named __proto__.
+    const args = JSON.parse('{"__proto__":{"polluted":1},"title":"T"}') as Record<string, unknown>;
+    expect(JSON.parse(t.build(args).body!)).toEqual(JSON.parse('{"__proto__":{"polluted":1},"title":"T"}'));
+    expect(t.build(args).body).toBe('{"__proto__":{"polluted":1},"title":"T"}');
+  });
+
   it('a template keeps types for exact placeholders, interpolates other strings, omits undefined', () => {
     const t = compileRequestTemplate(
       'tpl',

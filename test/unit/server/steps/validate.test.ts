@@ -34,4 +34,15 @@ describe('validate step', () => {
     const ctx = context('get_item', { id: 'x'.repeat(70 * 1024) });
     expect(() => validateStep(ctx, () => Promise.resolve(okResult))).toThrow(/the limit is 65536/);
   });
+
+  it('arguments nested 5,000 levels deep (10 KB) are invalid_arguments, not a stack overflow (security review)', () => {
+    const deep = JSON.parse(`{"id":"7","n":${'['.repeat(5000)}${']'.repeat(5000)}}`) as unknown;
+    const ctx = context('get_item', deep);
+    expect(() => validateStep(ctx, () => Promise.resolve(okResult))).toThrow(
+      expect.objectContaining({
+        code: 'invalid_arguments',
+        message: 'arguments nest deeper than 256 levels',
+      }),
+    );
+  });
 });

@@ -249,7 +249,7 @@ export class BoundedStdioServerTransport implements Transport {
 function parseLine(line: string): { value: unknown } | Refusal | undefined {
   try {
     return { value: JSON.parse(line) };
-  } catch (error) {
+  } catch {
     // Checked only here, off the common path: JSON.parse refuses both anyway.
     if (line.trim() === '') return undefined;
     if (line.charCodeAt(0) === BYTE_ORDER_MARK) {
@@ -259,6 +259,6 @@ function parseLine(line: string): { value: unknown } | Refusal | undefined {
         // answered below, as the line it is
       }
     }
-    return parseErrorRefusal(line, error);
+    return parseErrorRefusal(line);
   }
 }

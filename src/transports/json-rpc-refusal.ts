@@ -24,15 +24,13 @@ export function refusalMessage(refusal: Refusal): JSONRPCMessage {
   } as unknown as JSONRPCMessage;
 }
 
-/** A line JSON.parse refused. `error` is its SyntaxError, whose text may quote the line: only a position is kept. */
-export function parseErrorRefusal(line: string, error: unknown): Refusal {
-  let why = 'the line is not valid JSON';
-  if (line.includes('\u0000')) why += ' (it holds a NUL character)';
-  else {
-    const position = error instanceof Error ? /at position (\d+)/.exec(error.message)?.[1] : undefined;
-    if (position !== undefined) why += ` (at character ${position})`;
-  }
-  return { code: ErrorCode.ParseError, id: null, message: `Parse error: ${why}` };
+/**
+ * A line JSON.parse refused. Its SyntaxError is not used: its text may quote the line, and what it
+ * says (a position or not) differs between V8 versions, so the answer would too.
+ */
+export function parseErrorRefusal(line: string): Refusal {
+  const why = line.includes('\u0000') ? ' (it holds a NUL character)' : '';
+  return { code: ErrorCode.ParseError, id: null, message: `Parse error: the line is not valid JSON${why}` };
 }
 
 /** Parsed JSON the SDK's JSON-RPC schema refused. */

@@ -4,7 +4,7 @@ import type { Principal } from '../core/types.js';
 export interface Authenticated {
   readonly principal: Principal;
   /**
-   * A stable, non-secret identity for session binding (`token:<id>`, `jwt:<iss>|<sub>`, `none`).
+   * A stable, non-secret identity for session binding (`token:<id>`, `jwt:["<iss>","<sub>","<user>"]`, `none`).
    * A session created by one subject is refused to any other.
    */
   readonly subject: string;

@@ -35,6 +35,17 @@ export interface JwtVerifierOptions {
   readonly now?: () => number;
 }
 
+/**
+ * Who a session created with this token belongs to: the issuer, the subject and the user. The user
+ * is part of it because several people may act through one agent with tokens that share a `sub`
+ * (a client id, with the person in `email`) or carry none: one of them must never use, resume or
+ * end another's session (security review of 2026-12-04; with `iss|sub` alone they could). JSON, so
+ * no value can be read as another's separator.
+ */
+export function jwtSubject(issuer: string | undefined, sub: string, user: string | undefined): string {
+  return `jwt:${JSON.stringify([issuer ?? '', sub, user ?? null])}`;
+}
+
 export class JwtVerifier implements TokenVerifier {
   readonly kind = 'jwt';
   private readonly keys: JWTVerifyGetKey;
@@ -122,7 +133,7 @@ export class JwtVerifier implements TokenVerifier {
     };
     const result: Authenticated = {
       principal,
-      subject: `jwt:${payload.iss ?? ''}|${payload.sub ?? agentName}`,
+      subject: jwtSubject(payload.iss, payload.sub ?? agentName, user),
       ...(payload.exp === undefined ? {} : { expiresAt: payload.exp * 1000 }),
     };
     return result;

@@ -69,7 +69,9 @@ export class SessionRegistry<T> {
   lookup(id: string, auth: Authenticated): HttpSession<T> | SessionRefusal {
     const session = this.sessions.get(id);
     if (session === undefined) return 'unknown';
-    if (session.subject !== auth.subject) return 'mismatch';
+    // The user is part of every verifier's subject; compared again so that a verifier that forgot
+    // it could not hand one person's session to another of the same agent.
+    if (session.subject !== auth.subject || session.principal.user !== auth.principal.user) return 'mismatch';
     if (
       session.principal.agent !== auth.principal.agent ||
       session.principal.tenant !== auth.principal.tenant

@@ -5,6 +5,9 @@ import { AuthError } from '../../../src/identity/auth-error.js';
 import { bearerToken, createPrincipalResolver } from '../../../src/identity/principal-resolver.js';
 import { findTokenHash, generateToken, sha256Hex } from '../../../src/identity/token-hash.js';
 import { JwtIssuer } from '../../fixtures/jwt-issuer.js';
+import type { Server } from '@modelcontextprotocol/sdk/server/index.js';
+import type { Clock } from '../../../src/core/clock.js';
+import { SessionRegistry } from '../../../src/transports/session-registry.js';
 
 const AUDIENCE = 'http://127.0.0.1:8787/mcp';
 
@@ -122,7 +125,7 @@ describe('JWT', () => {
       roles: ['writer', 'reader'],
       authMethod: 'jwt',
     });
-    expect(auth.subject).toBe(`jwt:${issuer.issuer}|bot-1`);
+    expect(auth.subject).toBe(`jwt:${JSON.stringify([issuer.issuer, 'bot-1', 'bot-1'])}`);
     expect(auth.expiresAt).toBeGreaterThan(Date.now());
     const es = await issuer.mint(AUDIENCE, {
       alg: 'ES256',
@@ -184,6 +187,46 @@ describe('JWT', () => {
       tenant: 'acme',
       roles: ['reader'],
     });
+  });
+
+  it('binds sessions to the user too: people sharing an agent and a `sub` never share a subject', async () => {
+    // Security review of 2026-12-04: with `claims.user: "email"` (the agent is a client id in `sub`),
+    // Bob's token had Alice's subject and could use, resume and end her sessions.
+    const byEmail = createPrincipalResolver({
+      config: config({
+        identity: {
+          jwt: {
+            issuers: [issuer.issuer],
+            audience: AUDIENCE,
+            jwksUri,
+            claims: { tenant: null, roles: null, user: 'email' },
+          },
+        },
+      }),
+      baseDir: '.',
+      logger: silentLogger(),
+    });
+    const as = async (email: string) =>
+      byEmail.authenticate(`Bearer ${await issuer.mint(AUDIENCE, { sub: 'ci', claims: { email } })}`);
+    const alice = await as('alice@example.com');
+    const bob = await as('bob@example.com');
+    expect(alice.principal).toMatchObject({ agent: 'ci', user: 'alice@example.com' });
+    expect(bob.principal).toMatchObject({ agent: 'ci', user: 'bob@example.com' });
+    expect(bob.subject).not.toBe(alice.subject);
+    expect((await as('alice@example.com')).subject).toBe(alice.subject);
+    // What the HTTP transports do with it: Bob cannot use Alice's session (403), and it stays hers.
+    const registry = new SessionRegistry<undefined>({ now: () => 0 } as Clock);
+    registry.add({
+      id: 's1',
+      transport: undefined,
+      server: {} as Server,
+      subject: alice.subject,
+      principal: alice.principal,
+      lastSeen: 0,
+    });
+    expect(registry.lookup('s1', bob)).toBe('mismatch');
+    expect(registry.lookup('s1', { ...bob, subject: alice.subject })).toBe('mismatch');
+    expect(registry.lookup('s1', await as('alice@example.com'))).toMatchObject({ id: 's1' });
   });
 
   it('still accepts static tokens beside JWT', async () => {

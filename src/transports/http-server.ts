@@ -387,9 +387,15 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
       return;
     }
     const type = (error as { type?: string }).type;
+    const status = clientErrorStatus(error);
     if (type === 'entity.too.large') sendJsonRpcError(res, 413, 'Request body too large');
     else if (type === 'entity.parse.failed') sendJsonRpcError(res, 400, 'Parse error', -32700);
-    else {
+    else if (status !== undefined) {
+      // The client's doing (an encoding or charset the parser does not know, a body that does not
+      // inflate, an aborted upload): its 4xx with a fixed message, and no error log a client could fill.
+      logger.debug({ status, type }, 'http request body refused');
+      sendJsonRpcError(res, status, status === 415 ? UNSUPPORTED_BODY : UNREADABLE_BODY);
+    } else {
       logger.error({ err: error instanceof Error ? error.message : String(error) }, 'http request failed');
       sendJsonRpcError(res, 500, 'Internal error', -32603);
     }
@@ -611,4 +617,15 @@ function readJsonBody(req: IncomingMessage, maxBytes: number): Promise<unknown> 
       reject(error);
     });
   });
+}
+
+const UNSUPPORTED_BODY =
+  'Unsupported Content-Encoding or charset: send JSON as UTF-8, identity or gzip/deflate/br';
+const UNREADABLE_BODY = 'The request body could not be read (a compressed body that does not decompress?)';
+
+/** The 4xx status body-parser (or the request stream) attached to an error, if any. */
+function clientErrorStatus(error: unknown): number | undefined {
+  const { status, statusCode } = (error ?? {}) as { status?: unknown; statusCode?: unknown };
+  const code = typeof status === 'number' ? status : statusCode;
+  return typeof code === 'number' && code >= 400 && code < 500 ? code : undefined;
 }

@@ -380,6 +380,17 @@ describe('protocol and session edges', () => {
     }
   });
 
+  it('answers a body it cannot decode with a 4xx, not 500 (bad gzip, unknown encoding)', async () => {
+    for (const path of ['/mcp', '/messages?sessionId=x']) {
+      const bad = await raw('POST', path, { ...auth, 'content-encoding': 'gzip' }, INIT);
+      expect(bad.status, path).toBe(400);
+      expect(bad.body, path).toContain('could not be read');
+      expect((await raw('POST', path, { ...auth, 'content-encoding': 'x-foo' }, INIT)).status, path).toBe(
+        415,
+      );
+    }
+  });
+
   it('/readyz does not probe the backends on every request (issue 14)', async () => {
     const audit = service.gateway.parts.audit;
     const original = audit.probe.bind(audit);

@@ -310,6 +310,12 @@ export class NodeStreamableHttpTransport implements Transport {
       for (const m of messages) this.onmessage?.(m, extra);
       return;
     }
+    // A request id still waiting for its answer (in this POST or an earlier one of the session)
+    // would take over that request's stream: the first POST would hang and its answer be lost.
+    if (requestIds.some((id, i) => this.streamsByRequest.has(id) || requestIds.indexOf(id) !== i)) {
+      replyError(res, 409, -32600, 'Invalid Request: a request id is already in use in this session');
+      return;
+    }
     const logical: LogicalStream = { no: ++this.lastStreamNo, seq: 0, pending: new Set(requestIds) };
     const prefix = this.priming ? this.primingEvent(logical.no) : '';
     const stream = new SseStream(res, this.sseHeaders(), Date.now(), this.timings, prefix);

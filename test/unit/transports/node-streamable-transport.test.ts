@@ -300,6 +300,29 @@ describe('NodeStreamableHttpTransport over raw HTTP', () => {
     expect(ids.sort()).toEqual([1, 2]);
   });
 
+  it('refuses a request id still in use in the session (409); the first request is still answered', async () => {
+    // Security review of 2026-12-04: the second POST took over the first one's stream, which then
+    // hung, and the slow call's answer was lost.
+    const headers = await rawSession();
+    const first = raw('POST', call(7, 'slow', { ms: 300 }), headers);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const reused = await raw('POST', call(7, 'echo', { text: 'x' }), headers);
+    expect(reused.status).toBe(409);
+    expect(reused.body).toContain('already in use');
+    const twice = await raw(
+      'POST',
+      [call(8, 'echo', { text: 'a' }), call(8, 'echo', { text: 'b' })],
+      headers,
+    );
+    expect(twice.status).toBe(409);
+    const answered = await first;
+    expect(events(answered.body)).toEqual([
+      { jsonrpc: '2.0', id: 7, result: { content: [{ type: 'text', text: 'slept 300' }] } },
+    ]);
+    // Once answered, the id may be used again.
+    expect((await raw('POST', call(7, 'echo', { text: 'again' }), headers)).status).toBe(200);
+  });
+
   it('accepts notifications and responses alone with 202 and no body', async () => {
     const headers = await rawSession();
     const res = await raw('POST', { jsonrpc: '2.0', method: 'notifications/roots/list_changed' }, headers);

@@ -113,6 +113,16 @@ describe('JWT', () => {
   });
   afterAll(() => issuer.close());
 
+  /** A resolver for this issuer with another claim mapping. */
+  const resolverWithClaims = (claims: Record<string, string | null>) =>
+    createPrincipalResolver({
+      config: config({
+        identity: { jwt: { issuers: [issuer.issuer], audience: AUDIENCE, jwksUri, claims } },
+      }),
+      baseDir: '.',
+      logger: silentLogger(),
+    });
+
   it('accepts a valid RS256 and ES256 token and maps claims', async () => {
     const token = await issuer.mint(AUDIENCE, {
       sub: 'bot-1',
@@ -168,20 +178,7 @@ describe('JWT', () => {
   });
 
   it('takes tenant and roles from the agent entry only when the config says so (claims: null)', async () => {
-    const fromConfig = createPrincipalResolver({
-      config: config({
-        identity: {
-          jwt: {
-            issuers: [issuer.issuer],
-            audience: AUDIENCE,
-            jwksUri,
-            claims: { tenant: null, roles: null },
-          },
-        },
-      }),
-      baseDir: '.',
-      logger: silentLogger(),
-    });
+    const fromConfig = resolverWithClaims({ tenant: null, roles: null });
     const token = await issuer.mint(AUDIENCE, { sub: 'ci', claims: { tenant: 'evil', roles: ['admin'] } });
     expect((await fromConfig.authenticate(`Bearer ${token}`)).principal).toMatchObject({
       tenant: 'acme',
@@ -192,20 +189,7 @@ describe('JWT', () => {
   it('binds sessions to the user too: people sharing an agent and a `sub` never share a subject', async () => {
     // Security review of 2026-12-04: with `claims.user: "email"` (the agent is a client id in `sub`),
     // Bob's token had Alice's subject and could use, resume and end her sessions.
-    const byEmail = createPrincipalResolver({
-      config: config({
-        identity: {
-          jwt: {
-            issuers: [issuer.issuer],
-            audience: AUDIENCE,
-            jwksUri,
-            claims: { tenant: null, roles: null, user: 'email' },
-          },
-        },
-      }),
-      baseDir: '.',
-      logger: silentLogger(),
-    });
+    const byEmail = resolverWithClaims({ tenant: null, roles: null, user: 'email' });
     const as = async (email: string) =>
       byEmail.authenticate(`Bearer ${await issuer.mint(AUDIENCE, { sub: 'ci', claims: { email } })}`);
     const alice = await as('alice@example.com');

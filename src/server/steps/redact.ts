@@ -38,7 +38,11 @@ export function redactBody(
     // No escapes: every string of the parsed body is verbatim text the text pass already saw, so
     // parsing the redacted text gives the redacted strings (one parse, as before this step parsed).
     const json = parseJsonBody(text);
-    if (json !== undefined) return checkedValue(json.value, text, false, redactor, reflected);
+    if (json !== undefined) {
+      // Its numbers are not verbatim text: JSON.parse rewrote them (see checkedValue).
+      const numbers = redactor.redactNumbers(json.value, reflected);
+      return checkedValue(numbers.value, text, numbers.changed, redactor, reflected);
+    }
     // Not JSON, too deep, or a match that spanned JSON syntax: the value pass below decides.
   }
   let parsed: unknown;
@@ -48,6 +52,7 @@ export function redactBody(
     return structured ? { body: text, json: { value: text } } : { body: text };
   }
   try {
+    // Strings, keys and numbers, each as the agent will see it.
     const { value, changed } = redactor.redactJson(parsed, reflected);
     // A text match the value pass did not find spans JSON syntax (`{"hunter2":"zX9qK"}` for the
     // secret `hunter2":"zX9qK`): the parsed value still holds it, joined again when serialized.
@@ -65,10 +70,10 @@ export function redactBody(
  * The agent receives the parsed value serialized again (structuredContent), and JSON.parse and
  * JSON.stringify do not give back the text the scan saw: numbers are rewritten (`839104.726501e6`
  * becomes 839104726501, a 17-digit number is rounded), whitespace goes, integer-like keys move
- * first and a repeated key keeps its last value. So numbers are checked as they will be written,
- * and the serialization is scanned again when it may differ from the text in a way that matters:
- * something was removed from the value (`rescan`, the text is then rebuilt from it so the agent
- * cannot unescape the original), or a pattern holds a JSON structural character. A serialization
+ * first and a repeated key keeps its last value. So `value` comes with its numbers checked as they
+ * will be written, and the serialization is scanned again when it may differ from the text in a way
+ * that matters: something was removed from the value (`rescan`, the text is then rebuilt from it so
+ * the agent cannot unescape the original), or a pattern holds a JSON structural character. A serialization
  * that still holds a match is not returned as a value: the agent gets the redacted text, also as
  * the structured body.
  */
@@ -79,13 +84,11 @@ function checkedValue(
   redactor: Redactor,
   reflected: ReflectedInput,
 ): Pick<CallSuccess, 'body' | 'json'> & { json: { value: unknown } } {
-  const numbers = redactor.redactNumbers(value, reflected);
-  const rebuilt = rescan || numbers.changed;
-  if (!rebuilt && !redactor.spansJsonSyntax) return { body: text, json: { value: numbers.value } };
-  const serialized = JSON.stringify(numbers.value);
+  if (!rescan && !redactor.spansJsonSyntax) return { body: text, json: { value } };
+  const serialized = JSON.stringify(value);
   const rescanned = redactor.redact(serialized, reflected);
   if (rescanned !== serialized) return { body: rescanned, json: { value: rescanned } };
-  return { body: rebuilt ? serialized : text, json: { value: numbers.value } };
+  return { body: rescan ? serialized : text, json: { value } };
 }
 
 export function redactStep(secrets: SecretRegistry): Step<CallContext, CallSuccess> {

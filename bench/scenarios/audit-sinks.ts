@@ -1,8 +1,8 @@
 /**
  * S8: audit sinks at c64: SQLite (WAL) vs PostgreSQL with group commit, interleaved rounds.
  *
- * KEYWARD_BENCH_S8_ROUNDS and KEYWARD_BENCH_S8_CALLS change the rounds (4) and the measured calls
- * per round (3,000); with KEYWARD_BENCH_BASELINE_MAIN set, a third sink runs the baseline build's
+ * KEYWARD_BENCH_S8_ROUNDS, KEYWARD_BENCH_S8_CALLS and KEYWARD_BENCH_S8_CONCURRENCY change the rounds
+ * (4), the measured calls per round (3,000) and the calls in flight (64, the goal's c64); with KEYWARD_BENCH_BASELINE_MAIN set, a third sink runs the baseline build's
  * PostgreSQL sink in the same rounds (an A/B of the sink).
  */
 import { randomBytes } from 'node:crypto';
@@ -18,6 +18,7 @@ const PG_URL = 'postgres://postgres@127.0.0.1:5432/test';
 export async function auditSinksScenario(ctx: ScenarioContext): Promise<ScenarioResult> {
   const rounds = ctx.quick ? 1 : positive(process.env.KEYWARD_BENCH_S8_ROUNDS, 4);
   const n = ctx.quick ? 600 : positive(process.env.KEYWARD_BENCH_S8_CALLS, 3000);
+  const concurrency = positive(process.env.KEYWARD_BENCH_S8_CONCURRENCY, 64);
   const schema = `bench_${randomBytes(4).toString('hex')}`;
   const baseline = process.env.KEYWARD_BENCH_BASELINE_MAIN;
   const sinks = ['sqlite', 'postgres', ...(baseline ? ['postgres@baseline'] : [])];
@@ -41,8 +42,8 @@ export async function auditSinksScenario(ctx: ScenarioContext): Promise<Scenario
           await start(ctx, spec, { upstream: ctx.upstream, ...(audit ? { audit } : {}) }),
           async (t) => {
             const call = (k: number) => t.call(k);
-            await closedLoop(call, 300, 64);
-            const m = await measured(t, ctx.upPid, () => closedLoop(call, n, 64));
+            await closedLoop(call, 300, concurrency);
+            const m = await measured(t, ctx.upPid, () => closedLoop(call, n, concurrency));
             const acc = results[sink]!;
             acc.rps.push(m.callsPerSec);
             acc.cpu.push(m.cpuPerCall);
@@ -76,7 +77,7 @@ export async function auditSinksScenario(ctx: ScenarioContext): Promise<Scenario
     a.bad,
   ]);
   return {
-    title: `S8 audit sinks, keyward stdio at c64 (${rounds} interleaved rounds, N=${n})`,
+    title: `S8 audit sinks, keyward stdio at c${concurrency} (${rounds} interleaved rounds, N=${n})`,
     headers: [
       'sink',
       'calls/s',

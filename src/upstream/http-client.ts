@@ -79,7 +79,7 @@ function mapError(
     }
     return new KeywardError('upstream_error', 'the upstream request was cancelled', { detail: where });
   }
-  const code = errorCode(error) ?? 'unknown';
+  const code = errorCode(error) ?? (parserError(error) === undefined ? 'unknown' : 'HTTPParserError');
   switch (code) {
     case 'UND_ERR_CONNECT_TIMEOUT':
       return new KeywardError('upstream_timeout', `upstream connect timeout after ${limits.connectMs} ms`, {
@@ -97,12 +97,40 @@ function mapError(
       return new KeywardError('upstream_timeout', `upstream body stalled for ${limits.totalMs} ms`, {
         detail: where,
       });
-    default:
-      // Only the code: undici messages and causes may quote the URL (and a query-injected key).
-      return new KeywardError('upstream_error', `upstream request failed (${code})`, {
+    default: {
+      // Only the code or a fixed text: undici messages and causes may quote the URL (and a
+      // query-injected key), and a parser error carries the upstream's raw bytes in `data`.
+      const message = RESPONSE_FAILURES[code] ?? notHttp(error);
+      return new KeywardError('upstream_error', message ?? `upstream request failed (${code})`, {
         detail: `${where}: ${code}`,
       });
+    }
   }
+}
+
+function parserError(error: unknown): Error | undefined {
+  for (let e = error, depth = 0; e instanceof Error && depth < 4; e = e.cause, depth++) {
+    if (e.name === 'HTTPParserError') return e;
+  }
+  return undefined;
+}
+
+/** Failures of the upstream's response (not of the network), named so an operator can act on them. */
+const RESPONSE_FAILURES: Readonly<Record<string, string>> = {
+  UND_ERR_SOCKET: 'the upstream closed the connection before its response was complete',
+  UND_ERR_HEADERS_OVERFLOW: "the upstream's response headers are larger than keyward accepts",
+  UND_ERR_RES_CONTENT_LENGTH_MISMATCH: "the upstream's response body does not match its Content-Length",
+};
+
+/**
+ * A response that is not HTTP/1.1 (undici's HTTPParserError, which has no code): its reason is
+ * llhttp's fixed text ("Invalid header token"); anything else in that place is left out.
+ */
+function notHttp(error: unknown): string | undefined {
+  const parser = parserError(error);
+  if (parser === undefined) return undefined;
+  const reason = /\(([A-Za-z][A-Za-z ,:/`'-]{0,60})\)$/.exec(parser.message)?.[1];
+  return `the upstream's response is not valid HTTP/1.1${reason === undefined ? '' : ` (${reason})`}`;
 }
 
 function flattenHeaders(raw: Record<string, string | string[] | undefined>): Record<string, string> {

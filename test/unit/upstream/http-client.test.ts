@@ -230,6 +230,54 @@ describe('createHttpClient', () => {
     expect(error.code).toBe('upstream_error');
   });
 
+  /** A raw TCP upstream that answers every request with `response` (bytes no HTTP server would send). */
+  async function rawUpstream(response: string): Promise<string> {
+    const raw = createServer((socket) => {
+      socket.once('data', () => socket.end(response));
+      socket.on('error', () => undefined);
+    });
+    await new Promise<void>((resolve) => raw.listen(0, '127.0.0.1', resolve));
+    cleanup.push(() => new Promise<void>((resolve) => raw.close(() => resolve())));
+    return `http://127.0.0.1:${(raw.address() as AddressInfo).port}`;
+  }
+
+  it.each([
+    [
+      'an invalid header name',
+      'HTTP/1.1 200 OK\r\nBad Header: cnry_hdr_secret_4242\r\nContent-Length: 2\r\n\r\nok',
+      "the upstream's response is not valid HTTP/1.1 (Invalid header token)",
+    ],
+    [
+      'a NUL in a header value',
+      'HTTP/1.1 200 OK\r\nX-Key: cnry_hdr_secret_4242\u0000\r\nContent-Length: 2\r\n\r\nok',
+      "the upstream's response is not valid HTTP/1.1 (Invalid header value char)",
+    ],
+    [
+      'no status line',
+      'cnry_hdr_secret_4242 is not HTTP\r\n\r\n',
+      "the upstream's response is not valid HTTP/1.1 (Expected HTTP/, RTSP/ or ICE/)",
+    ],
+    [
+      'a body cut short',
+      'HTTP/1.1 200 OK\r\nContent-Length: 64\r\n\r\n{"key":"cnry_hdr_secret_4242"',
+      'the upstream closed the connection before its response was complete',
+    ],
+    [
+      'headers over the parser limit',
+      `HTTP/1.1 200 OK\r\nX-Key: cnry_hdr_secret_4242${'a'.repeat(20_000)}\r\nContent-Length: 2\r\n\r\nok`,
+      "the upstream's response headers are larger than keyward accepts",
+    ],
+  ])('a response with %s is named as such, without its bytes', async (_case, response, message) => {
+    const origin = await rawUpstream(response);
+    const error = await failure(client().send(get(origin, '/x?api_key=cnry_query_secret_123'), LIMITS));
+    expect(error.code).toBe('upstream_error');
+    expect(error.message).toBe(message);
+    for (const text of [error.message, error.detail ?? '', JSON.stringify(error)]) {
+      expect(text).not.toContain('cnry_hdr_secret_4242');
+      expect(text).not.toContain('cnry_query_secret_123');
+    }
+  });
+
   it('refuses to send after close()', async () => {
     const s = await server();
     const http = createHttpClient();

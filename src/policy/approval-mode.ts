@@ -6,6 +6,7 @@
  */
 import type { RuleConfig } from '../config/schema.js';
 import type { Principal } from '../core/types.js';
+import type { Grant } from './grant-store.js';
 
 export type ApprovalMode = 'operator' | 'elicitation' | 'any';
 
@@ -30,3 +31,13 @@ export function approvalMode(
 
 export const elicitationMayApprove = (mode: ApprovalMode): boolean => mode !== 'operator';
 export const operatorMayApprove = (mode: ApprovalMode): boolean => mode !== 'elicitation';
+
+/**
+ * Whether a grant may answer a call whose approve rules resolve to `mode`. Under `operator` only
+ * an operator's grant counts: a grant the client's "human" elicited may be the agent answering
+ * itself (for a sibling tool with a laxer rule, or through request_capability), and would
+ * otherwise stand in for the operator's approval this rule demands.
+ */
+export function grantSatisfies(grant: Pick<Grant, 'createdBy'>, mode: ApprovalMode): boolean {
+  return mode !== 'operator' || grant.createdBy.startsWith('operator:');
+}

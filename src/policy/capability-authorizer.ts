@@ -7,7 +7,7 @@
  */
 import { KeywardError } from '../core/errors.js';
 import type { Principal } from '../core/types.js';
-import { approvalMode, elicitationMayApprove, operatorMayApprove } from './approval-mode.js';
+import { approvalMode, elicitationMayApprove, grantSatisfies, operatorMayApprove } from './approval-mode.js';
 import type { Authorization, AuthorizeInput, Authorizer } from './authorizer.js';
 import { denied } from './basic-authorizer.js';
 import { CapabilityCatalog } from './capability-catalog.js';
@@ -95,9 +95,10 @@ export class CapabilityAuthorizer implements Authorizer {
   private async grantFor(input: AuthorizeInput, decision: PolicyDecision): Promise<Grant> {
     const { principal, permission } = input;
     const now = this.deps.clock.now();
+    const mode = approvalMode(decision.rules, principal);
     const candidates = (
       await this.deps.grants.grantsFor(principal.agent, principal.tenant, permission)
-    ).filter((g) => constraintsHold(g.constraints, input.args));
+    ).filter((g) => grantSatisfies(g, mode) && constraintsHold(g.constraints, input));
     for (const grant of candidates) {
       if (!grantIsLive(grant, now)) continue;
       const used = await this.deps.grants.useGrant(grant.id, now);
@@ -134,7 +135,6 @@ export class CapabilityAuthorizer implements Authorizer {
       });
     }
     const terms = grantTerms(decision.rules);
-    const mode = approvalMode(decision.rules, principal);
     if (input.elicitor?.elicit !== undefined && elicitationMayApprove(mode)) {
       const grant = await this.humans.askHuman(
         input,

@@ -5,8 +5,9 @@
  * on an approve rule, denied otherwise), and the meta-tools' own rate limit.
  */
 import { KeywardError } from '../core/errors.js';
+import type { RuleConfig } from '../config/schema.js';
 import type { Principal } from '../core/types.js';
-import { approvalMode, elicitationMayApprove, operatorMayApprove } from './approval-mode.js';
+import { approvalMode, elicitationMayApprove, grantSatisfies, operatorMayApprove } from './approval-mode.js';
 import { denied } from './basic-authorizer.js';
 import {
   clip,
@@ -73,7 +74,8 @@ export class CapabilityCatalog {
         all = await this.deps.grants.grantsFor(principal.agent, principal.tenant, permission);
         grantCache.set(permission, all);
       }
-      const grants = all.filter((g) => grantIsLive(g, now));
+      const mode = decision.effect === 'approve' ? approvalMode(decision.rules, principal) : 'any';
+      const grants = all.filter((g) => grantIsLive(g, now) && grantSatisfies(g, mode));
       const newest = all[0];
       let status: CapabilityStatus;
       if (decision.effect === 'deny') status = 'denied';
@@ -106,7 +108,7 @@ export class CapabilityCatalog {
         status,
         ruleIds: decision.ruleIds,
         dependsOnArguments,
-        ...(decision.effect === 'approve' ? { approval: approvalMode(decision.rules, principal) } : {}),
+        ...(decision.effect === 'approve' ? { approval: mode } : {}),
         grants:
           decision.effect === 'approve'
             ? grants.map((g) => ({
@@ -150,9 +152,16 @@ export class CapabilityCatalog {
       tool,
       decision: this.deps.engine.decide({ principal, tool, permission, args }, { argsUnknown: true }),
     }));
-    const approve = decisions.find((d) => d.decision.effect === 'approve');
+    // A grant covers the permission on every tool that carries it, so it is asked under the
+    // strictest terms among them: the approve rules of all those tools together, not the first
+    // (a lax sibling tool must not let the agent self-approve what a strict one reserves).
+    const approveRules = [
+      ...new Set<RuleConfig>(
+        decisions.flatMap((d) => (d.decision.effect === 'approve' ? d.decision.rules : [])),
+      ),
+    ];
     const allow = decisions.find((d) => d.decision.effect === 'allow');
-    if (approve === undefined) {
+    if (approveRules.length === 0) {
       if (allow !== undefined) {
         await this.deps.trail.event(base, 'capability.granted', {
           decision: 'allow',
@@ -170,10 +179,12 @@ export class CapabilityCatalog {
         message: denied(permission, ruleIds).message,
       };
     }
-    const terms = grantTerms(approve.decision.rules);
+    const terms = grantTerms(approveRules);
+    const mode = approvalMode(approveRules, principal);
     const now = this.deps.clock.now();
     const live = (await this.deps.grants.grantsFor(principal.agent, principal.tenant, permission)).find(
-      (g) => grantIsLive(g, now) && sameConstraints(g.constraints, request.constraints),
+      (g) =>
+        grantIsLive(g, now) && grantSatisfies(g, mode) && sameConstraints(g.constraints, request.constraints),
     );
     if (live !== undefined) {
       return {
@@ -184,7 +195,6 @@ export class CapabilityCatalog {
         expiresAt: new Date(live.expiresAt).toISOString(),
       };
     }
-    const mode = approvalMode(approve.decision.rules, principal);
     if (context.elicitor?.elicit !== undefined && elicitationMayApprove(mode)) {
       const grant = await this.humans.askHuman(
         base,

@@ -9,13 +9,13 @@ import { createHash } from 'node:crypto';
 
 /**
  * Scalar argument values a grant may be pinned to (exact match on every call). The reserved key
- * PINNED_ARGS pins it to the whole arguments of one call instead (argsFingerprint).
+ * PINNED_ARGS pins it to one call instead: that tool with those whole arguments (callFingerprint).
  */
 export type ArgConstraints = Readonly<Record<string, string | number | boolean>>;
 
 /**
  * Constraint key of a grant pinned to exactly the arguments an operator was shown (issue 12 §3):
- * its value is argsFingerprint(args). `grants approve --any-args` leaves it out.
+ * its value is callFingerprint(tool, args). `grants approve --any-args` leaves it out.
  */
 export const PINNED_ARGS = '$args';
 
@@ -41,9 +41,22 @@ function canonical(value: unknown): string {
   return JSON.stringify(value) ?? 'null';
 }
 
-/** A short hash of a call's arguments, independent of key order. */
-export function argsFingerprint(args: Readonly<Record<string, unknown>>): string {
-  return createHash('sha256').update(canonical(args)).digest('base64url').slice(0, 22);
+/**
+ * A short hash of one call: the tool and its arguments, independent of key order. The tool is in
+ * it because tools may share a permission: an approval of `delete_repo {"name":"x"}` must not also
+ * cover `delete_branch {"name":"x"}`.
+ */
+export function callFingerprint(tool: string, args: Readonly<Record<string, unknown>>): string {
+  return createHash('sha256')
+    .update(`${JSON.stringify(tool)}\u0000${canonical(args)}`)
+    .digest('base64url')
+    .slice(0, 22);
+}
+
+/** The call a grant's constraints are checked against. */
+export interface ConstrainedCall {
+  readonly tool: string;
+  readonly args: Readonly<Record<string, unknown>>;
 }
 
 /** The scope of a grant in words, for `grants list` and the console. */
@@ -187,15 +200,13 @@ export interface GrantStore {
   close(): Promise<void>;
 }
 
-/** Whether a grant's argument constraints hold for these arguments (exact, type-sensitive). */
-export function constraintsHold(
-  constraints: ArgConstraints | undefined,
-  args: Readonly<Record<string, unknown>>,
-): boolean {
+/** Whether a grant's constraints hold for this call (exact, type-sensitive). */
+export function constraintsHold(constraints: ArgConstraints | undefined, call: ConstrainedCall): boolean {
   if (constraints === undefined) return true;
+  const { args } = call;
   for (const [key, expected] of Object.entries(constraints)) {
     if (key === PINNED_ARGS) {
-      if (argsFingerprint(args) !== expected) return false;
+      if (callFingerprint(call.tool, args) !== expected) return false;
       continue;
     }
     if (!Object.prototype.hasOwnProperty.call(args, key) || args[key] !== expected) return false;

@@ -22,8 +22,15 @@ import {
   type GrantTerms,
   type RequestInput,
 } from './capability-terms.js';
-import { argsFingerprint, PINNED_ARGS, type ArgConstraints, type Grant } from './grant-store.js';
+import { callFingerprint, PINNED_ARGS, type ArgConstraints, type Grant } from './grant-store.js';
 import type { PolicyAudit } from './policy-audit.js';
+
+/**
+ * What the person answering a form elicitation for a call chooses the grant to cover. The default
+ * is the call they were shown: an agent that got "yes" for one set of arguments must not reuse it
+ * for others for the whole grant lifetime; widening it is the person's explicit choice.
+ */
+export const ELICITED_SCOPE = { call: 'only these arguments', any: 'any arguments' } as const;
 
 export class HumanApproval {
   /** One elicitation at a time per principal × permission × constraints. */
@@ -94,7 +101,9 @@ export class HumanApproval {
     constraints: ArgConstraints | undefined,
     tool: string | undefined,
   ): Promise<Grant | undefined> {
-    const key = `${input.principal.tenant}\u0000${input.principal.agent}\u0000${input.permission}\u0000${JSON.stringify(constraints ?? {})}`;
+    const scopeKey =
+      tool === undefined ? JSON.stringify(constraints ?? {}) : callFingerprint(tool, input.args);
+    const key = `${input.principal.tenant}\u0000${input.principal.agent}\u0000${input.permission}\u0000${scopeKey}`;
     return this.inFlightApprovals.run(key, () =>
       this.elicit(input, terms, request, elicit, constraints, tool),
     );
@@ -172,6 +181,16 @@ export class HumanApproval {
               enum: choices.map(String),
               default: String(defaultTtl),
             },
+            ...(tool === undefined
+              ? {}
+              : {
+                  scope: {
+                    type: 'string',
+                    title: 'The grant covers',
+                    enum: [ELICITED_SCOPE.call, ELICITED_SCOPE.any],
+                    default: ELICITED_SCOPE.call,
+                  },
+                }),
           },
           required: ['approve'],
         },
@@ -190,18 +209,29 @@ export class HumanApproval {
       tool,
       decision: approved ? 'approved' : 'declined',
       ruleIds: terms.ruleIds,
-      details: { channel: 'elicitation', action: answer.action, ...(approved ? { ttlSeconds: ttl } : {}) },
+      details: {
+        channel: 'elicitation',
+        action: answer.action,
+        ...(approved ? { ttlSeconds: ttl } : {}),
+        ...(approved && tool !== undefined ? { pinned: answer.content?.scope !== ELICITED_SCOPE.any } : {}),
+      },
     });
     if (!approved) {
       await this.deps.trail.denied({ ...input, tool: tool ?? '' }, terms.ruleIds, 'approval_denied');
       return undefined;
     }
+    // A call's grant is pinned to that call unless the person chose "any arguments" (a missing or
+    // unknown answer keeps the pin: fail closed).
+    const scope: ArgConstraints | undefined =
+      tool === undefined || answer.content?.scope === ELICITED_SCOPE.any
+        ? constraints
+        : { ...constraints, [PINNED_ARGS]: callFingerprint(tool, input.args) };
     const now = this.deps.clock.now();
     const grant = await this.deps.grants.createGrant({
       agent: principal.agent,
       tenant: principal.tenant,
       permission,
-      ...(constraints === undefined ? {} : { constraints }),
+      ...(scope === undefined ? {} : { constraints: scope }),
       createdAt: now,
       expiresAt: now + ttl * 1000,
       ...(terms.maxCalls === undefined ? {} : { maxCalls: terms.maxCalls }),
@@ -225,7 +255,7 @@ export class HumanApproval {
   ): Promise<{ id: string; expiresAt: number; deniedRecently: boolean }> {
     const [principal, input, , , constraints, tool] = args;
     const scopeKey =
-      tool === undefined ? JSON.stringify(constraints ?? {}) : `${tool}\u0000${argsFingerprint(input.args)}`;
+      tool === undefined ? JSON.stringify(constraints ?? {}) : callFingerprint(tool, input.args);
     const key = `${principal.tenant}\u0000${principal.agent}\u0000${input.permission}\u0000${scopeKey}`;
     return this.openingApprovals.run(key, () => this.openApproval(...args));
   }
@@ -243,7 +273,7 @@ export class HumanApproval {
     // An operator approves what they were shown: a request opened by a call is pinned to that
     // call's arguments (the grant covers exactly them unless the operator widens it).
     const scope: ArgConstraints | undefined =
-      tool === undefined ? constraints : { ...constraints, [PINNED_ARGS]: argsFingerprint(input.args) };
+      tool === undefined ? constraints : { ...constraints, [PINNED_ARGS]: callFingerprint(tool, input.args) };
     const pendingOfPrincipal = (await store.listApprovals('pending', now)).filter(
       (a) => a.agent === principal.agent && a.tenant === principal.tenant,
     );

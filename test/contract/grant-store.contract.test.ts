@@ -10,7 +10,7 @@ import path from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../src/observability/logger.js';
-import { argsFingerprint, PINNED_ARGS, type GrantStore } from '../../src/policy/grant-store.js';
+import { callFingerprint, PINNED_ARGS, type GrantStore } from '../../src/policy/grant-store.js';
 import { MemoryGrantStore } from '../../src/policy/memory-grant-store.js';
 import { RedisGrantStore } from '../../src/policy/redis/redis-grant-store.js';
 import { StateSeal } from '../../src/policy/redis/state-seal.js';
@@ -137,7 +137,7 @@ describe.each(implementations)('GrantStore contract: %s', (_name, make) => {
   it('a request pinned to a call keeps its exact arguments; the grant covers them unless widened', async () => {
     const store = await make();
     const args = { title: 'quarterly \u202e report', amount: 12, tags: ['a'] };
-    const pinned = { [PINNED_ARGS]: argsFingerprint(args) };
+    const pinned = { [PINNED_ARGS]: callFingerprint('gh_write', args) };
     const a = await store.createApproval(
       newApproval({ argsJson: JSON.stringify(args), constraints: pinned }),
     );

@@ -21,6 +21,8 @@ import { MemoryGrantStore } from '../../../src/policy/memory-grant-store.js';
 import { PolicyEngine } from '../../../src/policy/policy-engine.js';
 import { MemoryRateLimiter } from '../../../src/policy/rate-limiter.js';
 import { capabilityMetaTools } from '../../../src/policy/meta-tools.js';
+import { PINNED_ARGS } from '../../../src/policy/grant-store.js';
+import { ELICITED_SCOPE } from '../../../src/policy/human-approval.js';
 
 const audit = {
   append: (_e: AuditEvent) => Promise.resolve(),
@@ -35,7 +37,7 @@ const principal = (authMethod: string): Principal => ({
   authMethod,
 });
 
-function setup(rules: RuleConfig[]) {
+function setup(rules: RuleConfig[], tools: [string, string][] = [['gh_write', 'gh:write']]) {
   const clock = new ManualClock();
   const grants = new MemoryGrantStore();
   const authorizer = new CapabilityAuthorizer(
@@ -47,7 +49,7 @@ function setup(rules: RuleConfig[]) {
       clock,
       logger: silentLogger(),
     },
-    new Map([['gh_write', 'gh:write']]),
+    new Map(tools),
   );
   return { clock, grants, authorizer };
 }
@@ -66,9 +68,9 @@ function selfApprover(): { e: Elicitor; asked: string[] } {
   };
 }
 
-const call = (p: Principal, args: Record<string, unknown>, elicitor?: Elicitor) => ({
+const call = (p: Principal, args: Record<string, unknown>, elicitor?: Elicitor, tool = 'gh_write') => ({
   principal: p,
-  tool: 'gh_write',
+  tool,
   permission: 'gh:write',
   args,
   requestId: 'r',
@@ -186,6 +188,122 @@ describe('an operator approves what they were shown', () => {
     const over = await errorOf(s.authorizer.authorize(call(p, { n: 999 })));
     expect(over.code).toBe('rate_limited');
     expect(await s.grants.listApprovals('pending', s.clock.now())).toHaveLength(MAX_PENDING_PER_PRINCIPAL);
+  });
+});
+
+/**
+ * Two tools carry one permission; the operator reserved one of them (gh_write) for operators while
+ * the other (gh_comment) may be approved in the client. A grant is per permission, so without care
+ * the agent self-approves the lax tool and spends the grant on the strict one.
+ */
+describe('tools sharing a permission', () => {
+  const rules = () => [
+    rule({ id: 'comment', tools: ['gh_comment'], approval: 'any' }),
+    rule({ id: 'write', tools: ['gh_write'], approval: 'operator' }),
+  ];
+  const tools: [string, string][] = [
+    ['gh_comment', 'gh:write'],
+    ['gh_write', 'gh:write'],
+  ];
+
+  it("a grant the agent's client elicited for the lax tool does not answer the operator-only tool", async () => {
+    const s = setup(rules(), tools);
+    const p = principal('jwt');
+    const client = selfApprover();
+    const scope = {
+      ...client.e,
+      elicit: (req: Parameters<NonNullable<Elicitor['elicit']>>[0]) => {
+        client.asked.push(req.message);
+        return Promise.resolve({
+          action: 'accept' as const,
+          content: { approve: true, scope: ELICITED_SCOPE.any },
+        });
+      },
+    };
+    await expect(s.authorizer.authorize(call(p, { body: 'hi' }, scope, 'gh_comment'))).resolves.toMatchObject(
+      { via: 'grant' },
+    );
+    const error = await errorOf(s.authorizer.authorize(call(p, { body: 'hi' }, client.e, 'gh_write')));
+    expect(error.code).toBe('approval_required');
+    expect((await s.grants.listGrants({}, s.clock.now()))[0]?.used).toBe(1);
+    const views = await s.authorizer.describe(p);
+    expect(views.find((v) => v.tool === 'gh_write')).toMatchObject({ status: 'needs_approval', grants: [] });
+    expect(views.find((v) => v.tool === 'gh_comment')?.grants).toHaveLength(1);
+  });
+
+  it('request_capability asks under the strictest rules of every tool carrying the permission', async () => {
+    const s = setup(rules(), tools);
+    const p = principal('jwt');
+    const client = selfApprover();
+    const outcome = await s.authorizer.requestCapability(
+      p,
+      { permission: 'gh:write' },
+      { requestId: 'r', elicitor: client.e },
+    );
+    expect(outcome.status).toBe('pending');
+    expect(outcome.ruleIds).toEqual(['comment', 'write']);
+    expect(client.asked).toHaveLength(0);
+    expect(await s.grants.listGrants({}, s.clock.now())).toHaveLength(0);
+    expect((await errorOf(s.authorizer.authorize(call(p, {}, client.e, 'gh_write')))).code).toBe(
+      'approval_required',
+    );
+  });
+
+  it("an operator's approval of one tool's call does not cover the same arguments on a sibling tool", async () => {
+    const s = setup([rule({ id: 'both', approval: 'operator' })], tools);
+    const p = principal('token');
+    const asked = await errorOf(s.authorizer.authorize(call(p, { name: 'x' }, undefined, 'gh_comment')));
+    await s.grants.answerApproval(asked.approvalId!, {
+      approved: true,
+      by: 'operator:ann',
+      now: s.clock.now(),
+    });
+    const sibling = await errorOf(s.authorizer.authorize(call(p, { name: 'x' }, undefined, 'gh_write')));
+    expect(sibling.code).toBe('approval_required');
+    expect(sibling.approvalId).not.toBe(asked.approvalId);
+    await expect(
+      s.authorizer.authorize(call(p, { name: 'x' }, undefined, 'gh_comment')),
+    ).resolves.toMatchObject({ via: 'grant' });
+  });
+});
+
+describe('the person in the client approves what they were shown', () => {
+  it('a "yes" to one call covers that call only; other arguments ask again', async () => {
+    const s = setup([rule({})]);
+    const p = principal('stdio');
+    const client = selfApprover();
+    await expect(s.authorizer.authorize(call(p, { repo: 'docs' }, client.e))).resolves.toMatchObject({
+      via: 'grant',
+    });
+    await expect(s.authorizer.authorize(call(p, { repo: 'docs' }, client.e))).resolves.toMatchObject({
+      via: 'grant',
+    });
+    expect(client.asked).toHaveLength(1);
+    await s.authorizer.authorize(call(p, { repo: 'prod' }, client.e));
+    expect(client.asked).toHaveLength(2);
+    expect(client.asked[1]).toContain('prod');
+    const grants = await s.grants.listGrants({}, s.clock.now());
+    expect(grants.every((g) => g.constraints?.[PINNED_ARGS] !== undefined)).toBe(true);
+  });
+
+  it('the prompt offers the choice; "any arguments" widens the grant as an explicit answer', async () => {
+    const s = setup([rule({})]);
+    const p = principal('stdio');
+    const schemas: unknown[] = [];
+    const widen: Elicitor = {
+      elicit: (req) => {
+        schemas.push(req.requestedSchema);
+        return Promise.resolve({ action: 'accept', content: { approve: true, scope: ELICITED_SCOPE.any } });
+      },
+    };
+    await s.authorizer.authorize(call(p, { repo: 'docs' }, widen));
+    await s.authorizer.authorize(call(p, { repo: 'prod' }, widen));
+    expect(schemas).toHaveLength(1);
+    expect(schemas[0]).toMatchObject({
+      properties: {
+        scope: { enum: [ELICITED_SCOPE.call, ELICITED_SCOPE.any], default: ELICITED_SCOPE.call },
+      },
+    });
   });
 });
 

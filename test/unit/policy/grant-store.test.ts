@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { constraintsHold } from '../../../src/policy/grant-store.js';
+import { callFingerprint, constraintsHold, PINNED_ARGS } from '../../../src/policy/grant-store.js';
 import { SqliteGrantStore } from '../../../src/policy/sqlite/sqlite-grant-store.js';
 import { T0, newApproval } from '../../helpers/grant-fixtures.js';
 
@@ -33,12 +33,21 @@ describe('SqliteGrantStore between processes (two connections to one file)', () 
 });
 
 describe('constraintsHold', () => {
+  const on = (args: Record<string, unknown>, tool = 'gh_write') => ({ tool, args });
   it('is exact and type-sensitive; extra arguments are fine, missing ones are not', () => {
-    expect(constraintsHold(undefined, {})).toBe(true);
-    expect(constraintsHold({ owner: 'acme' }, { owner: 'acme', repo: 'x' })).toBe(true);
-    expect(constraintsHold({ owner: 'acme' }, { owner: 'evil' })).toBe(false);
-    expect(constraintsHold({ owner: 'acme' }, {})).toBe(false);
-    expect(constraintsHold({ n: 1 }, { n: '1' })).toBe(false);
-    expect(constraintsHold({ toString: 'x' }, {})).toBe(false);
+    expect(constraintsHold(undefined, on({}))).toBe(true);
+    expect(constraintsHold({ owner: 'acme' }, on({ owner: 'acme', repo: 'x' }))).toBe(true);
+    expect(constraintsHold({ owner: 'acme' }, on({ owner: 'evil' }))).toBe(false);
+    expect(constraintsHold({ owner: 'acme' }, on({}))).toBe(false);
+    expect(constraintsHold({ n: 1 }, on({ n: '1' }))).toBe(false);
+    expect(constraintsHold({ toString: 'x' }, on({}))).toBe(false);
+  });
+
+  it('a grant pinned to one call covers that tool with those arguments, in any key order, and nothing else', () => {
+    const pinned = { [PINNED_ARGS]: callFingerprint('delete_repo', { name: 'x', force: true }) };
+    expect(constraintsHold(pinned, on({ force: true, name: 'x' }, 'delete_repo'))).toBe(true);
+    expect(constraintsHold(pinned, on({ name: 'x', force: false }, 'delete_repo'))).toBe(false);
+    // Tools may share a permission: the same arguments on a sibling tool were never approved.
+    expect(constraintsHold(pinned, on({ name: 'x', force: true }, 'delete_branch'))).toBe(false);
   });
 });

@@ -7,9 +7,16 @@
  * never interpreted. Printable text, including non-Latin scripts, is kept.
  */
 
-// C0 (incl. ESC, CR, LF, BEL, TAB), DEL, C1, bidi marks and overrides, zero-width and BOM.
-// eslint-disable-next-line no-control-regex
-const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u061c\u200b-\u200f\u2028\u2029\u202a-\u202e\u2060-\u2069\ufeff]/g;
+/**
+ * Everything a human cannot see or that changes how the text around it is shown, by Unicode
+ * property rather than by a hand-kept list (a list missed the tag characters U+E0000–E007F that
+ * smuggle invisible ASCII, U+00AD, U+180E, the Hangul fillers and lone surrogates):
+ * Cc control (C0 incl. ESC, CR, LF, BEL, TAB; DEL; C1), Cf format (bidi marks, overrides and
+ * isolates, zero-width characters, BOM, tags, interlinear annotations), Cs lone surrogates,
+ * Zl/Zp line and paragraph separators, and every default-ignorable code point (variation
+ * selectors, fillers), which renderers draw as nothing.
+ */
+const UNSAFE = /[\p{Cc}\p{Cf}\p{Cs}\p{Zl}\p{Zp}\p{Default_Ignorable_Code_Point}]/gu;
 
 const NAMED: Readonly<Record<string, string>> = { '\n': '\\n', '\r': '\\r', '\t': '\\t', '\u001b': '\\e' };
 

@@ -1,0 +1,67 @@
+/**
+ * Text an agent wrote, shown to a human (terminal, console, elicitation prompt), hides nothing:
+ * every invisible or layout-changing character comes out as a visible escape.
+ */
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { boundUntrusted, escapeUntrusted, quoteUntrusted } from '../../../src/core/untrusted-text.js';
+
+/** What must never survive, checked independently of the implementation's own pattern. */
+function invisibleLeft(text: string): string[] {
+  return Array.from(text).filter((c) =>
+    /^(?:\p{Cc}|\p{Cf}|\p{Cs}|\p{Zl}|\p{Zp}|\p{Default_Ignorable_Code_Point})$/u.test(c),
+  );
+}
+
+describe('escapeUntrusted', () => {
+  it.each([
+    [
+      'tag characters (invisible ASCII smuggling)',
+      'ok\u{E0061}\u{E0064}\u{E006D}\u{E0069}\u{E006E}',
+      'ok\\u{e0061}\\u{e0064}\\u{e006d}\\u{e0069}\\u{e006e}',
+    ],
+    ['soft hyphen', 'ad\u00admin', 'ad\\u{00ad}min'],
+    ['Mongolian vowel separator', 'a\u180eb', 'a\\u{180e}b'],
+    ['Hangul filler', 'repo\u3164:read', 'repo\\u{3164}:read'],
+    ['lone surrogate', 'x\ud800y', 'x\\u{d800}y'],
+    ['interlinear annotation', '\ufff9wipe\ufffb', '\\u{fff9}wipe\\u{fffb}'],
+    ['variation selector', 'a\ufe0fb', 'a\\u{fe0f}b'],
+    ['bidi override and terminal escape', '\u202eabc\u001b[2K', '\\u{202e}abc\\e[2K'],
+  ])('shows %s', (_name, input, shown) => {
+    expect(escapeUntrusted(input)).toBe(shown);
+  });
+
+  it('keeps printable text of any script', () => {
+    const text = 'gh:write — שלום 你好 émoji 🚀 ∑';
+    expect(escapeUntrusted(text)).toBe(text);
+  });
+
+  it('leaves nothing invisible in any string, and changes nothing visible', () => {
+    fc.assert(
+      fc.property(fc.string({ unit: 'binary', maxLength: 64 }), (text) => {
+        const shown = escapeUntrusted(text);
+        expect(invisibleLeft(shown)).toEqual([]);
+        for (const c of Array.from(text)) {
+          if (invisibleLeft(c).length === 0) expect(shown).toContain(c);
+        }
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('bounded and quoted forms hide nothing either', () => {
+    fc.assert(
+      fc.property(
+        fc.string({ unit: 'binary', maxLength: 64 }),
+        fc.integer({ min: 2, max: 80 }),
+        (text, max) => {
+          expect(invisibleLeft(boundUntrusted(text, max))).toEqual([]);
+          const quoted = quoteUntrusted(text, max);
+          expect(invisibleLeft(quoted)).toEqual([]);
+          expect(quoted.startsWith('"') && quoted.endsWith('"')).toBe(true);
+        },
+      ),
+      { numRuns: 1000 },
+    );
+  });
+});

@@ -82,21 +82,39 @@ const CSP = [
 
 const TTL_CHOICES = [300, 900, 3600, 4 * 3600, 24 * 3600, 7 * 24 * 3600];
 
-/** Fixed messages for `?done=`: the page never reflects text from the URL. */
-const DONE: Readonly<Record<string, { text: string; kind: 'ok' | 'error' }>> = {
+type Notice = { readonly text: string; readonly kind: 'ok' | 'error' };
+
+/**
+ * The sign-in page's notices, named by `?done=` (fixed texts; the page never reflects text from
+ * the URL). Only these two: a link cannot make anything look done that an operator must decide.
+ */
+const LOGIN_NOTICES: Readonly<Record<string, Notice>> = {
+  signedout: { text: 'Signed out.', kind: 'ok' },
+  expired: { text: 'Your sign-in expired: sign in again.', kind: 'error' },
+};
+
+/**
+ * What an operator's own action did, shown once on the next page. Kept on the operator's session
+ * (OperatorSessions.setNotice), never taken from the URL: a link the agent sends the operator
+ * (`…/approvals/a_X?done=approved`) would otherwise show a pending request as approved.
+ */
+type ActionNotice = 'approved' | 'denied' | 'revoked' | 'disconnected';
+
+const ACTION_NOTICES: Readonly<Record<ActionNotice, Notice>> = {
   approved: {
     text: 'Approved. The agent’s waiting call continues; its retries are covered by the grant.',
     kind: 'ok',
   },
   denied: { text: 'Denied. The agent is told the request was declined.', kind: 'ok' },
   revoked: { text: 'Revoked. The next call relying on this grant is denied.', kind: 'ok' },
-  signedout: { text: 'Signed out.', kind: 'ok' },
   disconnected: {
     text: 'Revoked. The stored tokens are gone (and revoked at the provider where it offers it); the user is asked to connect again.',
     kind: 'ok',
   },
-  expired: { text: 'Your sign-in expired: sign in again.', kind: 'error' },
 };
+
+const noticeView = (notice: Notice | undefined): Record<string, string> =>
+  notice === undefined ? {} : { flash: notice.text, flashKind: notice.kind };
 
 export function createConsoleRouter(deps: ConsoleDeps): Router {
   const router = express.Router();
@@ -203,9 +221,14 @@ export function createConsoleRouter(deps: ConsoleDeps): Router {
     return session;
   };
 
-  const flash = (req: Request): Record<string, string> => {
-    const done = DONE[String(req.query.done ?? '')];
-    return done === undefined ? {} : { flash: done.text, flashKind: done.kind };
+  /** The session's one-time notice of its last action, if any. */
+  const flash = (session: OperatorSession): Record<string, string> =>
+    noticeView(ACTION_NOTICES[deps.sessions.takeNotice(session.id) as ActionNotice]);
+
+  /** Redirects after an action, leaving its notice on the session (not in the URL). */
+  const doneThen = (session: OperatorSession, notice: ActionNotice, to: string): string => {
+    deps.sessions.setNotice(session.id, notice);
+    return to;
   };
 
   router.get(['/', ''], (_req, res) => res.redirect(303, `${base}/approvals`));
@@ -214,7 +237,7 @@ export function createConsoleRouter(deps: ConsoleDeps): Router {
     page(res, 200, 'login', undefined, {
       title: 'Sign in',
       next: safeNext(req.query.next, base),
-      ...flash(req),
+      ...noticeView(LOGIN_NOTICES[String(req.query.done ?? '')]),
     });
   });
 
@@ -271,7 +294,7 @@ export function createConsoleRouter(deps: ConsoleDeps): Router {
           : { justification: escapeUntrusted(clip(a.justification, 300)) }),
         rules: a.ruleIds.join(', '),
       })),
-      ...flash(req),
+      ...flash(session),
     });
   });
 
@@ -287,7 +310,7 @@ export function createConsoleRouter(deps: ConsoleDeps): Router {
       title: `Request ${approval.id}`,
       nav: { approvals: true },
       a: approvalView(approval, base, deps.clock.now()),
-      ...flash(req),
+      ...flash(session),
     });
   });
 
@@ -310,7 +333,7 @@ export function createConsoleRouter(deps: ConsoleDeps): Router {
         ...(ttl === undefined ? {} : { ttlSeconds: ttl }),
         ...(body.scope === 'any' ? { anyArgs: true } : {}),
       });
-      return `${base}/approvals/${encodeURIComponent(id)}?done=approved`;
+      return doneThen(session, 'approved', `${base}/approvals/${encodeURIComponent(id)}`);
     });
   });
 
@@ -321,7 +344,7 @@ export function createConsoleRouter(deps: ConsoleDeps): Router {
     const reason = (req.body as Record<string, unknown>).reason;
     await act(res, session, id, async (operator) => {
       await deps.desk.deny(id, operator, typeof reason === 'string' ? reason.trim() : undefined);
-      return `${base}/approvals/${encodeURIComponent(id)}?done=denied`;
+      return doneThen(session, 'denied', `${base}/approvals/${encodeURIComponent(id)}`);
     });
   });
 
@@ -333,7 +356,7 @@ export function createConsoleRouter(deps: ConsoleDeps): Router {
       title: 'Live grants',
       nav: { grants: true },
       grants: grants.map((g) => grantView(g, base)),
-      ...flash(req),
+      ...flash(session),
     });
   });
 
@@ -343,7 +366,7 @@ export function createConsoleRouter(deps: ConsoleDeps): Router {
     const id = req.params.id ?? '';
     await act(res, session, id, async (operator) => {
       await deps.desk.revoke(id, operator);
-      return `${base}/grants?done=revoked`;
+      return doneThen(session, 'revoked', `${base}/grants`);
     });
   });
 
@@ -429,7 +452,7 @@ export function createConsoleRouter(deps: ConsoleDeps): Router {
         version: escapeUntrusted(c.version),
         updatedAt: escapeUntrusted(c.updatedAt ?? ''),
       })),
-      ...flash(req),
+      ...flash(session),
     });
   });
 
@@ -451,7 +474,7 @@ export function createConsoleRouter(deps: ConsoleDeps): Router {
       return;
     }
     deps.logger.info({ operator: session.operator, provider }, 'console: connection revoked');
-    res.redirect(303, `${base}/connections?done=disconnected`);
+    res.redirect(303, doneThen(session, 'disconnected', `${base}/connections`));
   });
 
   /** Runs one operator action; a DeskError becomes a page saying what happened. */

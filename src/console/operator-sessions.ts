@@ -31,6 +31,12 @@ export const SESSION_COOKIE = 'keyward_console';
 
 export class OperatorSessions {
   private readonly sessions = new Map<string, OperatorSession>();
+  /**
+   * What the session's last action did, shown once on the next page ("Approved." …). Held here,
+   * never read from the URL: a link the agent hands the operator (`…/approvals/a_X?done=approved`)
+   * must not make a pending request look answered.
+   */
+  private readonly notices = new Map<string, string>();
   private readonly hashes: readonly string[];
 
   constructor(
@@ -52,7 +58,7 @@ export class OperatorSessions {
   open(operator: string): OperatorSession {
     if (this.sessions.size >= MAX_SESSIONS) {
       const oldest = this.sessions.keys().next().value;
-      if (oldest !== undefined) this.sessions.delete(oldest);
+      if (oldest !== undefined) this.close(oldest);
     }
     const session: OperatorSession = {
       id: randomBytes(32).toString('base64url'),
@@ -70,7 +76,7 @@ export class OperatorSessions {
     const session = this.sessions.get(id);
     if (session === undefined) return undefined;
     if (this.clock.now() >= session.expiresAt) {
-      this.sessions.delete(id);
+      this.close(id);
       return undefined;
     }
     // An operator removed from the config (and the server reloaded) keeps no session.
@@ -80,6 +86,19 @@ export class OperatorSessions {
 
   close(id: string): void {
     this.sessions.delete(id);
+    this.notices.delete(id);
+  }
+
+  /** Records what the session's action did, for the next page it loads. */
+  setNotice(id: string, notice: string): void {
+    if (this.sessions.has(id)) this.notices.set(id, notice);
+  }
+
+  /** The session's pending notice, once: reading it clears it. */
+  takeNotice(id: string): string | undefined {
+    const notice = this.notices.get(id);
+    this.notices.delete(id);
+    return notice;
   }
 
   get ttl(): number {

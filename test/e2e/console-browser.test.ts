@@ -192,7 +192,7 @@ describe.skipIf(!browserAvailable)('approving from the browser', () => {
     await page.getByLabel('only these arguments').check();
     await page.getByLabel('For').selectOption('900');
     await page.getByRole('button', { name: 'Approve' }).click();
-    await page.waitForURL(/done=approved/);
+    await page.locator('.flash', { hasText: 'Approved.' }).waitFor();
     expect(await page.locator('.status').textContent()).toContain('approved');
 
     const result = await call;
@@ -221,7 +221,7 @@ describe.skipIf(!browserAvailable)('approving from the browser', () => {
     page.once('dialog', (dialog) => void dialog.accept());
     await page.getByLabel('Reason (recorded in the audit trail)').fill('not during the freeze');
     await page.getByRole('button', { name: 'Deny' }).click();
-    await page.waitForURL(/done=denied/);
+    await page.locator('.flash', { hasText: 'Denied.' }).waitFor();
     const result = await call;
     expect(errorOf(result)?.code).toBe('approval_denied');
     expect(upstream.requests.some((r) => r.body.includes('delete everything'))).toBe(false);
@@ -240,7 +240,7 @@ describe.skipIf(!browserAvailable)('approving from the browser', () => {
     await signInInBrowser(url);
     await page.getByLabel('any arguments of').check();
     await page.getByRole('button', { name: 'Approve' }).click();
-    await page.waitForURL(/done=approved/);
+    await page.locator('.flash', { hasText: 'Approved.' }).waitFor();
     expect(errorOf(await first)).toBeUndefined();
     const second = (await agent.client.callTool({
       name: 'create_any',
@@ -255,7 +255,7 @@ describe.skipIf(!browserAvailable)('approving from the browser', () => {
       .getByRole('button', { name: /^Revoke grant/ })
       .first()
       .click();
-    await page.waitForURL(/done=revoked/);
+    await page.locator('.flash', { hasText: 'Revoked.' }).waitFor();
     const third = (await agent.client.callTool({
       name: 'create_any',
       arguments: { n: 3 },
@@ -268,7 +268,9 @@ describe.skipIf(!browserAvailable)('approving from the browser', () => {
 
   it('a justification carrying HTML, script and terminal escapes shows as inert text', async () => {
     const hostile =
-      '<script>window.__pwned=1</script><img src=x onerror="window.__pwned=2">"><b>bold</b>\u001b[2K\u202eevil';
+      '<script>window.__pwned=1</script><img src=x onerror="window.__pwned=2">"><b>bold</b>\u001b[2K\u202eevil' +
+      // Tag characters: invisible ASCII ("ig") an operator cannot see.
+      '\u{E0069}\u{E0067}';
     const client = await plainAgent();
     const asked = (await client.callTool({
       name: 'request_capability',
@@ -281,6 +283,7 @@ describe.skipIf(!browserAvailable)('approving from the browser', () => {
     const quoted = page.locator('#justification');
     expect(await quoted.textContent()).toContain('<script>window.__pwned=1</script>');
     expect(await quoted.textContent()).toContain('\\e[2K\\u{202e}evil');
+    expect(await quoted.textContent()).toContain('evil\\u{e0069}\\u{e0067}');
     expect(await quoted.locator('script, img, b').count()).toBe(0);
     expect(await page.locator('main script, main img').count()).toBe(0);
     // Runs in the page: `globalThis` there is the page's window.
@@ -363,6 +366,30 @@ describe('the console over plain HTTP', () => {
       arguments: { retry: 'other' },
     })) as CallToolResult;
     expect(errorOf(other)?.code).toBe('approval_required');
+    await client.close();
+  });
+
+  it("a link cannot make a pending request look answered: the action's notice comes from the session, once", async () => {
+    const client = await plainAgent();
+    const result = (await client.callTool({
+      name: 'create_any',
+      arguments: { notice: 'forged' },
+    })) as CallToolResult;
+    const path = `/console/approvals/${String(errorOf(result)?.approvalId)}`;
+    const operator = await signIn(origin, OPERATOR_TOKEN);
+    // The agent hands the operator this link; the page must still read "pending", with no "Approved.".
+    for (const done of ['approved', 'denied', 'revoked']) {
+      const forged = (await operator.get(`${path}?done=${done}`)).html;
+      expect(forged).toContain('Status: <strong>pending</strong>');
+      expect(forged).not.toContain('class="flash');
+    }
+    const approved = await operator.post(`${path}/approve`, { scope: 'these' }, { pagePath: path });
+    expect(approved.status).toBe(303);
+    expect(approved.location).not.toContain('done=');
+    const next = (await operator.get(path)).html;
+    expect(next).toContain('Approved.');
+    expect(next).toContain('Status: <strong>approved</strong>');
+    expect((await operator.get(path)).html).not.toContain('Approved.');
     await client.close();
   });
 

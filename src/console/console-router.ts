@@ -288,7 +288,7 @@ export function createConsoleRouter(deps: ConsoleDeps): Router {
         agent: a.agent,
         tenant: a.tenant,
         requestedAt: iso(a.requestedAt),
-        argsPreview: escapeUntrusted(clip(a.argsJson ?? a.argsSummary, 300)),
+        argsPreview: jsonParts(clip(a.argsJson ?? a.argsSummary, 300)),
         ...(a.justification === undefined
           ? {}
           : { justification: escapeUntrusted(clip(a.justification, 300)) }),
@@ -543,15 +543,42 @@ function duration(seconds: number): string {
   return `${seconds} seconds`;
 }
 
-/** The exact arguments, pretty-printed; every line escaped (JSON leaves bidi marks raw). */
-function prettyArgs(json: string): string {
+/** One piece of rendered JSON: `s` marks a string token, which the view isolates in <bdi>. */
+export interface JsonPart {
+  readonly t: string;
+  readonly s?: true;
+}
+
+/** A JSON string token; an unterminated one (a clipped summary) runs to the end. */
+const JSON_STRING = /"(?:[^"\\]|\\.)*(?:"|$)/g;
+
+/**
+ * JSON text (possibly clipped) cut into string tokens and the rest, each part escaped (JSON leaves
+ * bidi marks and other invisible characters raw), so the view can isolate every string.
+ */
+export function jsonParts(text: string): JsonPart[] {
+  // Between tokens, the pretty-printer's own line breaks stay line breaks.
+  const between = (raw: string): JsonPart => ({ t: raw.split('\n').map(escapeUntrusted).join('\n') });
+  const parts: JsonPart[] = [];
+  let at = 0;
+  for (const match of text.matchAll(JSON_STRING)) {
+    if (match.index > at) parts.push(between(text.slice(at, match.index)));
+    parts.push({ t: escapeUntrusted(match[0]), s: true });
+    at = match.index + match[0].length;
+  }
+  if (at < text.length) parts.push(between(text.slice(at)));
+  return parts;
+}
+
+/** The exact arguments, pretty-printed, as parts. */
+function prettyArgs(json: string): JsonPart[] {
   let text: string;
   try {
     text = JSON.stringify(JSON.parse(json), null, 2);
   } catch {
     text = json;
   }
-  return text.split('\n').map(escapeUntrusted).join('\n');
+  return jsonParts(text);
 }
 
 function approvalView(a: PendingApproval, base: string, now: number): Record<string, unknown> {
@@ -588,7 +615,7 @@ function approvalView(a: PendingApproval, base: string, now: number): Record<str
         : a.tool === undefined
           ? 'Limited to'
           : 'Arguments (summary)',
-    args: a.argsJson !== undefined ? prettyArgs(a.argsJson) : escapeUntrusted(a.argsSummary),
+    args: a.argsJson !== undefined ? prettyArgs(a.argsJson) : jsonParts(a.argsSummary),
     scopeHint: pinned
       ? 'Approving “only these arguments” grants exactly this call’s arguments, nothing else.'
       : `The grant covers ${escapeUntrusted(grantScope(a.constraints))}.`,

@@ -10,6 +10,14 @@ import Handlebars from 'handlebars';
 
 const hbs = Handlebars.create();
 
+/**
+ * Arguments as JSON parts (console-router.ts jsonParts): every string token in its own <bdi>, so
+ * right-to-left text in a key or a value cannot reorder the line around it (a Hebrew key would
+ * otherwise be drawn right of its value, and the operator would read them swapped). One line, no
+ * whitespace: it renders inside <pre>.
+ */
+hbs.registerPartial('json', '{{#each parts}}{{#if s}}<bdi>{{t}}</bdi>{{else}}{{t}}{{/if}}{{/each}}');
+
 const LAYOUT = `<!doctype html>
 <html lang="en">
 <head>
@@ -64,7 +72,7 @@ const PAGES = {
     <dl>
       <dt>Agent</dt><dd>{{agent}} <span class="muted">(tenant {{tenant}})</span></dd>
       <dt>Asked</dt><dd><time datetime="{{requestedAt}}">{{requestedAt}}</time></dd>
-      <dt>Arguments</dt><dd><code class="untrusted">{{argsPreview}}</code></dd>
+      <dt>Arguments</dt><dd><code class="untrusted" dir="ltr">{{> json parts=argsPreview}}</code></dd>
       {{#if justification}}<dt>Justification</dt><dd><q class="untrusted">{{justification}}</q></dd>{{/if}}
       <dt>Request</dt><dd><code>{{id}}</code> · rule {{rules}}</dd>
     </dl>
@@ -91,7 +99,7 @@ const PAGES = {
 </dl>
 <h2>{{a.argsHeading}}</h2>
 <p class="hint">Sent by the agent, unverified. {{a.scopeHint}}</p>
-<pre class="untrusted" id="arguments">{{a.args}}</pre>
+<pre class="untrusted" id="arguments" dir="ltr">{{> json parts=a.args}}</pre>
 {{#if a.justification}}
 <h2>Justification</h2>
 <p class="hint">Written by the agent, unverified.</p>

@@ -293,6 +293,37 @@ describe.skipIf(!browserAvailable)('approving from the browser', () => {
     await client.close();
   });
 
+  it('right-to-left text cannot swap how a key and its value read: each string is isolated', async () => {
+    const client = await plainAgent();
+    // Unisolated, the line `"אאא": "בבב"` is one right-to-left run: the value is drawn left of the key.
+    const result = (await client.callTool({
+      name: 'create_any',
+      arguments: { אאא: 'בבב' },
+    })) as CallToolResult;
+    const id = String(errorOf(result)?.approvalId);
+    await signInInBrowser(`${origin}/console/approvals/${id}`);
+    // Runs in the page (a string: the test's TypeScript has no DOM types): where each letter is drawn.
+    const left = (await page.evaluate(`(() => {
+      const root = document.getElementById('arguments');
+      const leftOf = (char) => {
+        const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
+        for (let node = walker.nextNode(); node !== null; node = walker.nextNode()) {
+          const at = node.textContent.indexOf(char);
+          if (at === -1) continue;
+          const range = document.createRange();
+          range.setStart(node, at);
+          range.setEnd(node, at + 1);
+          return range.getBoundingClientRect().left;
+        }
+        throw new Error(char + ' not shown');
+      };
+      return { key: leftOf('א'), value: leftOf('ב') };
+    })()`)) as { key: number; value: number };
+    expect(left.key).toBeLessThan(left.value);
+    expect(JSON.parse((await page.locator('#arguments').textContent()) ?? '')).toEqual({ אאא: 'בבב' });
+    await client.close();
+  });
+
   it('a cross-origin form post from another site is refused and changes nothing', async () => {
     const client = await plainAgent();
     const result = (await client.callTool({

@@ -9,6 +9,7 @@ import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js'
 import { startUpstream, type Upstream } from '../fixtures/upstream.js';
 import { connectStdio, mainJs, makeWorkspace, runCli, type StdioSession } from '../helpers/cli.js';
 import { coreConfig } from '../helpers/configs.js';
+import { ELICITED_SCOPE } from '../../src/policy/human-approval.js';
 
 const KEY = 'kw_test_caps_7c1e9a2b4d6f8a0c2e4b6d8f';
 
@@ -160,20 +161,36 @@ describe('capabilities over stdio', () => {
     expect(types).not.toContain('call.started'); // the credential step never ran
   });
 
-  it('accept → the call succeeds in the same request and a grant exists for the chosen TTL', async () => {
+  it('accept (default scope) → the call succeeds; the grant covers only that call, other arguments ask again', async () => {
     answer = { action: 'accept', content: { approve: true, ttlSeconds: '300' } };
+    ok(await human.client.callTool({ name: 'create_item', arguments: { name: 'pinned' } }));
+    expect(prompts).toHaveLength(2);
+    ok(await human.client.callTool({ name: 'create_item', arguments: { name: 'pinned' } }));
+    expect(prompts).toHaveLength(2);
+    answer = { action: 'decline' };
+    const err = errorOf(await human.client.callTool({ name: 'create_item', arguments: { name: 'other' } }));
+    expect(err.code).toBe('approval_denied');
+    expect(prompts).toHaveLength(3);
+  });
+
+  it('accept → the call succeeds in the same request and a grant exists for the chosen TTL', async () => {
+    answer = {
+      action: 'accept',
+      content: { approve: true, ttlSeconds: '300', scope: ELICITED_SCOPE.any },
+    };
     const before = upstream.requests.length;
+    const asked = prompts.length;
     const body = ok(await human.client.callTool({ name: 'create_item', arguments: { name: 'widget' } }));
     expect(body.status).toBe(201);
     expect(upstream.requests.length).toBe(before + 1);
-    expect(prompts).toHaveLength(2);
+    expect(prompts).toHaveLength(asked + 1);
     const { grants } = await grantsJson();
-    const grant = grants.find((g) => g.agent === 'local');
+    const grant = grants.find((g) => g.agent === 'local' && g.constraints === undefined);
     expect(grant).toMatchObject({ permission: 'api:write', createdBy: 'elicitation' });
     expect(Number(grant?.expiresAt) - Number(grant?.createdAt)).toBe(300_000);
     // The grant now covers the next call without asking again.
     ok(await human.client.callTool({ name: 'create_item', arguments: { name: 'again' } }));
-    expect(prompts).toHaveLength(2);
+    expect(prompts).toHaveLength(asked + 1);
   });
 
   it('a forged clientInfo changes nothing: the principal is the configured agent', async () => {

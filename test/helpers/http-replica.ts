@@ -3,6 +3,7 @@ import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { ElicitRequestSchema } from '@modelcontextprotocol/sdk/types.js';
+import { ELICITED_SCOPE } from '../../src/policy/human-approval.js';
 import { mainJs } from './cli.js';
 
 export interface Replica {
@@ -41,7 +42,8 @@ export async function startReplica(configPath: string, env: Record<string, strin
       if (options.elicit)
         client.setRequestHandler(ElicitRequestSchema, () => ({
           action: 'accept',
-          content: { approve: true },
+          // The person widens the grant to any arguments (the default pins it to the call shown).
+          content: { approve: true, scope: ELICITED_SCOPE.any },
         }));
       await client.connect(
         new StreamableHTTPClientTransport(new URL(url), {

@@ -43,20 +43,29 @@ export interface ReflectedInput {
 
 export const NO_INPUT: ReflectedInput = { covers: () => false };
 
-/** Every string, number and boolean in the arguments (values), and every object key (keys). */
-function leaves(value: unknown, out: { values: string[]; keys: string[] }, depth = 0): void {
-  if (depth > 64) return;
-  if (typeof value === 'string') out.values.push(value);
-  else if (typeof value === 'number' || typeof value === 'bigint' || typeof value === 'boolean') {
-    out.values.push(String(value));
-  } else if (Array.isArray(value)) {
-    for (const item of value) leaves(item, out, depth + 1);
-  } else if (value !== null && typeof value === 'object') {
-    for (const [key, item] of Object.entries(value)) {
-      out.keys.push(key);
-      leaves(item, out, depth + 1);
+/**
+ * Every string, number and boolean in the arguments (values), and every object key (keys), at
+ * every depth: a leaf the walk skipped would not count as the agent's own, and an echo of it would
+ * be an oracle again (before the security review of 2026-12-05 the walk stopped at 64 levels while
+ * arguments may nest MAX_JSON_DEPTH). Iterative, in document order, so depth cannot overflow it.
+ */
+function leaves(args: unknown): { values: string[]; keys: string[] } {
+  const out = { values: [] as string[], keys: [] as string[] };
+  const stack: unknown[] = [args];
+  while (stack.length > 0) {
+    const value = stack.pop();
+    if (typeof value === 'string') out.values.push(value);
+    else if (typeof value === 'number' || typeof value === 'bigint' || typeof value === 'boolean') {
+      out.values.push(String(value));
+    } else if (Array.isArray(value)) {
+      for (let i = value.length - 1; i >= 0; i--) stack.push(value[i]);
+    } else if (value !== null && typeof value === 'object') {
+      const entries = Object.entries(value);
+      for (const [key] of entries) out.keys.push(key);
+      for (let i = entries.length - 1; i >= 0; i--) stack.push(entries[i]![1]);
     }
   }
+  return out;
 }
 
 const BASE64 = /^[A-Za-z0-9+/_-]{4,}={0,2}$/;
@@ -98,8 +107,7 @@ function printable(text: string, out: Set<string>): void {
 
 /** The agent's input (validated tool arguments) as the redactor's reflection check sees it. */
 export function reflectedInput(args: unknown): ReflectedInput {
-  const found = { values: [] as string[], keys: [] as string[] };
-  leaves(args, found);
+  const found = leaves(args);
   if (found.values.length === 0 && found.keys.length === 0) return NO_INPUT;
   let chars = 0;
   for (const s of found.values) chars += s.length;

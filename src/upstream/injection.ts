@@ -82,7 +82,10 @@ function placeFor(inject: InjectConfig): Place {
         // set, not append: exactly one credential value in the URL (parameter pollution).
         request.url.searchParams.set(param, value);
         const encoded = new URLSearchParams([[param, value]]).toString().slice(param.length + 1);
-        return encoded === value ? [secretTarget(value)] : [secretTarget(value), secretTarget(encoded)];
+        // The encoded form is a wrapper, removed whole: its own 8-character runs cover fewer than 8
+        // characters of the key (`Ab3%2FCd` is six), a shorter foothold for a guessing agent. Runs
+        // of the key in form encoding come from the key's partials (redaction.ts UNIT_ENCODERS).
+        return encoded === value ? [secretTarget(value)] : [secretTarget(value), wrapperTarget(encoded)];
       };
     }
     case 'basic': {

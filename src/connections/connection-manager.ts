@@ -386,6 +386,26 @@ export class ConnectionManager {
       }
       throw error;
     }
+    // The provider answered; the connection may have been revoked (console, CLI, another replica)
+    // while the request was in flight. Writing back would bring it back to life (security review
+    // of 2026-12-05), so the record is read again: gone means revoked, and the tokens just issued
+    // are revoked at the provider too. A record whose refresh token changed was rotated or
+    // reconnected meanwhile: it wins over ours. An unreadable vault falls through to the write,
+    // which then fails the same way and is logged.
+    const now = await vault.read(ref).then(
+      (stored) => stored ?? ('gone' as const),
+      () => undefined,
+    );
+    if (now === 'gone') {
+      this.live.delete(key);
+      await this.revokeTokens(provider, tokens.refreshToken, tokens.accessToken);
+      throw new KeywardError(
+        'credential_revoked',
+        `the ${vault.provider} connection of user ${record.user} was revoked; the next call asks them to reconnect`,
+      );
+    }
+    if (now !== undefined && now.record.refreshToken !== record.refreshToken)
+      return this.remember(key, vault, now.record, now.version);
     const next: TokenRecord = {
       ...record,
       accessToken: tokens.accessToken,

@@ -47,16 +47,21 @@ afterEach(async () => {
 });
 
 async function tokenEndpoint(
-  answer: (body: URLSearchParams) => { status: number; json?: Record<string, unknown> } | 'hang',
+  answer: (
+    body: URLSearchParams,
+  ) =>
+    | { status: number; json?: Record<string, unknown> }
+    | 'hang'
+    | Promise<{ status: number; json?: Record<string, unknown> }>,
 ): Promise<{ url: string; requests: URLSearchParams[] }> {
   const requests: URLSearchParams[] = [];
   const server = createServer((req, res) => {
     let body = '';
     req.on('data', (c: Buffer) => (body += c.toString()));
-    req.on('end', () => {
+    req.on('end', async () => {
       const params = new URLSearchParams(body);
       requests.push(params);
-      const a = answer(params);
+      const a = await answer(params);
       if (a === 'hang') return;
       setTimeout(() => {
         res.statusCode = a.status;
@@ -80,7 +85,7 @@ const principal = (user: string): Principal => ({
   authMethod: 'token',
 });
 
-function setup(base: string, timeoutMs = 1000) {
+function setup(base: string, timeoutMs = 1000, revocation = false) {
   const backend = new MemoryBackend();
   const events: AuditEvent[] = [];
   const audit = { append: async (e: AuditEvent) => void events.push(e) } as unknown as AuditSink;
@@ -101,6 +106,7 @@ function setup(base: string, timeoutMs = 1000) {
         p: {
           authorizationUrl: `${base}/authorize`,
           tokenUrl: `${base}/token`,
+          ...(revocation ? { revocationUrl: `${base}/revoke` } : {}),
           clientId: 'keyward',
           verifyUser: 'none',
           refreshSkewSeconds: 30,
@@ -208,5 +214,39 @@ describe('connection manager', () => {
     };
     const error = (await manager.resolve('me', p).catch((e: unknown) => e)) as KeywardError;
     expect(error.code).toBe('credential_not_found');
+  });
+
+  // Security review of 2026-12-05: an operator revokes a connection while a refresh is in flight.
+  // The provider answered the refresh (with the old refresh token) before it saw the revocation;
+  // the old code wrote the fresh tokens back, so the revoked connection came back to life.
+  it('a revoke during a refresh in flight wins: nothing is written back, the new tokens are revoked', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const endpoint = await tokenEndpoint(async (body) => {
+      if (body.get('grant_type') !== 'refresh_token') return { status: 200 };
+      await gate;
+      return {
+        status: 200,
+        json: { access_token: 'fresh-access', token_type: 'Bearer', expires_in: 3600, refresh_token: 'fresh-rt' },
+      };
+    });
+    const { manager, backend, events } = setup(endpoint.url, 5000, true);
+    await backend.set('c/acme/alice/p', record('alice', 'rt', -1_000));
+    const call = manager.resolve('me', principal('alice')).catch((e: unknown) => e);
+    while (!endpoint.requests.some((r) => r.get('grant_type') === 'refresh_token'))
+      await new Promise((r) => setTimeout(r, 5));
+    const removed = await manager.revoke({ user: 'alice' }, 'operator:root');
+    expect(removed).toHaveLength(1);
+    release();
+    const error = (await call) as KeywardError;
+    expect(error).toBeInstanceOf(KeywardError);
+    expect(error.code).toBe('credential_revoked');
+    expect(backend.values.has('c/acme/alice/p')).toBe(false);
+    // The tokens the provider issued during the revoke are revoked too.
+    expect(endpoint.requests.map((r) => r.get('token'))).toContain('fresh-rt');
+    // The next call asks for consent: the connection did not come back.
+    const next = (await manager.resolve('me', principal('alice')).catch((e: unknown) => e)) as KeywardError;
+    expect(next.code).toBe('authorization_required');
+    expect(JSON.stringify(events)).not.toMatch(/fresh-access|fresh-rt/);
   });
 });

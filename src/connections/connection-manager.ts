@@ -43,6 +43,8 @@ export interface UrlInteraction {
 export interface ConnectionResolveOptions {
   readonly forceRefresh?: boolean;
   readonly rejectedVersion?: string;
+  /** The API's status when it rejected the token: only a 401 says the token itself is bad. */
+  readonly rejectedStatus?: number;
   readonly signal?: AbortSignal;
   readonly requestId?: string;
   readonly interaction?: UrlInteraction;
@@ -190,7 +192,15 @@ export class ConnectionManager {
         return this.secretOf(vault, current);
       }
     }
-    const rejected = options.forceRefresh === true ? current?.record.accessToken : undefined;
+    // A 401 says the token is invalid (RFC 6750 §3.1 invalid_token): refresh it, or drop a
+    // connection that cannot be refreshed. A 403 says a valid token may not do this (scope, rate
+    // limit, a resource the user cannot see): the agent chooses what it calls, so a 403 must never
+    // refresh or disconnect anyone's account (security review of 2026-12-05); it is the call's
+    // answer (credential_invalid) and the connection stays.
+    const rejected =
+      options.forceRefresh === true && options.rejectedStatus !== 403
+        ? current?.record.accessToken
+        : undefined;
     const loaded = await this.single(key, () =>
       this.load(vault, ref, key, principal, rejected, options.requestId),
     );

@@ -46,7 +46,7 @@ export interface DelegatedCredentials {
     principal: Principal,
     options: Pick<
       ResolveOptions,
-      'forceRefresh' | 'rejectedVersion' | 'signal' | 'requestId' | 'interaction'
+      'forceRefresh' | 'rejectedVersion' | 'rejectedStatus' | 'signal' | 'requestId' | 'interaction'
     >,
   ): Promise<Secret>;
 }
@@ -56,6 +56,8 @@ export interface ResolveOptions {
   readonly forceRefresh?: boolean;
   /** The version the upstream just rejected, passed to the backend on a forced re-fetch. */
   readonly rejectedVersion?: string;
+  /** The upstream's status on that rejection (401 or 403): user connections treat them apart. */
+  readonly rejectedStatus?: number;
   /** Stops waiting (the shared backend read itself continues for other waiters). */
   readonly signal?: AbortSignal;
   /** Told whether the call was served fresh from the cache (tracing). */

@@ -76,6 +76,8 @@ export interface CredentialSessionDeps {
 /** Set on the retry after a rejection. */
 interface Refetch {
   readonly rejectedVersion: string | undefined;
+  /** 401 (the token is invalid) or 403 (valid, not allowed: RFC 6750 §3.1 insufficient_scope). */
+  readonly rejectedStatus: number;
 }
 
 /**
@@ -100,7 +102,10 @@ export class CredentialSession {
     // Derived state (an OAuth2 access token) goes first; the resolver drops the rejected version.
     call.tool.injector?.invalidate?.();
     record.refetched = true;
-    const second = await this.attempt(call, record, { rejectedVersion: record.secret?.version });
+    const second = await this.attempt(call, record, {
+      rejectedVersion: record.secret?.version,
+      rejectedStatus: first.status,
+    });
     if (second.kind === 'ok') return second;
     call.tool.injector?.invalidate?.();
     await this.deps.resolver.invalidate(credentialId, call.principal);
@@ -159,6 +164,7 @@ export class CredentialSession {
     const options = {
       forceRefresh,
       ...(rejectedVersion === undefined ? {} : { rejectedVersion }),
+      ...(refetch === undefined ? {} : { rejectedStatus: refetch.rejectedStatus }),
       ...(call.signal === undefined ? {} : { signal: call.signal }),
       requestId: call.requestId,
       ...(call.elicitor === undefined ? {} : { interaction: call.elicitor }),

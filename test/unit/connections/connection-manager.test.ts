@@ -58,16 +58,17 @@ async function tokenEndpoint(
   const server = createServer((req, res) => {
     let body = '';
     req.on('data', (c: Buffer) => (body += c.toString()));
-    req.on('end', async () => {
+    req.on('end', () => {
       const params = new URLSearchParams(body);
       requests.push(params);
-      const a = await answer(params);
-      if (a === 'hang') return;
-      setTimeout(() => {
-        res.statusCode = a.status;
-        res.setHeader('content-type', 'application/json');
-        res.end(JSON.stringify(a.json ?? {}));
-      }, 30);
+      void Promise.resolve(answer(params)).then((a) => {
+        if (a === 'hang') return;
+        setTimeout(() => {
+          res.statusCode = a.status;
+          res.setHeader('content-type', 'application/json');
+          res.end(JSON.stringify(a.json ?? {}));
+        }, 30);
+      });
     });
   });
   server.on('connection', (s) => sockets.add(s));
@@ -227,7 +228,12 @@ describe('connection manager', () => {
       await gate;
       return {
         status: 200,
-        json: { access_token: 'fresh-access', token_type: 'Bearer', expires_in: 3600, refresh_token: 'fresh-rt' },
+        json: {
+          access_token: 'fresh-access',
+          token_type: 'Bearer',
+          expires_in: 3600,
+          refresh_token: 'fresh-rt',
+        },
       };
     });
     const { manager, backend, events } = setup(endpoint.url, 5000, true);
@@ -248,5 +254,34 @@ describe('connection manager', () => {
     const next = (await manager.resolve('me', principal('alice')).catch((e: unknown) => e)) as KeywardError;
     expect(next.code).toBe('authorization_required');
     expect(JSON.stringify(events)).not.toMatch(/fresh-access|fresh-rt/);
+  });
+
+  // Security review of 2026-12-05: the agent chooses what it calls, and an API answers 403 for a
+  // missing scope, a rate limit or a resource the user cannot see. A 403 used to count as the
+  // token rejected, so any such call deleted a connection that has no refresh token.
+  it('a 403 never disconnects a user; a 401 on a token that cannot be refreshed does', async () => {
+    const endpoint = await tokenEndpoint(() => ({ status: 500 }));
+    const { manager, backend } = setup(endpoint.url);
+    const noRefresh = (user: string): string =>
+      JSON.stringify({ ...(JSON.parse(record(user, 'x', 3_600_000)) as object), refreshToken: undefined });
+    await backend.set('c/acme/alice/p', noRefresh('alice'));
+    const first = await manager.resolve('me', principal('alice'));
+    const again = await manager.resolve('me', principal('alice'), {
+      forceRefresh: true,
+      rejectedVersion: first.version,
+      rejectedStatus: 403,
+    });
+    expect(again.value).toBe(first.value);
+    expect(backend.values.has('c/acme/alice/p')).toBe(true);
+    expect(endpoint.requests).toHaveLength(0);
+    const revoked = (await manager
+      .resolve('me', principal('alice'), {
+        forceRefresh: true,
+        rejectedVersion: first.version,
+        rejectedStatus: 401,
+      })
+      .catch((e: unknown) => e)) as KeywardError;
+    expect(revoked.code).toBe('credential_revoked');
+    expect(backend.values.has('c/acme/alice/p')).toBe(false);
   });
 });

@@ -113,9 +113,9 @@ describe('CredentialSession', () => {
       'Bearer key-v1-SECRET',
       'Bearer key-v2-SECRET',
     ]);
-    expect(resolver.resolves.map((o) => [o.forceRefresh, o.rejectedVersion])).toEqual([
-      [false, undefined],
-      [true, 'v1'],
+    expect(resolver.resolves.map((o) => [o.forceRefresh, o.rejectedVersion, o.rejectedStatus])).toEqual([
+      [false, undefined, undefined],
+      [true, 'v1', 401],
     ]);
     expect(resolver.invalidations).toBe(0);
     expect(record).toMatchObject({ upstreamStatus: 200, refetched: true, secret: { version: 'v2' } });
@@ -123,6 +123,17 @@ describe('CredentialSession', () => {
     expect(record.injected.map((t) => t.value)).toEqual(
       expect.arrayContaining(['key-v1-SECRET', 'key-v2-SECRET']),
     );
+  });
+
+  it('a 403 re-fetches with the status, so a user connection can tell it from a 401', async () => {
+    const resolver = new FakeResolver();
+    const http = new FakeHttp([403, 200]);
+    const outcome = await new CredentialSession({ resolver, http }).run(
+      callOf(compiled('with_key')),
+      newCredentialRecord(),
+    );
+    expect(outcome.kind).toBe('ok');
+    expect(resolver.resolves[1]).toMatchObject({ forceRefresh: true, rejectedStatus: 403 });
   });
 
   it('two 401s → credential-invalid, the cached credential dropped, no third attempt', async () => {

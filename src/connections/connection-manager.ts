@@ -50,6 +50,18 @@ export interface ConnectionResolveOptions {
   readonly interaction?: UrlInteraction;
 }
 
+/**
+ * Which stored connections an operator means. Users are named per tenant (alice of acme is not
+ * alice of beta), so the console's per-row Revoke names the exact record (credential and ref).
+ */
+export interface ConnectionFilter {
+  readonly user?: string;
+  readonly provider?: string;
+  readonly tenant?: string;
+  readonly credential?: string;
+  readonly ref?: string;
+}
+
 export interface ConnectionManagerOptions {
   readonly config: KeywardConfig;
   readonly backends: ReadonlyMap<string, SecretBackend>;
@@ -740,12 +752,16 @@ export class ConnectionManager {
 
   // ---------------------------------------------------------------- operators
 
-  async list(filter: { user?: string; provider?: string } = {}): Promise<ConnectionSummary[]> {
+  async list(filter: ConnectionFilter = {}): Promise<ConnectionSummary[]> {
     const out: ConnectionSummary[] = [];
+    const wanted = (asked: string | undefined, value: string | undefined): boolean =>
+      asked === undefined || asked === value;
     for (const vault of this.vaults.values()) {
-      if (filter.provider !== undefined && vault.provider !== filter.provider) continue;
+      if (!wanted(filter.provider, vault.provider) || !wanted(filter.credential, vault.credentialId))
+        continue;
       for (const c of await vault.list())
-        if (filter.user === undefined || c.user === filter.user) out.push(c);
+        if (wanted(filter.user, c.user) && wanted(filter.tenant, c.tenant) && wanted(filter.ref, c.ref))
+          out.push(c);
     }
     return out;
   }
@@ -755,7 +771,7 @@ export class ConnectionManager {
    * Returns what was removed and whether the provider revoked it.
    */
   async revoke(
-    filter: { user?: string; provider?: string },
+    filter: ConnectionFilter,
     by: string,
   ): Promise<{ connection: ConnectionSummary; revokedAtProvider: boolean }[]> {
     const done: { connection: ConnectionSummary; revokedAtProvider: boolean }[] = [];

@@ -62,11 +62,12 @@ export interface ConsoleConnections {
       provider: string;
       tenant: string | undefined;
       credential: string;
+      ref: string;
       version: string;
       updatedAt: string | undefined;
     }[]
   >;
-  revoke(filter: { user?: string; provider?: string }, by: string): Promise<readonly unknown[]>;
+  revoke(filter: { credential: string; ref: string }, by: string): Promise<readonly unknown[]>;
 }
 
 const CSP = [
@@ -449,6 +450,9 @@ export function createConsoleRouter(deps: ConsoleDeps): Router {
         provider: escapeUntrusted(c.provider),
         tenant: escapeUntrusted(c.tenant ?? '—'),
         credential: escapeUntrusted(c.credential),
+        // sent back as is by the row's Revoke (a hidden field, HTML-escaped by the template)
+        ref: c.ref,
+        credentialId: c.credential,
         version: escapeUntrusted(c.version),
         updatedAt: escapeUntrusted(c.updatedAt ?? ''),
       })),
@@ -460,20 +464,21 @@ export function createConsoleRouter(deps: ConsoleDeps): Router {
     const session = mayChange(req, res);
     if (session === undefined) return;
     const body = req.body as Record<string, unknown>;
-    const user = typeof body.user === 'string' ? body.user : '';
-    const provider = typeof body.provider === 'string' ? body.provider : '';
-    if (deps.connections?.enabled !== true || user === '' || provider === '') {
-      fail(res, 400, session, 'Nothing changed', 'Choose one connection (user and provider).');
+    // The exact record of the row: the same user name in another tenant is another person.
+    const credential = typeof body.credential === 'string' ? body.credential : '';
+    const ref = typeof body.ref === 'string' ? body.ref : '';
+    if (deps.connections?.enabled !== true || credential === '' || ref === '') {
+      fail(res, 400, session, 'Nothing changed', 'Choose one connection (credential and ref).');
       return;
     }
     try {
-      await deps.connections.revoke({ user, provider }, `operator:${session.operator}`);
+      await deps.connections.revoke({ credential, ref }, `operator:${session.operator}`);
     } catch (error) {
       deps.logger.error({ err: (error as Error).name }, 'console: connection revoke failed');
       fail(res, 503, session, 'Nothing changed', 'The token vault could not be reached; try again.');
       return;
     }
-    deps.logger.info({ operator: session.operator, provider }, 'console: connection revoked');
+    deps.logger.info({ operator: session.operator, credential }, 'console: connection revoked');
     res.redirect(303, doneThen(session, 'disconnected', `${base}/connections`));
   });
 

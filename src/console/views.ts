@@ -203,8 +203,8 @@ const PAGES = {
     <td>{{user}}</td><td>{{provider}}</td><td>{{tenant}}</td><td><code>{{credential}}</code></td><td>{{version}}</td><td><time datetime="{{updatedAt}}">{{updatedAt}}</time></td>
     <td><form method="post" action="{{../base}}/connections/revoke" data-confirm="Revoke this connection now?">
       <input type="hidden" name="csrf" value="{{../csrf}}">
-      <input type="hidden" name="user" value="{{user}}">
-      <input type="hidden" name="provider" value="{{provider}}">
+      <input type="hidden" name="credential" value="{{credentialId}}">
+      <input type="hidden" name="ref" value="{{ref}}">
       <button type="submit" class="danger" aria-label="Revoke {{provider}} connection of {{user}}">Revoke</button>
     </form></td>
   </tr>

@@ -28,7 +28,10 @@ import { CookieJar, scriptedConsent } from '../helpers/oauth-consent.js';
 
 const CLIENT_SECRET = `kwclientsecret_${generateToken().slice(0, 24)}`;
 const TOKENS: Record<string, string> = Object.fromEntries(
-  ['alice', 'bob', 'carol', 'dave', 'erin', 'frank', 'gina', 'nouser'].map((u) => [u, generateToken()]),
+  ['alice', 'bob', 'carol', 'dave', 'erin', 'frank', 'gina', 'gina@beta', 'nouser'].map((u) => [
+    u,
+    generateToken(),
+  ]),
 );
 const OPERATOR_TOKEN = generateToken();
 const ACCESS_TTL = 6;
@@ -104,13 +107,18 @@ beforeAll(async () => {
   oidc = await startOidc();
   ({ dir, configPath } = await makeWorkspace(
     (d) => ({
-      agents: { assistant: { roles: ['user'], tenant: 'acme' } },
+      agents: {
+        assistant: { roles: ['user'], tenant: 'acme' },
+        // another tenant's gina: another person with the same user name
+        'assistant-beta': { roles: ['user'], tenant: 'beta' },
+      },
       identity: {
         tokens: [
           ...Object.entries(TOKENS)
-            .filter(([u]) => u !== 'nouser')
+            .filter(([u]) => u !== 'nouser' && u !== 'gina@beta')
             .map(([user, token]) => ({ agent: 'assistant', sha256: sha256Hex(token), id: user, user })),
           { agent: 'assistant', sha256: sha256Hex(TOKENS.nouser!), id: 'nouser' },
+          { agent: 'assistant-beta', sha256: sha256Hex(TOKENS['gina@beta']!), id: 'gina-beta', user: 'gina' },
         ],
       },
       backends: { local: { type: 'file', path: `${d}/secrets.enc`, keyPath: `${d}/master.key` } },
@@ -400,24 +408,45 @@ describe('per-user OAuth connections against a real OpenID Connect provider', ()
   });
 
   it('the approval console lists connections (never a token) and an operator revokes one', async () => {
+    // gina of tenant beta is another person who connected her own account.
+    const { client: ginaBeta } = await agentFor('gina@beta');
+    const first = await call(ginaBeta, 'whoami');
+    expect(errorOf(first)?.code).toBe('authorization_required');
+    expect((await scriptedConsent(errorOf(first)!.url!, 'gina')).status).toBe(200);
+    expect(bodyOf(await call(ginaBeta, 'whoami')).user).toBe('gina');
+    const beta = await runCli(['connections', 'list', '--json', '--tenant', 'beta', '--config', configPath]);
+    expect((JSON.parse(beta.stdout) as { user: string }[]).map((r) => r.user)).toEqual(['gina']);
+
     const operator = await signIn(origin, OPERATOR_TOKEN);
     const page = await operator.get('/console/connections');
     expect(page.status).toBe(200);
-    expect(page.html).toContain('gina');
     expect(page.html).toContain('carol');
-    const revoked = await operator.post(
-      '/console/connections/revoke',
-      { user: 'gina', provider: 'test' },
-      { pagePath: '/console/connections' },
+    // The operator presses Revoke on the row of gina of acme: the form is sent as the page has it.
+    const row = page.html
+      .split('<tr>')
+      .find((r) => r.includes('<td>gina</td>') && r.includes('<td>acme</td>'));
+    expect(row).toBeDefined();
+    const fields = Object.fromEntries(
+      [...row!.matchAll(/<input type="hidden" name="(\w+)" value="([^"]*)">/g)]
+        .filter((m) => m[1] !== 'csrf')
+        .map((m) => [m[1]!, m[2]!]),
     );
+    const revoked = await operator.post('/console/connections/revoke', fields, {
+      pagePath: '/console/connections',
+    });
     expect(revoked.status).toBe(303);
     const after = await operator.get('/console/connections');
-    expect(after.html).not.toContain('>gina<');
     expect(after.html).toContain('carol');
+    const rows = after.html.split('<tr>');
+    expect(rows.some((r) => r.includes('<td>gina</td>') && r.includes('<td>acme</td>'))).toBe(false);
+    // Before the security review of 2026-12-05 the row's Revoke named only user and provider, and
+    // removed gina of every tenant.
+    expect(rows.some((r) => r.includes('<td>gina</td>') && r.includes('<td>beta</td>'))).toBe(true);
+    expect(bodyOf(await call(ginaBeta, 'whoami')).user).toBe('gina');
     // Without the session's CSRF token nothing changes.
     const forged = await operator.post(
       '/console/connections/revoke',
-      { user: 'carol', provider: 'test' },
+      { credential: 'me', ref: 'connections/acme/carol/test' },
       { csrf: null },
     );
     expect(forged.status).toBe(403);

@@ -1,5 +1,5 @@
 /**
- * `keyward connections list|revoke [--user U] [--provider P]`: the per-user OAuth connections in
+ * `keyward connections list|revoke [--user U] [--provider P] [--tenant T]`: the per-user OAuth connections in
  * the token vaults (names, users, versions; never a token). `revoke` removes the stored tokens and
  * revokes them at the provider where it offers RFC 7009 revocation; each revoke is audited. A
  * running server notices at its next vault check (the credential's cacheTtlSeconds) or when the
@@ -10,7 +10,7 @@ import { createAuditSink } from '../../audit/registry.js';
 import { findConfigFile, loadConfigFile } from '../../config/load.js';
 import { systemClock } from '../../core/clock.js';
 import { escapeUntrusted } from '../../core/untrusted-text.js';
-import { ConnectionManager } from '../../connections/connection-manager.js';
+import { ConnectionManager, type ConnectionFilter } from '../../connections/connection-manager.js';
 import { createLogger } from '../../observability/logger.js';
 import { createSecretBackend } from '../../secrets/registry.js';
 import { withResilience } from '../../secrets/resilient-backend.js';
@@ -21,6 +21,7 @@ interface ConnectionsOptions {
   config?: string;
   user?: string;
   provider?: string;
+  tenant?: string;
   json?: boolean;
 }
 
@@ -32,7 +33,8 @@ export function registerConnectionsCommand(program: Command): void {
     cmd
       .option('-c, --config <file>', 'config file')
       .option('--user <user>', 'only this user')
-      .option('--provider <provider>', 'only this provider');
+      .option('--provider <provider>', 'only this provider')
+      .option('--tenant <tenant>', "only this tenant's users (a user name is per tenant)");
   common(connections.command('list').description('list stored connections (never a token)'))
     .option('--json', 'print JSON')
     .action(action(listConnections));
@@ -64,10 +66,11 @@ async function withManager<T>(
   }
 }
 
-function filterOf(options: ConnectionsOptions): { user?: string; provider?: string } {
+function filterOf(options: ConnectionsOptions): ConnectionFilter {
   return {
     ...(options.user === undefined ? {} : { user: options.user }),
     ...(options.provider === undefined ? {} : { provider: options.provider }),
+    ...(options.tenant === undefined ? {} : { tenant: options.tenant }),
   };
 }
 
@@ -98,7 +101,7 @@ async function revokeConnections(options: ConnectionsOptions): Promise<void> {
   }
   for (const { connection: c, revokedAtProvider } of done) {
     process.stdout.write(
-      `revoked ${escapeUntrusted(c.provider)} connection of user ${escapeUntrusted(c.user ?? '?')}` +
+      `revoked ${escapeUntrusted(c.provider)} connection of user ${escapeUntrusted(c.user ?? '?')} (tenant ${escapeUntrusted(c.tenant ?? '-')})` +
         `${revokedAtProvider ? ' (also revoked at the provider)' : ' (the provider offers no revocation: removed from the vault)'}\n`,
     );
   }

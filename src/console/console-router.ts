@@ -15,7 +15,7 @@
 import express, { type Request, type Response, type Router } from 'express';
 import type { AuditRecord, AuditSink, VerifyReport } from '../audit/audit-sink.js';
 import type { Clock } from '../core/clock.js';
-import { escapeUntrusted } from '../core/untrusted-text.js';
+import { escapeUntrusted, jsonParts, type JsonPart } from '../core/untrusted-text.js';
 import type { Logger } from '../observability/logger.js';
 import type { ApprovalDesk } from '../policy/approval-desk.js';
 import { DeskError, type DeskOperator } from '../policy/approval-desk.js';
@@ -546,33 +546,6 @@ function duration(seconds: number): string {
   if (seconds % 3600 === 0) return `${seconds / 3600} hour${seconds === 3600 ? '' : 's'}`;
   if (seconds % 60 === 0) return `${seconds / 60} minutes`;
   return `${seconds} seconds`;
-}
-
-/** One piece of rendered JSON: `s` marks a string token, which the view isolates in <bdi>. */
-export interface JsonPart {
-  readonly t: string;
-  readonly s?: true;
-}
-
-/** A JSON string token; an unterminated one (a clipped summary) runs to the end. */
-const JSON_STRING = /"(?:[^"\\]|\\.)*(?:"|$)/g;
-
-/**
- * JSON text (possibly clipped) cut into string tokens and the rest, each part escaped (JSON leaves
- * bidi marks and other invisible characters raw), so the view can isolate every string.
- */
-export function jsonParts(text: string): JsonPart[] {
-  // Between tokens, the pretty-printer's own line breaks stay line breaks.
-  const between = (raw: string): JsonPart => ({ t: raw.split('\n').map(escapeUntrusted).join('\n') });
-  const parts: JsonPart[] = [];
-  let at = 0;
-  for (const match of text.matchAll(JSON_STRING)) {
-    if (match.index > at) parts.push(between(text.slice(at, match.index)));
-    parts.push({ t: escapeUntrusted(match[0]), s: true });
-    at = match.index + match[0].length;
-  }
-  if (at < text.length) parts.push(between(text.slice(at)));
-  return parts;
 }
 
 /** The exact arguments, pretty-printed, as parts. */

@@ -11,7 +11,7 @@ import Handlebars from 'handlebars';
 const hbs = Handlebars.create();
 
 /**
- * Arguments as JSON parts (console-router.ts jsonParts): every string token in its own <bdi>, so
+ * Arguments as JSON parts (core/untrusted-text.ts jsonParts): every string token in its own <bdi>, so
  * right-to-left text in a key or a value cannot reorder the line around it (a Hebrew key would
  * otherwise be drawn right of its value, and the operator would read them swapped). One line, no
  * whitespace: it renders inside <pre>.

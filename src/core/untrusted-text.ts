@@ -36,10 +36,57 @@ export function boundUntrusted(text: string, max: number): string {
   return units.length > max ? `${units.slice(0, max - 1).join('')}…` : escaped;
 }
 
+// Unicode bidi isolates (UAX #9): text between FSI/LRI and PDI is laid out on its own, so right-
+// to-left letters in it cannot move the characters around it, nor be moved by them. The agent's
+// text cannot open or close one: escapeUntrusted shows every format character as an escape.
+const LRI = '\u2066';
+const FSI = '\u2068';
+const PDI = '\u2069';
+
 /**
- * For a prompt a human reads: escaped, bounded, in visible quotes, so where the agent's text
- * starts and ends cannot be forged (a `"` inside is escaped too).
+ * For a plain-text prompt a human reads: escaped, bounded, in visible quotes, so where the agent's
+ * text starts and ends cannot be forged (a `"` inside is escaped too), and isolated, so its
+ * right-to-left letters cannot draw the prompt's own words in another order.
  */
 export function quoteUntrusted(text: string, max = 500): string {
-  return `"${boundUntrusted(text.replace(/\\/g, '\\\\').replace(/"/g, '\\"'), max)}"`;
+  return `"${FSI}${boundUntrusted(text.replace(/\\/g, '\\\\').replace(/"/g, '\\"'), max)}${PDI}"`;
+}
+
+/** One piece of rendered JSON: `s` marks a string token, which a view isolates (<bdi>, FSI…PDI). */
+export interface JsonPart {
+  readonly t: string;
+  readonly s?: true;
+}
+
+/** A JSON string token; an unterminated one (a clipped summary) runs to the end. */
+const JSON_STRING = /"(?:[^"\\]|\\.)*(?:"|$)/g;
+
+/**
+ * JSON text (possibly clipped) cut into string tokens and the rest, each part escaped (JSON leaves
+ * bidi marks and other invisible characters raw), so the view can isolate every string.
+ */
+export function jsonParts(text: string): JsonPart[] {
+  // Between tokens, the pretty-printer's own line breaks stay line breaks.
+  const between = (raw: string): JsonPart => ({ t: raw.split('\n').map(escapeUntrusted).join('\n') });
+  const parts: JsonPart[] = [];
+  let at = 0;
+  for (const match of text.matchAll(JSON_STRING)) {
+    if (match.index > at) parts.push(between(text.slice(at, match.index)));
+    parts.push({ t: escapeUntrusted(match[0]), s: true });
+    at = match.index + match[0].length;
+  }
+  if (at < text.length) parts.push(between(text.slice(at)));
+  return parts;
+}
+
+/**
+ * JSON text (the agent's arguments, possibly clipped) for a plain-text prompt: everything escaped,
+ * each string token isolated, the whole laid out left to right. Unisolated, `{"אאא":"בבב"}` is one
+ * right-to-left run and the value is drawn where the key should be (the console's <bdi> does the
+ * same for HTML).
+ */
+export function isolatedJson(text: string): string {
+  return `${LRI}${jsonParts(text)
+    .map((part) => (part.s === true ? `${FSI}${part.t}${PDI}` : part.t))
+    .join('')}${PDI}`;
 }

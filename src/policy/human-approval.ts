@@ -7,7 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import { KeywardError } from '../core/errors.js';
 import type { Principal } from '../core/types.js';
-import { quoteUntrusted } from '../core/untrusted-text.js';
+import { isolatedJson, quoteUntrusted } from '../core/untrusted-text.js';
 import type { AuthorizeInput, Elicitor, FormElicitation } from './authorizer.js';
 import {
   clip,
@@ -130,11 +130,11 @@ export class HumanApproval {
       ...(tool === undefined
         ? []
         : [
-            `Arguments (sent by the agent, unverified): ${quoteUntrusted(summarizeArgs(input.args, 400), 400)}`,
+            `Arguments (sent by the agent, unverified): ${isolatedJson(summarizeArgs(input.args, 400))}`,
           ]),
       ...(constraints === undefined
         ? []
-        : [`Limited to arguments (unverified): ${quoteUntrusted(summarizeArgs(constraints, 400), 400)}`]),
+        : [`Limited to arguments (unverified): ${isolatedJson(summarizeArgs(constraints, 400))}`]),
       ...(justification === undefined
         ? []
         : [

@@ -1,7 +1,7 @@
 /** The console's argument rendering: string tokens isolated, everything escaped, layout kept. */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { jsonParts } from '../../../src/console/console-router.js';
+import { jsonParts } from '../../../src/core/untrusted-text.js';
 
 describe('jsonParts', () => {
   it('marks every string token, keeps the pretty-printer line breaks, escapes the rest', () => {

@@ -4,7 +4,13 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { boundUntrusted, escapeUntrusted, quoteUntrusted } from '../../../src/core/untrusted-text.js';
+import {
+  boundUntrusted,
+  escapeUntrusted,
+  isolatedJson,
+  jsonParts,
+  quoteUntrusted,
+} from '../../../src/core/untrusted-text.js';
 
 /** What must never survive, checked independently of the implementation's own pattern. */
 function invisibleLeft(text: string): string[] {
@@ -57,11 +63,36 @@ describe('escapeUntrusted', () => {
         (text, max) => {
           expect(invisibleLeft(boundUntrusted(text, max))).toEqual([]);
           const quoted = quoteUntrusted(text, max);
-          expect(invisibleLeft(quoted)).toEqual([]);
-          expect(quoted.startsWith('"') && quoted.endsWith('"')).toBe(true);
+          // keyward's own isolate pair around the text, nothing invisible inside it
+          expect(quoted.startsWith('"\u2068') && quoted.endsWith('\u2069"')).toBe(true);
+          expect(invisibleLeft(quoted.slice(2, -2))).toEqual([]);
         },
       ),
       { numRuns: 1000 },
+    );
+  });
+});
+
+describe('isolatedJson', () => {
+  it('the only invisible characters are its own isolates, balanced, one per string token', () => {
+    fc.assert(
+      fc.property(fc.dictionary(fc.string({ unit: 'binary' }), fc.jsonValue()), (args) => {
+        const text = JSON.stringify(args);
+        const out = isolatedJson(text);
+        const marks = invisibleLeft(out);
+        const strings = jsonParts(text).filter((p) => p.s === true).length;
+        expect(marks.filter((c) => c === '\u2066')).toHaveLength(1);
+        expect(marks.filter((c) => c === '\u2068')).toHaveLength(strings);
+        expect(marks.filter((c) => c === '\u2069')).toHaveLength(strings + 1);
+        expect(marks).toHaveLength(2 * strings + 2);
+        // Without the marks it reads as the JSON, escaped.
+        expect(out.replace(/[\u2066\u2068\u2069]/g, '')).toBe(
+          jsonParts(text)
+            .map((p) => p.t)
+            .join(''),
+        );
+      }),
+      { numRuns: 500 },
     );
   });
 });

@@ -129,9 +129,7 @@ export class HumanApproval {
         (tool === undefined ? '.' : ` to call tool "${tool}".`),
       ...(tool === undefined
         ? []
-        : [
-            `Arguments (sent by the agent, unverified): ${isolatedJson(summarizeArgs(input.args, 400))}`,
-          ]),
+        : [`Arguments (sent by the agent, unverified): ${isolatedJson(summarizeArgs(input.args, 400))}`]),
       ...(constraints === undefined
         ? []
         : [`Limited to arguments (unverified): ${isolatedJson(summarizeArgs(constraints, 400))}`]),

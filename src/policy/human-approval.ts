@@ -203,6 +203,9 @@ export class HumanApproval {
     const approved = answer.action === 'accept' && answer.content?.approve === true;
     const chosen = Number(answer.content?.ttlSeconds);
     const ttl = Number.isInteger(chosen) && chosen > 0 ? Math.min(chosen, terms.maxTtlSeconds) : defaultTtl;
+    // A call's grant is pinned to that call unless the person chose "any arguments" (a missing or
+    // unknown answer keeps the pin: fail closed).
+    const pinned = tool !== undefined && answer.content?.scope !== ELICITED_SCOPE.any;
     await this.deps.trail.event(input, 'approval.answered', {
       tool,
       decision: approved ? 'approved' : 'declined',
@@ -211,19 +214,16 @@ export class HumanApproval {
         channel: 'elicitation',
         action: answer.action,
         ...(approved ? { ttlSeconds: ttl } : {}),
-        ...(approved && tool !== undefined ? { pinned: answer.content?.scope !== ELICITED_SCOPE.any } : {}),
+        ...(approved && tool !== undefined ? { pinned } : {}),
       },
     });
     if (!approved) {
       await this.deps.trail.denied({ ...input, tool: tool ?? '' }, terms.ruleIds, 'approval_denied');
       return undefined;
     }
-    // A call's grant is pinned to that call unless the person chose "any arguments" (a missing or
-    // unknown answer keeps the pin: fail closed).
-    const scope: ArgConstraints | undefined =
-      tool === undefined || answer.content?.scope === ELICITED_SCOPE.any
-        ? constraints
-        : { ...constraints, [PINNED_ARGS]: callFingerprint(tool, input.args) };
+    const scope: ArgConstraints | undefined = pinned
+      ? { ...constraints, [PINNED_ARGS]: callFingerprint(tool, input.args) }
+      : constraints;
     const now = this.deps.clock.now();
     const grant = await this.deps.grants.createGrant({
       agent: principal.agent,

@@ -1,6 +1,7 @@
 /** Per-writer hash chains: canonical JSON, record hashing, chain building and chain verification. */
 import { createHmac, hash, randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
+import { setOwn } from '../core/own-property.js';
 import type { AuditEvent } from '../core/types.js';
 import type { AuditRecord, VerifyReport } from './audit-sink.js';
 
@@ -34,7 +35,7 @@ function sortedCopy(value: unknown): unknown {
   const out: Record<string, unknown> = {};
   for (const key of Object.keys(obj).sort()) {
     const v = obj[key];
-    if (v !== undefined) out[key] = sortedCopy(v);
+    if (v !== undefined) setOwn(out, key, sortedCopy(v));
   }
   return out;
 }

@@ -12,6 +12,7 @@
  * gets back does not depend on whether its guesses were right. Wrappers with public beginnings
  * (`Bearer …`) are matched only whole.
  */
+import { setOwn } from '../core/own-property.js';
 import { NO_INPUT, type ReflectedInput } from './reflected-input.js';
 import type { RedactionTarget } from './redaction-target.js';
 import { secretCore } from './secret-core.js';
@@ -425,7 +426,7 @@ export function compileRedactor(
     } else {
       const copy: Record<string, unknown> = {};
       for (const [key, item] of Object.entries(value)) {
-        copy[redactString(key, walk)] = redactValue(item, walk, depth + 1);
+        setOwn(copy, redactString(key, walk), redactValue(item, walk, depth + 1));
       }
       result = copy;
     }

@@ -39,6 +39,11 @@ describe('canonicalJson', () => {
     );
   });
 
+  it('keeps a member named __proto__ (assignment would set the prototype and drop it)', () => {
+    const text = '{"__proto__":{"b":1,"a":2},"z":[{"__proto__":"x"}]}';
+    expect(canonicalJson(JSON.parse(text))).toBe('{"__proto__":{"a":2,"b":1},"z":[{"__proto__":"x"}]}');
+  });
+
   it('is independent of key order and round-trips through JSON.parse', () => {
     fc.assert(
       fc.property(fc.jsonValue(), (value) => {

@@ -87,6 +87,10 @@ beforeAll(async () => {
       case '/url':
         // An upstream that echoes the request line (a debug endpoint, a redirect, an error page).
         return reply(res, 200, JSON.stringify({ url: req.url }));
+      case '/proto':
+        // A member named __proto__ beside a leaked key, in a body with an escape (so the parsed
+        // value is redacted as a value: the redacted copy used to lose the member).
+        return reply(res, 200, `{"__proto__":{"role":"admin"},"leak":"${KEY}","path":"a\\/b"}`);
       case '/deepest':
         // An upstream that echoes the innermost string of a JSON body (a nested filter, say).
         return void (async () => {
@@ -173,6 +177,7 @@ beforeAll(async () => {
         ]),
       ),
       url_query: tool('query', '/url', { q: '{q}' }),
+      proto: tool('bearer', '/proto', {}),
       php: tool('slash', '/php', {}),
       php_bearer: tool('bearer', '/php', {}),
       encoding: tool('upper', '/encoding', {}),
@@ -430,6 +435,16 @@ describe('redaction sees what the agent sees', () => {
       expect(out).not.toContain(JSON.stringify(key).slice(1, -1));
       expect(JSON.stringify(JSON.parse(structured))).not.toContain(key);
     }
+  });
+
+  it('a member named __proto__ survives redaction, in the structured body and the text', async () => {
+    const { all: out, result, text } = await call('proto', {});
+    expect(result.isError).toBeFalsy();
+    expect(findCanary(out, KEY)).toEqual([]);
+    const body = (result.structuredContent as { body: Record<string, unknown> }).body;
+    expect(Object.keys(body)).toEqual(['__proto__', 'leak', 'path']);
+    expect((body as { role?: unknown }).role).toBeUndefined();
+    expect(text).toContain('"__proto__":{"role":"admin"}');
   });
 
   it('a response is redacted for every credential recently sent to its origin (other keys, rotation overlap)', async () => {

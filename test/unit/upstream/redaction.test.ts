@@ -189,6 +189,20 @@ describe('compileRedactor', () => {
     expect(JSON.stringify(out)).not.toContain(secret.slice(0, 8));
   });
 
+  // Security review of 2026-12-05: `copy[key] = …` with the key `__proto__` (an upstream's JSON
+  // member, an own property after JSON.parse) set the copy's prototype: the member vanished from
+  // the redacted body and its content was read through inheritance.
+  it('an upstream member named __proto__ stays a member of the redacted body', () => {
+    const secret = canary();
+    const r = compileRedactor([secret]);
+    const parsed = JSON.parse(`{"__proto__":{"role":"admin"},"a":"${secret}"}`) as unknown;
+    const { value, changed } = r.redactJson(parsed);
+    expect(changed).toBe(true);
+    expect(JSON.stringify(value)).toBe(`{"__proto__":{"role":"admin"},"a":"${REDACTED}"}`);
+    expect((value as { role?: unknown }).role).toBeUndefined();
+    expect(Object.getPrototypeOf(value)).toBe(Object.prototype);
+  });
+
   it('redactValue survives cycles', () => {
     const r = compileRedactor([canary()]);
     const a: Record<string, unknown> = { x: 1 };

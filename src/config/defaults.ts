@@ -66,6 +66,11 @@ export const DEFAULTS = {
     requestTimeoutMs: 60_000,
     streams: STREAMS_DEFAULTS,
   },
+  /**
+   * stdio mode: calls running at once. A client can write requests faster than upstreams answer,
+   * and stdin is paused only when stdout is full; above the bench's c64, below what a flood needs.
+   */
+  stdio: { maxInFlight: 128 },
   shutdown: { drainMs: 20_000 },
   /** An operator's console sign-in (8 h) and a call waiting on the console after a URL elicitation. */
   console: { sessionTtlSeconds: 8 * 3600, waitSeconds: 300 },

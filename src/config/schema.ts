@@ -593,6 +593,20 @@ export const configSchema = z
     grants: grantsSchema,
     server: z
       .object({
+        stdio: z
+          .object({
+            maxInFlight: z
+              .number()
+              .int()
+              .positive()
+              .default(DEFAULTS.stdio.maxInFlight)
+              .describe(
+                'tool calls the stdio client may run at once; beyond: `rate_limited` at once (a client that writes requests faster than upstreams answer cannot exhaust memory)',
+              ),
+          })
+          .strict()
+          .prefault({})
+          .describe('stdio mode (`serve` without `--http`)'),
         http: httpServerSchema
           .optional()
           .describe(

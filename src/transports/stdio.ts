@@ -1,5 +1,6 @@
 /** stdio transport: one session for the process; the principal comes from config or --agent. */
 import type { Principal } from '../core/types.js';
+import { MemoryInFlightLimiter } from '../policy/in-flight-limiter.js';
 import type { Gateway } from '../server/gateway.js';
 import { createSessionServer } from '../server/session-server.js';
 import { BoundedStdioServerTransport, type StdioEnd } from './bounded-stdio-transport.js';
@@ -15,8 +16,15 @@ export interface RunningStdio {
   close(): Promise<void>;
 }
 
-export async function startStdio(gateway: Gateway, principal: Principal): Promise<RunningStdio> {
-  const server = createSessionServer(gateway, principal);
+export async function startStdio(
+  gateway: Gateway,
+  principal: Principal,
+  options: { readonly maxInFlight: number },
+): Promise<RunningStdio> {
+  // Beyond the cap a call is answered `rate_limited` at once (server.stdio.maxInFlight).
+  const server = createSessionServer(gateway, principal, {
+    inFlightLimiter: new MemoryInFlightLimiter(options.maxInFlight),
+  });
   const transport = new BoundedStdioServerTransport();
   let markClosed!: (reason: StdioEnd | 'transport closed') => void;
   const closed = new Promise<StdioEnd | 'transport closed'>((resolve) => (markClosed = resolve));

@@ -51,7 +51,7 @@ async function serve(options: ServeOptions): Promise<void> {
   }
   const principal = principalFromConfig(loaded.config, options.agent);
   const { gateway } = await compose(loaded, { logger, secrets });
-  const stdio = await startStdio(gateway, principal);
+  const stdio = await startStdio(gateway, principal, loaded.config.server.stdio);
   logger.info(
     { config: loaded.file, agent: principal.agent, tools: gateway.parts.tools.size },
     'keyward serving on stdio',

@@ -414,11 +414,11 @@ export class ConnectionManager {
     // are revoked at the provider too. A record whose refresh token changed was rotated or
     // reconnected meanwhile: it wins over ours. An unreadable vault falls through to the write,
     // which then fails the same way and is logged.
-    const now = await vault.read(ref).then(
+    const latest = await vault.read(ref).then(
       (stored) => stored ?? ('gone' as const),
       () => undefined,
     );
-    if (now === 'gone') {
+    if (latest === 'gone') {
       this.live.delete(key);
       await this.revokeTokens(provider, tokens.refreshToken, tokens.accessToken);
       throw new KeywardError(
@@ -426,8 +426,8 @@ export class ConnectionManager {
         `the ${vault.provider} connection of user ${record.user} was revoked; the next call asks them to reconnect`,
       );
     }
-    if (now !== undefined && now.record.refreshToken !== record.refreshToken)
-      return this.remember(key, vault, now.record, now.version);
+    if (latest !== undefined && latest.record.refreshToken !== record.refreshToken)
+      return this.remember(key, vault, latest.record, latest.version);
     const next: TokenRecord = {
       ...record,
       accessToken: tokens.accessToken,

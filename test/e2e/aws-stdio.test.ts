@@ -70,6 +70,8 @@ function config(d: string): Record<string, unknown> {
     },
   });
   return {
+    // the cold-cache stampede below runs 500 calls at once (the default cap is 128)
+    server: { stdio: { maxInFlight: 1000 } },
     agents: {
       alice: { roles: ['owner'], tenant: 'acme' },
       bob: { roles: ['owner'], tenant: 'globex' },

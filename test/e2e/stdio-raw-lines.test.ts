@@ -17,7 +17,12 @@ let dir: string;
 
 beforeAll(async () => {
   upstream = await startUpstream([KEY]);
-  ({ configPath, dir } = await makeWorkspace((d) => coreConfig(d, upstream.origin), { api: KEY }));
+  // The backpressure test starts 6,000 calls; it is about stdout, not the in-flight cap
+  // (stdio-in-flight.test.ts), so the cap is out of its way.
+  ({ configPath, dir } = await makeWorkspace(
+    (d) => ({ ...coreConfig(d, upstream.origin), server: { stdio: { maxInFlight: 10_000 } } }),
+    { api: KEY },
+  ));
 });
 
 afterAll(async () => {

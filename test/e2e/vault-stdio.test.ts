@@ -64,6 +64,8 @@ function config(d: string): Record<string, unknown> {
   });
   const repoArgs = { owner: { type: 'string' }, repo: { type: 'string' } };
   return {
+    // the cold-cache stampede below runs 500 calls at once (the default cap is 128)
+    server: { stdio: { maxInFlight: 1000 } },
     agents: {
       alice: { roles: ['owner'], tenant: 'acme' },
       bob: { roles: ['owner'], tenant: 'globex' },

@@ -631,6 +631,7 @@ function recordView(r: AuditRecord): Record<string, unknown> {
     tool: escapeUntrusted(r.tool ?? '—'),
     result: escapeUntrusted(result),
     requestId: escapeUntrusted(r.requestId ?? ''),
-    details: r.details === undefined ? '' : escapeUntrusted(clip(JSON.stringify(r.details), 400)),
+    // agent-written values (justifications, constraints) among them: each string isolated
+    details: r.details === undefined ? [] : jsonParts(clip(JSON.stringify(r.details), 400)),
   };
 }

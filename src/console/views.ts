@@ -178,7 +178,7 @@ const PAGES = {
   <thead><tr><th scope="col">Time</th><th scope="col">Event</th><th scope="col">Agent</th><th scope="col">Tool</th><th scope="col">Decision / outcome</th><th scope="col">Request</th><th scope="col">Details</th></tr></thead>
   <tbody>
   {{#each records}}
-  <tr><td><time datetime="{{time}}">{{time}}</time></td><td>{{type}}</td><td>{{who}}</td><td>{{tool}}</td><td>{{result}}</td><td><code>{{requestId}}</code></td><td><code class="untrusted">{{details}}</code></td></tr>
+  <tr><td><time datetime="{{time}}">{{time}}</time></td><td>{{type}}</td><td>{{who}}</td><td>{{tool}}</td><td>{{result}}</td><td><code>{{requestId}}</code></td><td><code class="untrusted" dir="ltr">{{> json parts=details}}</code></td></tr>
   {{/each}}
   </tbody>
 </table>

@@ -324,6 +324,36 @@ describe.skipIf(!browserAvailable)('approving from the browser', () => {
     await client.close();
   });
 
+  it("right-to-left text in the audit trail's details cannot swap how a key and its value read", async () => {
+    const client = await plainAgent();
+    // Until the security review of 2026-12-05 the details cell was one run: `{"ג":"ד"}` drew the
+    // value where the key should be.
+    await client.callTool({
+      name: 'request_capability',
+      arguments: { permission: 'api:write', constraints: { גגג: 'דדד' } },
+    });
+    await signInInBrowser(`${origin}/console/audit`);
+    const left = (await page.evaluate(`(() => {
+      const cell = [...document.querySelectorAll('main td code')].find((c) => c.textContent.includes('גגג'));
+      if (cell === undefined) throw new Error('no audit row with the constraints');
+      const leftOf = (char) => {
+        const walker = document.createTreeWalker(cell, NodeFilter.SHOW_TEXT);
+        for (let node = walker.nextNode(); node !== null; node = walker.nextNode()) {
+          const at = node.textContent.indexOf(char);
+          if (at === -1) continue;
+          const range = document.createRange();
+          range.setStart(node, at);
+          range.setEnd(node, at + 1);
+          return range.getBoundingClientRect().left;
+        }
+        throw new Error(char + ' not shown');
+      };
+      return { key: leftOf('ג'), value: leftOf('ד') };
+    })()`)) as { key: number; value: number };
+    expect(left.key).toBeLessThan(left.value);
+    await client.close();
+  });
+
   it('a cross-origin form post from another site is refused and changes nothing', async () => {
     const client = await plainAgent();
     const result = (await client.callTool({

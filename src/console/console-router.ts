@@ -594,11 +594,12 @@ function approvalView(a: PendingApproval, base: string, now: number): Record<str
           ? 'Limited to'
           : 'Arguments (summary)',
     args: a.argsJson !== undefined ? prettyArgs(a.argsJson) : jsonParts(a.argsSummary),
+    // the scope quotes the agent's constraints: each JSON string isolated, as in the arguments
     scopeHint: pinned
-      ? 'Approving “only these arguments” grants exactly this call’s arguments, nothing else.'
-      : `The grant covers ${escapeUntrusted(grantScope(a.constraints))}.`,
+      ? [{ t: 'Approving “only these arguments” grants exactly this call’s arguments, nothing else.' }]
+      : jsonParts(`The grant covers ${grantScope(a.constraints)}.`),
     pinned,
-    scope: escapeUntrusted(grantScope(a.constraints)),
+    scope: jsonParts(grantScope(a.constraints)),
     ...(a.justification === undefined ? {} : { justification: escapeUntrusted(a.justification) }),
     ttlChoices: choices.map((c) => ({ value: c, label: duration(c), selected: c === a.ttlSeconds })),
   };
@@ -611,7 +612,7 @@ function grantView(g: Grant, base: string): Record<string, unknown> {
     agent: g.agent,
     tenant: g.tenant,
     permission: g.permission,
-    scope: escapeUntrusted(grantScope(g.constraints)),
+    scope: jsonParts(grantScope(g.constraints)),
     expiresAt: iso(g.expiresAt),
     callsLeft: g.maxCalls === undefined ? 'unlimited' : `${g.maxCalls - g.used} of ${g.maxCalls}`,
     createdBy: escapeUntrusted(g.createdBy),

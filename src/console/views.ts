@@ -98,7 +98,7 @@ const PAGES = {
   <dt>Grant terms</dt><dd>{{a.terms}}</dd>
 </dl>
 <h2>{{a.argsHeading}}</h2>
-<p class="hint">Sent by the agent, unverified. {{a.scopeHint}}</p>
+<p class="hint" dir="ltr">Sent by the agent, unverified. {{> json parts=a.scopeHint}}</p>
 <pre class="untrusted" id="arguments" dir="ltr">{{> json parts=a.args}}</pre>
 {{#if a.justification}}
 <h2>Justification</h2>
@@ -116,7 +116,7 @@ const PAGES = {
     <label><input type="radio" name="scope" value="these" checked> only these arguments</label>
     <label><input type="radio" name="scope" value="any"> any arguments of <code>{{a.permission}}</code></label>
     {{else}}
-    <p>{{a.scope}}</p><input type="hidden" name="scope" value="these">
+    <p dir="ltr" id="scope">{{> json parts=a.scope}}</p><input type="hidden" name="scope" value="these">
     {{/if}}
   </fieldset>
   <label for="ttl">For</label>
@@ -145,7 +145,7 @@ const PAGES = {
   {{#each grants}}
   <tr id="grant-{{id}}">
     <td><code>{{id}}</code></td><td>{{agent}} <span class="muted">({{tenant}})</span></td><td><code>{{permission}}</code></td>
-    <td>{{scope}}</td><td><time datetime="{{expiresAt}}">{{expiresAt}}</time></td><td>{{callsLeft}}</td><td>{{createdBy}}</td>
+    <td dir="ltr">{{> json parts=scope}}</td><td><time datetime="{{expiresAt}}">{{expiresAt}}</time></td><td>{{callsLeft}}</td><td>{{createdBy}}</td>
     <td><form method="post" action="{{href}}/revoke" data-confirm="Revoke this grant now?">
       <input type="hidden" name="csrf" value="{{../csrf}}">
       <button type="submit" class="danger" aria-label="Revoke grant {{id}}">Revoke</button>

@@ -324,33 +324,47 @@ describe.skipIf(!browserAvailable)('approving from the browser', () => {
     await client.close();
   });
 
-  it("right-to-left text in the audit trail's details cannot swap how a key and its value read", async () => {
+  it('right-to-left constraints cannot swap how a key and its value read: approval page, grants, audit', async () => {
     const client = await plainAgent();
-    // Until the security review of 2026-12-05 the details cell was one run: `{"ג":"ד"}` drew the
-    // value where the key should be.
-    await client.callTool({
+    // Until the security review of 2026-12-05 the scope the operator approves, the grants list and
+    // the audit details each drew `{"גגג":"דדד"}` as one right-to-left run: value where the key is.
+    const asked = (await client.callTool({
       name: 'request_capability',
       arguments: { permission: 'api:write', constraints: { גגג: 'דדד' } },
-    });
-    await signInInBrowser(`${origin}/console/audit`);
-    const left = (await page.evaluate(`(() => {
-      const cell = [...document.querySelectorAll('main td code')].find((c) => c.textContent.includes('גגג'));
-      if (cell === undefined) throw new Error('no audit row with the constraints');
-      const leftOf = (char) => {
-        const walker = document.createTreeWalker(cell, NodeFilter.SHOW_TEXT);
-        for (let node = walker.nextNode(); node !== null; node = walker.nextNode()) {
-          const at = node.textContent.indexOf(char);
-          if (at === -1) continue;
-          const range = document.createRange();
-          range.setStart(node, at);
-          range.setEnd(node, at + 1);
-          return range.getBoundingClientRect().left;
-        }
-        throw new Error(char + ' not shown');
-      };
-      return { key: leftOf('ג'), value: leftOf('ד') };
-    })()`)) as { key: number; value: number };
-    expect(left.key).toBeLessThan(left.value);
+    })) as CallToolResult;
+    const { url } = asked.structuredContent as { url: string };
+    /** Where the key's and the value's letters are drawn in the first `selector` showing them. */
+    const positions = async (selector: string): Promise<{ key: number; value: number }> =>
+      (await page.evaluate(`(() => {
+        const root = [...document.querySelectorAll(${JSON.stringify(selector)})].find((e) => e.textContent.includes('גגג'));
+        if (root === undefined) throw new Error('nothing shows the constraints in ${selector}');
+        const leftOf = (char) => {
+          const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
+          for (let node = walker.nextNode(); node !== null; node = walker.nextNode()) {
+            const at = node.textContent.indexOf(char);
+            if (at === -1) continue;
+            const range = document.createRange();
+            range.setStart(node, at);
+            range.setEnd(node, at + 1);
+            return range.getBoundingClientRect().left;
+          }
+          throw new Error(char + ' not shown');
+        };
+        return { key: leftOf('ג'), value: leftOf('ד') };
+      })()`)) as { key: number; value: number };
+    await signInInBrowser(url);
+    for (const selector of ['form fieldset p', 'p.hint']) {
+      const at = await positions(selector);
+      expect(at.key, selector).toBeLessThan(at.value);
+    }
+    await page.getByRole('button', { name: 'Approve' }).click();
+    await page.locator('.flash', { hasText: 'Approved.' }).waitFor();
+    await page.goto(`${origin}/console/grants`);
+    const granted = await positions('main td');
+    expect(granted.key).toBeLessThan(granted.value);
+    await page.goto(`${origin}/console/audit`);
+    const audited = await positions('main td code');
+    expect(audited.key).toBeLessThan(audited.value);
     await client.close();
   });
 

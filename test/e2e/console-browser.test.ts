@@ -94,6 +94,34 @@ async function until<T>(probe: () => T | undefined, what: string, ms = 15_000): 
   }
 }
 
+/**
+ * Where the letters `key` and `value` are drawn (left edge, px) in the first element matching
+ * `selector` that shows `key`. Runs in the page, as a string: the test's TypeScript has no DOM types.
+ */
+async function drawnAt(
+  selector: string,
+  key: string,
+  value: string,
+): Promise<{ key: number; value: number }> {
+  return (await page.evaluate(`(() => {
+    const root = [...document.querySelectorAll(${JSON.stringify(selector)})].find((e) => e.textContent.includes(${JSON.stringify(key)}));
+    if (root === undefined) throw new Error('nothing in ${selector} shows the key');
+    const leftOf = (char) => {
+      const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
+      for (let node = walker.nextNode(); node !== null; node = walker.nextNode()) {
+        const at = node.textContent.indexOf(char);
+        if (at === -1) continue;
+        const range = document.createRange();
+        range.setStart(node, at);
+        range.setEnd(node, at + 1);
+        return range.getBoundingClientRect().left;
+      }
+      throw new Error(char + ' not shown');
+    };
+    return { key: leftOf(${JSON.stringify(key)}), value: leftOf(${JSON.stringify(value)}) };
+  })()`)) as { key: number; value: number };
+}
+
 async function signInInBrowser(target: string): Promise<void> {
   await page.goto(target);
   if (page.url().includes('/console/login')) {
@@ -302,23 +330,7 @@ describe.skipIf(!browserAvailable)('approving from the browser', () => {
     })) as CallToolResult;
     const id = String(errorOf(result)?.approvalId);
     await signInInBrowser(`${origin}/console/approvals/${id}`);
-    // Runs in the page (a string: the test's TypeScript has no DOM types): where each letter is drawn.
-    const left = (await page.evaluate(`(() => {
-      const root = document.getElementById('arguments');
-      const leftOf = (char) => {
-        const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
-        for (let node = walker.nextNode(); node !== null; node = walker.nextNode()) {
-          const at = node.textContent.indexOf(char);
-          if (at === -1) continue;
-          const range = document.createRange();
-          range.setStart(node, at);
-          range.setEnd(node, at + 1);
-          return range.getBoundingClientRect().left;
-        }
-        throw new Error(char + ' not shown');
-      };
-      return { key: leftOf('א'), value: leftOf('ב') };
-    })()`)) as { key: number; value: number };
+    const left = await drawnAt('#arguments', 'א', 'ב');
     expect(left.key).toBeLessThan(left.value);
     expect(JSON.parse((await page.locator('#arguments').textContent()) ?? '')).toEqual({ אאא: 'בבב' });
     await client.close();
@@ -333,37 +345,18 @@ describe.skipIf(!browserAvailable)('approving from the browser', () => {
       arguments: { permission: 'api:write', constraints: { גגג: 'דדד' } },
     })) as CallToolResult;
     const { url } = asked.structuredContent as { url: string };
-    /** Where the key's and the value's letters are drawn in the first `selector` showing them. */
-    const positions = async (selector: string): Promise<{ key: number; value: number }> =>
-      (await page.evaluate(`(() => {
-        const root = [...document.querySelectorAll(${JSON.stringify(selector)})].find((e) => e.textContent.includes('גגג'));
-        if (root === undefined) throw new Error('nothing shows the constraints in ${selector}');
-        const leftOf = (char) => {
-          const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
-          for (let node = walker.nextNode(); node !== null; node = walker.nextNode()) {
-            const at = node.textContent.indexOf(char);
-            if (at === -1) continue;
-            const range = document.createRange();
-            range.setStart(node, at);
-            range.setEnd(node, at + 1);
-            return range.getBoundingClientRect().left;
-          }
-          throw new Error(char + ' not shown');
-        };
-        return { key: leftOf('ג'), value: leftOf('ד') };
-      })()`)) as { key: number; value: number };
     await signInInBrowser(url);
     for (const selector of ['form fieldset p', 'p.hint']) {
-      const at = await positions(selector);
+      const at = await drawnAt(selector, 'ג', 'ד');
       expect(at.key, selector).toBeLessThan(at.value);
     }
     await page.getByRole('button', { name: 'Approve' }).click();
     await page.locator('.flash', { hasText: 'Approved.' }).waitFor();
     await page.goto(`${origin}/console/grants`);
-    const granted = await positions('main td');
+    const granted = await drawnAt('main td', 'ג', 'ד');
     expect(granted.key).toBeLessThan(granted.value);
     await page.goto(`${origin}/console/audit`);
-    const audited = await positions('main td code');
+    const audited = await drawnAt('main td code', 'ג', 'ד');
     expect(audited.key).toBeLessThan(audited.value);
     await client.close();
   });

@@ -21,6 +21,7 @@ import type { ApprovalDesk } from '../policy/approval-desk.js';
 import { DeskError, type DeskOperator } from '../policy/approval-desk.js';
 import {
   grantScope,
+  GRANTED_USER,
   PINNED_ARGS,
   type Grant,
   type GrantStore,
@@ -288,6 +289,7 @@ export function createConsoleRouter(deps: ConsoleDeps): Router {
         what: a.tool === undefined ? a.permission : `${a.tool} (${a.permission})`,
         agent: a.agent,
         tenant: a.tenant,
+        ...forUserView(a),
         requestedAt: iso(a.requestedAt),
         argsPreview: jsonParts(clip(a.argsJson ?? a.argsSummary, 300)),
         ...(a.justification === undefined
@@ -574,6 +576,7 @@ function approvalView(a: PendingApproval, base: string, now: number): Record<str
     pending: a.status === 'pending' && now < a.expiresAt,
     agent: a.agent,
     tenant: a.tenant,
+    ...forUserView(a),
     tool: a.tool ?? '— (asked with request_capability)',
     permission: a.permission,
     rules: a.ruleIds.join(', '),
@@ -603,6 +606,12 @@ function approvalView(a: PendingApproval, base: string, now: number): Record<str
     ...(a.justification === undefined ? {} : { justification: escapeUntrusted(a.justification) }),
     ttlChoices: choices.map((c) => ({ value: c, label: duration(c), selected: c === a.ttlSeconds })),
   };
+}
+
+/** The user a request asks for (its grant covers only them), when the principal named one. */
+function forUserView(a: PendingApproval): { user?: string } {
+  const user = a.constraints?.[GRANTED_USER];
+  return user === undefined ? {} : { user: escapeUntrusted(String(user)) };
 }
 
 function grantView(g: Grant, base: string): Record<string, unknown> {

@@ -71,6 +71,7 @@ const PAGES = {
     <h2><a href="{{href}}">{{what}}</a></h2>
     <dl>
       <dt>Agent</dt><dd>{{agent}} <span class="muted">(tenant {{tenant}})</span></dd>
+      {{#if user}}<dt>For user</dt><dd>{{user}}</dd>{{/if}}
       <dt>Asked</dt><dd><time datetime="{{requestedAt}}">{{requestedAt}}</time></dd>
       <dt>Arguments</dt><dd><code class="untrusted" dir="ltr">{{> json parts=argsPreview}}</code></dd>
       {{#if justification}}<dt>Justification</dt><dd><q class="untrusted">{{justification}}</q></dd>{{/if}}
@@ -90,6 +91,7 @@ const PAGES = {
 <dl class="facts">
   <dt>Agent</dt><dd>{{a.agent}}</dd>
   <dt>Tenant</dt><dd>{{a.tenant}}</dd>
+  {{#if a.user}}<dt>For user</dt><dd id="user">{{a.user}}</dd>{{/if}}
   <dt>Tool</dt><dd>{{a.tool}}</dd>
   <dt>Permission</dt><dd><code>{{a.permission}}</code></dd>
   <dt>Rule</dt><dd>{{a.rules}}</dd>

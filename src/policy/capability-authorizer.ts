@@ -98,7 +98,11 @@ export class CapabilityAuthorizer implements Authorizer {
     const mode = approvalMode(decision.rules, principal);
     const candidates = (
       await this.deps.grants.grantsFor(principal.agent, principal.tenant, permission)
-    ).filter((g) => grantSatisfies(g, mode) && constraintsHold(g.constraints, input));
+    ).filter(
+      (g) =>
+        grantSatisfies(g, mode) &&
+        constraintsHold(g.constraints, { tool: input.tool, args: input.args, user: principal.user }),
+    );
     for (const grant of candidates) {
       if (!grantIsLive(grant, now)) continue;
       const used = await this.deps.grants.useGrant(grant.id, now);

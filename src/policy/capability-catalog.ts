@@ -22,7 +22,7 @@ import {
   type RequestOutcome,
 } from './capability-terms.js';
 import { conditionReadsArgs } from './policy-validation.js';
-import { grantIsLive, type Grant } from './grant-store.js';
+import { forUser, GRANTED_USER, grantIsLive, type Grant } from './grant-store.js';
 import type { HumanApproval } from './human-approval.js';
 import type { PolicyAudit } from './policy-audit.js';
 import { rateKey } from './rate-limiter.js';
@@ -75,12 +75,15 @@ export class CapabilityCatalog {
         grantCache.set(permission, all);
       }
       const mode = decision.effect === 'approve' ? approvalMode(decision.rules, principal) : 'any';
-      const grants = all.filter((g) => grantIsLive(g, now) && grantSatisfies(g, mode));
-      const newest = all[0];
+      // Another user's grants are theirs: neither shown nor counted for this principal.
+      const own = all.filter((g) => (g.constraints?.[GRANTED_USER] ?? principal.user) === principal.user);
+      const grants = own.filter((g) => grantIsLive(g, now) && grantSatisfies(g, mode));
+      const newest = own[0];
       let status: CapabilityStatus;
       if (decision.effect === 'deny') status = 'denied';
       else if (decision.effect === 'allow') status = 'allowed';
-      else if (grants.some((g) => g.constraints === undefined)) status = 'granted';
+      else if (grants.some((g) => Object.keys(g.constraints ?? {}).every((k) => k === GRANTED_USER)))
+        status = 'granted';
       else status = newest?.revokedAt !== undefined ? 'denied' : 'needs_approval';
       const rateLimits: CapabilityView['rateLimits'][number][] = [];
       if (decision.effect !== 'deny') {
@@ -182,9 +185,9 @@ export class CapabilityCatalog {
     const terms = grantTerms(approveRules);
     const mode = approvalMode(approveRules, principal);
     const now = this.deps.clock.now();
+    const scope = forUser(request.constraints, principal.user);
     const live = (await this.deps.grants.grantsFor(principal.agent, principal.tenant, permission)).find(
-      (g) =>
-        grantIsLive(g, now) && grantSatisfies(g, mode) && sameConstraints(g.constraints, request.constraints),
+      (g) => grantIsLive(g, now) && grantSatisfies(g, mode) && sameConstraints(g.constraints, scope),
     );
     if (live !== undefined) {
       return {

@@ -19,6 +19,24 @@ export type ArgConstraints = Readonly<Record<string, string | number | boolean>>
  */
 export const PINNED_ARGS = '$args';
 
+/**
+ * Constraint key of a grant given for one person the agent acts for (the principal's `user`,
+ * from the token, never from arguments): an approval of alice's call is not an approval to act
+ * for bob through the same agent. Grants asked by a principal that names no user leave it out.
+ */
+export const GRANTED_USER = '$user';
+
+/** The keys of a grant's scope that no agent may set: keyward writes them from what it verified. */
+export const RESERVED_CONSTRAINTS: readonly string[] = [PINNED_ARGS, GRANTED_USER];
+
+/** `constraints` bound to `user` when the principal names one (the scope of a grant it asks for). */
+export function forUser(
+  constraints: ArgConstraints | undefined,
+  user: string | undefined,
+): ArgConstraints | undefined {
+  return user === undefined ? constraints : { ...constraints, [GRANTED_USER]: user };
+}
+
 /** How an approval is answered (stores apply it atomically). */
 export interface ApprovalAnswer {
   readonly approved: boolean;
@@ -57,16 +75,20 @@ export function callFingerprint(tool: string, args: Readonly<Record<string, unkn
 export interface ConstrainedCall {
   readonly tool: string;
   readonly args: Readonly<Record<string, unknown>>;
+  /** The user the call acts for (the verified principal's), checked against GRANTED_USER. */
+  readonly user: string | undefined;
 }
 
 /** The scope of a grant in words, for `grants list` and the console. */
 export function grantScope(constraints: ArgConstraints | undefined): string {
   if (constraints === undefined) return 'any arguments';
-  const { [PINNED_ARGS]: pinned, ...values } = constraints;
+  const { [PINNED_ARGS]: pinned, [GRANTED_USER]: user, ...values } = constraints;
   const parts: string[] = [];
   if (pinned !== undefined) parts.push('only the arguments of the approved call');
   if (Object.keys(values).length > 0) parts.push(`only ${JSON.stringify(values)}`);
-  return parts.length > 0 ? parts.join(', ') : 'any arguments';
+  if (parts.length === 0) parts.push('any arguments');
+  if (user !== undefined) parts.push(`for user ${JSON.stringify(user)} only`);
+  return parts.join(', ');
 }
 
 export interface Grant {
@@ -207,6 +229,10 @@ export function constraintsHold(constraints: ArgConstraints | undefined, call: C
   for (const [key, expected] of Object.entries(constraints)) {
     if (key === PINNED_ARGS) {
       if (callFingerprint(call.tool, args) !== expected) return false;
+      continue;
+    }
+    if (key === GRANTED_USER) {
+      if (call.user !== expected) return false;
       continue;
     }
     if (!Object.prototype.hasOwnProperty.call(args, key) || args[key] !== expected) return false;

@@ -22,7 +22,7 @@ import {
   type GrantTerms,
   type RequestInput,
 } from './capability-terms.js';
-import { callFingerprint, PINNED_ARGS, type ArgConstraints, type Grant } from './grant-store.js';
+import { callFingerprint, forUser, PINNED_ARGS, type ArgConstraints, type Grant } from './grant-store.js';
 import type { PolicyAudit } from './policy-audit.js';
 
 /**
@@ -103,7 +103,8 @@ export class HumanApproval {
   ): Promise<Grant | undefined> {
     const scopeKey =
       tool === undefined ? JSON.stringify(constraints ?? {}) : callFingerprint(tool, input.args);
-    const key = `${input.principal.tenant}\u0000${input.principal.agent}\u0000${input.permission}\u0000${scopeKey}`;
+    // Per user too: a call joining another's prompt gets its grant without being asked.
+    const key = `${input.principal.tenant}\u0000${input.principal.agent}\u0000${input.principal.user ?? ''}\u0000${input.permission}\u0000${scopeKey}`;
     return this.inFlightApprovals.run(key, () =>
       this.elicit(input, terms, request, elicit, constraints, tool),
     );
@@ -221,9 +222,11 @@ export class HumanApproval {
       await this.deps.trail.denied({ ...input, tool: tool ?? '' }, terms.ruleIds, 'approval_denied');
       return undefined;
     }
-    const scope: ArgConstraints | undefined = pinned
-      ? { ...constraints, [PINNED_ARGS]: callFingerprint(tool, input.args) }
-      : constraints;
+    // The grant answers only for the user the call acts for, not for every user of the agent.
+    const scope = forUser(
+      pinned ? { ...constraints, [PINNED_ARGS]: callFingerprint(tool, input.args) } : constraints,
+      principal.user,
+    );
     const now = this.deps.clock.now();
     const grant = await this.deps.grants.createGrant({
       agent: principal.agent,
@@ -254,7 +257,7 @@ export class HumanApproval {
     const [principal, input, , , constraints, tool] = args;
     const scopeKey =
       tool === undefined ? JSON.stringify(constraints ?? {}) : callFingerprint(tool, input.args);
-    const key = `${principal.tenant}\u0000${principal.agent}\u0000${input.permission}\u0000${scopeKey}`;
+    const key = `${principal.tenant}\u0000${principal.agent}\u0000${principal.user ?? ''}\u0000${input.permission}\u0000${scopeKey}`;
     return this.openingApprovals.run(key, () => this.openApproval(...args));
   }
 
@@ -269,9 +272,12 @@ export class HumanApproval {
     const now = this.deps.clock.now();
     const store = this.deps.grants;
     // An operator approves what they were shown: a request opened by a call is pinned to that
-    // call's arguments (the grant covers exactly them unless the operator widens it).
-    const scope: ArgConstraints | undefined =
-      tool === undefined ? constraints : { ...constraints, [PINNED_ARGS]: callFingerprint(tool, input.args) };
+    // call's arguments (the grant covers exactly them unless the operator widens it), and to the
+    // user the call acts for (--any-args widens the arguments, never the user).
+    const scope = forUser(
+      tool === undefined ? constraints : { ...constraints, [PINNED_ARGS]: callFingerprint(tool, input.args) },
+      principal.user,
+    );
     const pendingOfPrincipal = (await store.listApprovals('pending', now)).filter(
       (a) => a.agent === principal.agent && a.tenant === principal.tenant,
     );

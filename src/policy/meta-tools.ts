@@ -13,7 +13,7 @@ import type { CallToolResult, Tool } from '@modelcontextprotocol/sdk/types.js';
 import type { Elicitor } from './authorizer.js';
 import { KeywardError } from '../core/errors.js';
 import type { Principal } from '../core/types.js';
-import { PINNED_ARGS, type ArgConstraints } from './grant-store.js';
+import { RESERVED_CONSTRAINTS, type ArgConstraints } from './grant-store.js';
 import type { CapabilityAuthorizer, RequestInput } from './capability-authorizer.js';
 
 /** The permission meta-tool calls are recorded under (audit, errors, metrics). */
@@ -66,8 +66,9 @@ export function parseRequest(args: Record<string, unknown>): RequestInput | stri
     const entries = Object.entries(constraints as Record<string, unknown>);
     if (entries.length > 16) return 'constraints may pin at most 16 arguments';
     for (const [key, value] of entries) {
-      // `$args` marks a grant pinned by an operator's approval; an agent cannot claim that scope.
-      if (key === PINNED_ARGS) return `constraints may not name "${PINNED_ARGS}"`;
+      // `$args` marks a grant pinned by an operator's approval and `$user` the user a grant is
+      // for: keyward sets them from what it verified; an agent cannot claim either scope.
+      if (RESERVED_CONSTRAINTS.includes(key)) return `constraints may not name "${key}"`;
       if (
         !['string', 'number', 'boolean'].includes(typeof value) ||
         (typeof value === 'number' && !Number.isFinite(value))

@@ -31,6 +31,9 @@ const AGENT_TOKEN = generateToken();
  */
 const SECOND_AGENT_TOKEN = generateToken();
 const THIRD_AGENT_TOKEN = generateToken();
+/** Two people acting through one agent (tokens naming a user): carol and dave. */
+const CAROL_TOKEN = generateToken();
+const DAVE_TOKEN = generateToken();
 const OPERATOR_TOKEN = generateToken();
 
 let upstream: Upstream;
@@ -50,11 +53,11 @@ interface UrlAgent {
 }
 
 /** An agent whose client cannot elicit: it gets approval_required with the page's url. */
-async function plainAgent(): Promise<Client> {
+async function plainAgent(token = AGENT_TOKEN): Promise<Client> {
   const client = new Client({ name: 'no-url-agent', version: '0' });
   await client.connect(
     new StreamableHTTPClientTransport(new URL(replica.url), {
-      requestInit: { headers: { Authorization: `Bearer ${AGENT_TOKEN}` } },
+      requestInit: { headers: { Authorization: `Bearer ${token}` } },
     }),
   );
   return client;
@@ -152,12 +155,15 @@ beforeAll(async () => {
           local: { roles: ['owner'], tenant: 'default' },
           second: { roles: ['owner'], tenant: 'default' },
           third: { roles: ['owner'], tenant: 'default' },
+          shared: { roles: ['owner'], tenant: 'default' },
         },
         identity: {
           tokens: [
             { agent: 'local', sha256: sha256Hex(AGENT_TOKEN), id: 'agent' },
             { agent: 'second', sha256: sha256Hex(SECOND_AGENT_TOKEN), id: 'second' },
             { agent: 'third', sha256: sha256Hex(THIRD_AGENT_TOKEN), id: 'third' },
+            { agent: 'shared', sha256: sha256Hex(CAROL_TOKEN), id: 'carol', user: 'carol' },
+            { agent: 'shared', sha256: sha256Hex(DAVE_TOKEN), id: 'dave', user: 'dave' },
           ],
         },
         console: { operators: [{ name: 'alice', sha256: sha256Hex(OPERATOR_TOKEN) }], waitSeconds: 60 },
@@ -435,6 +441,33 @@ describe('the console over plain HTTP', () => {
     })) as CallToolResult;
     expect(errorOf(other)?.code).toBe('approval_required');
     await client.close();
+  });
+
+  it("an approval of carol's call, widened to any arguments, never lets the agent act for dave", async () => {
+    const carol = await plainAgent(CAROL_TOKEN);
+    const dave = await plainAgent(DAVE_TOKEN);
+    const call = (client: Client) =>
+      client.callTool({ name: 'create_any', arguments: { note: 'quarterly' } }) as Promise<CallToolResult>;
+    const asked = errorOf(await call(carol))!;
+    expect(asked.code).toBe('approval_required');
+    const operator = await signIn(origin, OPERATOR_TOKEN);
+    const path = `/console/approvals/${String(asked.approvalId)}`;
+    const shown = (await operator.get(path)).html;
+    expect(shown).toMatch(/<dt>For user<\/dt><dd id="user">carol<\/dd>/);
+    const approved = await operator.post(
+      `${path}/approve`,
+      { scope: 'any', ttlSeconds: '300' },
+      { pagePath: path },
+    );
+    expect(approved.status).toBe(303);
+    expect(errorOf(await call(carol))).toBeUndefined();
+    // The same agent acting for dave: his own request, not carol's grant.
+    const forDave = errorOf(await call(dave))!;
+    expect(forDave.code).toBe('approval_required');
+    expect(forDave.approvalId).not.toBe(asked.approvalId);
+    expect((await operator.get('/console/grants')).html).toContain('for user');
+    await carol.close();
+    await dave.close();
   });
 
   it("a link cannot make a pending request look answered: the action's notice comes from the session, once", async () => {

@@ -16,6 +16,7 @@ import { silentLogger } from '../../observability/logger.js';
 import { boundUntrusted, escapeUntrusted } from '../../core/untrusted-text.js';
 import {
   grantScope,
+  GRANTED_USER,
   PINNED_ARGS,
   type Grant,
   type GrantStore,
@@ -97,7 +98,10 @@ function describeApproval(a: PendingApproval): string {
   const what = a.tool === undefined ? a.permission : `${a.permission} via ${a.tool}`;
   const scope =
     a.constraints?.[PINNED_ARGS] !== undefined
-      ? 'these arguments only (approve --any-args to widen)'
+      ? 'these arguments only (approve --any-args to widen)' +
+        (a.constraints[GRANTED_USER] === undefined
+          ? ''
+          : `, for user ${JSON.stringify(a.constraints[GRANTED_USER])} only`)
       : grantScope(a.constraints);
   const line = `${a.id}  ${a.agent}@${a.tenant}  ${what}  ttl ${a.ttlSeconds}s (max ${a.maxTtlSeconds}s)  rules ${a.ruleIds.join(',')}  scope: ${scope}`;
   const args = `\n      args (from the agent, unverified): ${boundUntrusted(a.argsSummary, 300)}`;

@@ -393,3 +393,93 @@ describe('the elicitation prompt', () => {
     },
   );
 });
+
+/**
+ * Two people act through one agent (tokens naming a user, per-user connections): a grant is the
+ * approval of one person's call, so it must not let the agent act for another person on the same
+ * terms (security review of 2026-12-05: grants were bound to agent and tenant only).
+ */
+describe('a grant answers for the user it was approved for', () => {
+  const alice: Principal = { ...principal('jwt'), user: 'alice' };
+  const bob: Principal = { ...principal('jwt'), user: 'bob' };
+
+  it("an operator's approval of alice's call does not cover the same call made for bob", async () => {
+    const s = setup([rule({})]);
+    const first = await errorOf(s.authorizer.authorize(call(alice, { repo: 'notes' })));
+    await s.grants.answerApproval(first.approvalId!, {
+      approved: true,
+      by: 'operator:ann',
+      now: s.clock.now(),
+    });
+    await expect(s.authorizer.authorize(call(alice, { repo: 'notes' }))).resolves.toMatchObject({
+      via: 'grant',
+    });
+    const forBob = await errorOf(s.authorizer.authorize(call(bob, { repo: 'notes' })));
+    expect(forBob.code).toBe('approval_required');
+    expect(forBob.approvalId).not.toBe(first.approvalId);
+    // Nor a principal that names no user.
+    const nobody = await errorOf(s.authorizer.authorize(call(principal('jwt'), { repo: 'notes' })));
+    expect(nobody.code).toBe('approval_required');
+  });
+
+  it("--any-args widens alice's grant to her other arguments, not to bob", async () => {
+    const s = setup([rule({})]);
+    const first = await errorOf(s.authorizer.authorize(call(alice, { repo: 'notes' })));
+    await s.grants.answerApproval(first.approvalId!, {
+      approved: true,
+      by: 'operator:ann',
+      now: s.clock.now(),
+      anyArgs: true,
+    });
+    await expect(s.authorizer.authorize(call(alice, { repo: 'other' }))).resolves.toMatchObject({
+      via: 'grant',
+    });
+    expect((await errorOf(s.authorizer.authorize(call(bob, { repo: 'other' })))).code).toBe(
+      'approval_required',
+    );
+    const [forAlice] = await s.authorizer.describe(alice);
+    const [forBob] = await s.authorizer.describe(bob);
+    expect(forAlice).toMatchObject({ status: 'granted' });
+    expect(forBob).toMatchObject({ status: 'needs_approval', grants: [] });
+  });
+
+  it('alice\'s "any arguments" in her client does not answer for bob: bob\'s client is asked', async () => {
+    const s = setup([rule({ approval: 'elicitation' })]);
+    const aliceClient: Elicitor = {
+      elicit: () =>
+        Promise.resolve({ action: 'accept', content: { approve: true, scope: ELICITED_SCOPE.any } }),
+    };
+    await expect(s.authorizer.authorize(call(alice, { repo: 'notes' }, aliceClient))).resolves.toMatchObject({
+      via: 'grant',
+    });
+    const bobClient = selfApprover();
+    await s.authorizer.authorize(call(bob, { repo: 'notes' }, bobClient.e));
+    expect(bobClient.asked).toHaveLength(1);
+    expect(await s.grants.listGrants({}, s.clock.now())).toHaveLength(2);
+  });
+
+  it("request_capability: alice's grant is not bob's, and the agent cannot name the user itself", async () => {
+    const s = setup([rule({})]);
+    const asked = await s.authorizer.requestCapability(alice, { permission: 'gh:write' }, { requestId: 'r' });
+    expect(asked.status).toBe('pending');
+    if (asked.status !== 'pending') return;
+    await s.grants.answerApproval(asked.approvalId, {
+      approved: true,
+      by: 'operator:ann',
+      now: s.clock.now(),
+    });
+    await expect(s.authorizer.authorize(call(alice, { repo: 'x' }))).resolves.toMatchObject({ via: 'grant' });
+    expect((await errorOf(s.authorizer.authorize(call(bob, { repo: 'x' })))).code).toBe('approval_required');
+    const again = await s.authorizer.requestCapability(bob, { permission: 'gh:write' }, { requestId: 'r' });
+    expect(again.status).toBe('pending');
+    const [, request] = capabilityMetaTools(s.authorizer);
+    const forged = await request!
+      .call(
+        { permission: 'gh:write', constraints: { $user: 'alice' } },
+        { principal: bob, sessionId: undefined, elicitor: undefined, requestId: 'r' },
+      )
+      .catch((error: unknown) => error);
+    expect(forged).toBeInstanceOf(KeywardError);
+    expect((forged as KeywardError).code).toBe('invalid_arguments');
+  });
+});

@@ -3,7 +3,13 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { callFingerprint, constraintsHold, PINNED_ARGS } from '../../../src/policy/grant-store.js';
+import {
+  callFingerprint,
+  constraintsHold,
+  GRANTED_USER,
+  grantScope,
+  PINNED_ARGS,
+} from '../../../src/policy/grant-store.js';
 import { SqliteGrantStore } from '../../../src/policy/sqlite/sqlite-grant-store.js';
 import { T0, newApproval } from '../../helpers/grant-fixtures.js';
 
@@ -33,7 +39,7 @@ describe('SqliteGrantStore between processes (two connections to one file)', () 
 });
 
 describe('constraintsHold', () => {
-  const on = (args: Record<string, unknown>, tool = 'gh_write') => ({ tool, args });
+  const on = (args: Record<string, unknown>, tool = 'gh_write', user?: string) => ({ tool, args, user });
   it('is exact and type-sensitive; extra arguments are fine, missing ones are not', () => {
     expect(constraintsHold(undefined, on({}))).toBe(true);
     expect(constraintsHold({ owner: 'acme' }, on({ owner: 'acme', repo: 'x' }))).toBe(true);
@@ -49,5 +55,13 @@ describe('constraintsHold', () => {
     expect(constraintsHold(pinned, on({ name: 'x', force: false }, 'delete_repo'))).toBe(false);
     // Tools may share a permission: the same arguments on a sibling tool were never approved.
     expect(constraintsHold(pinned, on({ name: 'x', force: true }, 'delete_branch'))).toBe(false);
+  });
+
+  it("a grant for one user covers that user's calls only, never an argument of that name", () => {
+    const forAlice = { [GRANTED_USER]: 'alice' };
+    expect(constraintsHold(forAlice, on({}, 'gh_write', 'alice'))).toBe(true);
+    expect(constraintsHold(forAlice, on({}, 'gh_write', 'bob'))).toBe(false);
+    expect(constraintsHold(forAlice, on({ [GRANTED_USER]: 'alice' }))).toBe(false);
+    expect(grantScope(forAlice)).toBe('any arguments, for user "alice" only');
   });
 });

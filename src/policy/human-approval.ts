@@ -240,12 +240,18 @@ export class HumanApproval {
       ruleId: terms.ruleId,
       ...(justification === undefined ? {} : { justification }),
     });
-    await this.deps.trail.event(input, 'capability.granted', {
-      tool,
-      decision: 'grant',
-      ruleIds: terms.ruleIds,
-      details: { grantId: grant.id, by: 'elicitation', expiresAt: new Date(grant.expiresAt).toISOString() },
-    });
+    try {
+      await this.deps.trail.recorded(input, 'capability.granted', {
+        tool,
+        decision: 'grant',
+        ruleIds: terms.ruleIds,
+        details: { grantId: grant.id, by: 'elicitation', expiresAt: new Date(grant.expiresAt).toISOString() },
+      });
+    } catch (error) {
+      // A grant nobody can see in the trail must not stand (as the approval desk does for operators).
+      await this.deps.grants.revokeGrant(grant.id, 'elicitation (not recorded)', this.deps.clock.now());
+      throw error;
+    }
     this.deps.onGrantsChanged?.();
     return grant;
   }

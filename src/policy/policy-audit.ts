@@ -1,9 +1,11 @@
 /**
  * The capabilities layer's audit records and denial alerts, in one place: best effort (the call's
- * own call.started record is the fail-closed one); a record that cannot be written raises an
- * `audit.failure` alert. Event types come from the one union in core/audit-events.ts.
+ * own call.started record is the fail-closed one), except a grant a human gave, which stands only
+ * once recorded (`recorded`); a record that cannot be written raises an `audit.failure` alert.
+ * Event types come from the one union in core/audit-events.ts.
  */
 import { auditEvent, type AuditEventType } from '../core/audit-events.js';
+import { KeywardError } from '../core/errors.js';
 import type { AuthorizeInput } from './authorizer.js';
 import type { CapabilityAuthorizerOptions } from './capability-terms.js';
 
@@ -30,7 +32,19 @@ export class PolicyAudit {
   }
 
   /** Best effort: the call's own call.started record is the fail-closed one. */
-  async event(
+  async event(...args: Parameters<PolicyAudit['recorded']>): Promise<void> {
+    try {
+      await this.recorded(...args);
+    } catch {
+      // logged and alerted by recorded()
+    }
+  }
+
+  /**
+   * Fail closed: throws `audit_unavailable` (after logging and alerting) when the record cannot be
+   * written, for what must not stand unrecorded, such as a grant created by elicitation.
+   */
+  async recorded(
     input: Pick<AuthorizeInput, 'principal' | 'permission' | 'requestId' | 'sessionId'> & { tool?: string },
     type: AuditEventType,
     extra: {
@@ -67,6 +81,10 @@ export class PolicyAudit {
         tenant: input.principal.tenant,
         permission: input.permission,
       });
+      throw new KeywardError(
+        'audit_unavailable',
+        `the audit trail could not record ${type} for ${input.permission}; nothing was granted, try again later`,
+      );
     }
   }
 }

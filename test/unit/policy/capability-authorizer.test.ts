@@ -428,3 +428,44 @@ describe('request_capability and list_capabilities', () => {
     );
   });
 });
+
+/**
+ * An elicited grant is a decision like an operator's: when the audit trail cannot record it, it
+ * must not stand (the console withdraws an operator's approval it cannot record). Before the
+ * security review of 2026-12-05 the elicitation's grant was created and used while
+ * `capability.granted` failed, so request_capability handed out grants the trail never saw.
+ */
+describe('an elicited grant the audit trail cannot record', () => {
+  const failing = (s: ReturnType<typeof setup>): void => {
+    s.audit.append = (event) =>
+      event.type === 'capability.granted'
+        ? Promise.reject(new Error('audit store down'))
+        : Promise.resolve(void s.audit.events.push(event));
+  };
+  const yes = () =>
+    elicitor(() => ({ action: 'accept', content: { approve: true, scope: 'any arguments' } }));
+
+  it('is withdrawn: the call answers audit_unavailable and no live grant remains', async () => {
+    const s = setup([writeRule]);
+    failing(s);
+    expect(await code(s.authorizer.authorize(call(undefined, { elicitor: yes().e })))).toBe(
+      'audit_unavailable',
+    );
+    expect(await s.grants.listGrants({}, s.clock.now())).toEqual([]);
+    expect(s.alerts.map((a) => a.type)).toContain('audit.failure');
+    // The next call, without a client that can ask, finds nothing to use.
+    expect(await code(s.authorizer.authorize(call()))).not.toBe('ok');
+  });
+
+  it('request_capability does not report it granted', async () => {
+    const s = setup([writeRule]);
+    failing(s);
+    const outcome = s.authorizer.requestCapability(
+      bot,
+      { permission: 'gh:write' },
+      { requestId: 'r', elicitor: yes().e },
+    );
+    expect(await code(outcome)).toBe('audit_unavailable');
+    expect(await s.grants.listGrants({}, s.clock.now())).toEqual([]);
+  });
+});

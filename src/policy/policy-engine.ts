@@ -61,13 +61,22 @@ export class PolicyEngine {
     const deny: CompiledRule[] = [];
     const approve: CompiledRule[] = [];
     const allow: CompiledRule[] = [];
+    /** Approve rules whose condition could not be evaluated for this call. */
+    const approveUnknown: CompiledRule[] = [];
     for (const rule of this.rules) {
       if (!rule.matchesTarget(input)) continue;
-      if (!conditionHolds(rule, input, options)) continue;
+      const holds = conditionHolds(rule, input, options);
+      if (holds === 'error' && rule.config.effect === 'approve') approveUnknown.push(rule);
+      if (holds !== true) continue;
       if (rule.config.effect === 'deny') deny.push(rule);
       else if (rule.config.effect === 'approve') approve.push(rule);
       else allow.push(rule);
     }
+    // Errors only make decisions stricter. An approve rule that errors cannot let a call through
+    // on its own (no match: default deny), but when another rule would, it still applies: leaving
+    // out the argument its condition reads must not turn "approve" into "allow" or into a laxer
+    // approval channel.
+    if (deny.length === 0 && (approve.length > 0 || allow.length > 0)) approve.push(...approveUnknown);
     const deciding = deny.length > 0 ? deny : approve.length > 0 ? approve : allow;
     if (deciding.length === 0) return { effect: 'deny', ruleIds: [], rules: [], reason: 'default' };
     const effect: Effect = deny.length > 0 ? 'deny' : approve.length > 0 ? 'approve' : 'allow';
@@ -94,14 +103,15 @@ export class PolicyEngine {
   }
 }
 
-function conditionHolds(rule: CompiledRule, input: PolicyInput, options: DecideOptions): boolean {
+function conditionHolds(rule: CompiledRule, input: PolicyInput, options: DecideOptions): boolean | 'error' {
   if (rule.condition === undefined) return true;
   if (options.argsUnknown === true && rule.readsArgs) return rule.config.effect !== 'deny';
   // A condition that throws (missing field, wrong type) counts as matching for deny rules and
-  // as not matching for allow/approve rules: errors can only make a decision stricter.
+  // as not matching for allow rules; an approve rule's error is decided in decide(). Errors can
+  // only make a decision stricter.
   try {
     return rule.condition(input);
   } catch {
-    return rule.config.effect === 'deny';
+    return rule.config.effect === 'deny' ? true : 'error';
   }
 }

@@ -189,6 +189,37 @@ describe('policy table', () => {
       'allow',
     );
   });
+
+  // Security review of 2026-12-05: an approve condition that errored simply did not match, so a
+  // call that left out the argument it reads (the upstream then uses its default) was decided by
+  // a laxer rule: an allow, or an approve rule another channel may answer.
+  it('an approve condition that errors is not a way around it: it joins whatever else lets the call through', () => {
+    const e = new PolicyEngine(
+      [
+        rule({ id: 'writes', effect: 'allow', permissions: ['x'] }),
+        rule({ id: 'main', effect: 'approve', permissions: ['x'], when: 'args.branch == "main"' }),
+        rule({ id: 'mine', effect: 'approve', permissions: ['y'], approval: 'any' }),
+        rule({
+          id: 'main-y',
+          effect: 'approve',
+          permissions: ['y'],
+          approval: 'operator',
+          when: 'args.branch == "main"',
+        }),
+        rule({ id: 'only-z', effect: 'approve', permissions: ['z'], when: 'args.branch == "main"' }),
+      ],
+      compileCelCondition,
+    );
+    const decide = (permission: string, args: Record<string, unknown>) =>
+      e.decide({ principal: principal(), tool: 't', permission, args });
+    // The branch left out (or of a type the condition cannot compare): approval, not allow.
+    expect(decide('x', {})).toMatchObject({ effect: 'approve', ruleIds: ['main'] });
+    expect(decide('x', { branch: 'dev' })).toMatchObject({ effect: 'allow', ruleIds: ['writes'] });
+    // ... and under the operator-only rule too, not only the one the client may answer.
+    expect(decide('y', {})).toMatchObject({ effect: 'approve', ruleIds: ['mine', 'main-y'] });
+    // Alone, an approve rule that errors still lets nothing through (default deny).
+    expect(decide('z', {})).toMatchObject({ effect: 'deny', ruleIds: [] });
+  });
 });
 
 describe('CEL compile at load', () => {

@@ -226,6 +226,20 @@ describe('capabilities over stdio', () => {
     expect(body.status).toBe(201);
   });
 
+  it('`grants list` shows the exact arguments an approval will cover, not a prefix the agent padded', async () => {
+    // The agent puts 300 harmless characters first: a list cut at 200 showed only them, and
+    // `grants approve` then pinned the grant to a tail the operator never saw (security review
+    // of 2026-12-05).
+    const padded = `monthly notes${' '.repeat(300)}and-also-delete-everything`;
+    const asked = errorOf(await plain.client.callTool({ name: 'create_item', arguments: { name: padded } }));
+    expect(asked.code).toBe('approval_required');
+    const listed = await runCli(['grants', 'list', '--config', configPath]);
+    expect(listed.code, listed.stderr).toBe(0);
+    const row = listed.stdout.split('\n').findIndex((l) => l.includes(String(asked.approvalId)));
+    expect(row).toBeGreaterThanOrEqual(0);
+    expect(listed.stdout.split('\n')[row + 1]).toContain(JSON.stringify({ name: padded }));
+  });
+
   it('an operator approval covers the arguments the operator saw; --any-args widens it (issue 12 §3)', async () => {
     // Other arguments than the approved call's: a new request, not the approved grant.
     const other = errorOf(

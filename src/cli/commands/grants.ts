@@ -104,7 +104,12 @@ function describeApproval(a: PendingApproval): string {
           : `, for user ${JSON.stringify(a.constraints[GRANTED_USER])} only`)
       : grantScope(a.constraints);
   const line = `${a.id}  ${a.agent}@${a.tenant}  ${what}  ttl ${a.ttlSeconds}s (max ${a.maxTtlSeconds}s)  rules ${a.ruleIds.join(',')}  scope: ${scope}`;
-  const args = `\n      args (from the agent, unverified): ${boundUntrusted(a.argsSummary, 300)}`;
+  // The exact arguments a pinned approval covers, in full: a prefix would let the agent pad the
+  // start and put what matters past the cut (the console shows them in full too).
+  const args =
+    a.argsJson === undefined
+      ? `\n      args (from the agent, unverified): ${boundUntrusted(a.argsSummary, 300)}`
+      : `\n      exact args (from the agent, unverified): ${escapeUntrusted(a.argsJson)}`;
   const why =
     a.justification === undefined
       ? ''

@@ -20,8 +20,8 @@ import type { Logger } from '../observability/logger.js';
 import type { ApprovalDesk } from '../policy/approval-desk.js';
 import { DeskError, type DeskOperator } from '../policy/approval-desk.js';
 import {
+  grantedUser,
   grantScope,
-  GRANTED_USER,
   PINNED_ARGS,
   type Grant,
   type GrantStore,
@@ -610,8 +610,8 @@ function approvalView(a: PendingApproval, base: string, now: number): Record<str
 
 /** The user a request asks for (its grant covers only them), when the principal named one. */
 function forUserView(a: PendingApproval): { user?: string } {
-  const user = a.constraints?.[GRANTED_USER];
-  return user === undefined ? {} : { user: escapeUntrusted(String(user)) };
+  const user = grantedUser(a.constraints);
+  return user === undefined ? {} : { user: escapeUntrusted(user) };
 }
 
 function grantView(g: Grant, base: string): Record<string, unknown> {

@@ -37,6 +37,7 @@ export interface AuditSubject {
   readonly sessionId?: string | undefined;
   readonly agent?: string | undefined;
   readonly tenant?: string | undefined;
+  readonly user?: string | undefined;
   readonly tool?: string | undefined;
   readonly permission?: string | undefined;
 }

@@ -61,6 +61,8 @@ export interface AuditEvent {
   readonly sessionId?: string;
   readonly agent?: string;
   readonly tenant?: string;
+  /** The person the agent acted for (the verified principal's `user`), when its identity names one. */
+  readonly user?: string;
   readonly tool?: string;
   readonly permission?: string;
   readonly decision?: string;

@@ -11,7 +11,7 @@
 import { auditEvent, type AuditEventType } from '../core/audit-events.js';
 import type { AuditEvent } from '../core/types.js';
 import type { Clock } from '../core/clock.js';
-import { grantScope, type Grant, type GrantStore, type PendingApproval } from './grant-store.js';
+import { grantedUser, grantScope, type Grant, type GrantStore, type PendingApproval } from './grant-store.js';
 
 export type OperatorChannel = 'cli' | 'console';
 
@@ -134,7 +134,12 @@ export class ApprovalDesk {
       auditEvent(
         'grant.revoked',
         this.clock.now(),
-        { agent: grant.agent, tenant: grant.tenant, permission: grant.permission },
+        {
+          agent: grant.agent,
+          tenant: grant.tenant,
+          user: grantedUser(grant.constraints),
+          permission: grant.permission,
+        },
         { decision: 'revoked', details: { grantId, by: grant.revokedBy ?? by, via: operator.channel } },
       ),
     );
@@ -153,6 +158,7 @@ export class ApprovalDesk {
       {
         agent: approval.agent,
         tenant: approval.tenant,
+        user: grantedUser(approval.constraints),
         tool: approval.tool,
         permission: approval.permission,
       },

@@ -22,7 +22,7 @@ import {
   type RequestOutcome,
 } from './capability-terms.js';
 import { conditionReadsArgs } from './policy-validation.js';
-import { forUser, GRANTED_USER, grantIsLive, type Grant } from './grant-store.js';
+import { forUser, GRANTED_USER, grantedUser, grantIsLive, type Grant } from './grant-store.js';
 import type { HumanApproval } from './human-approval.js';
 import type { PolicyAudit } from './policy-audit.js';
 import { rateKey } from './rate-limiter.js';
@@ -76,7 +76,7 @@ export class CapabilityCatalog {
       }
       const mode = decision.effect === 'approve' ? approvalMode(decision.rules, principal) : 'any';
       // Another user's grants are theirs: neither shown nor counted for this principal.
-      const own = all.filter((g) => (g.constraints?.[GRANTED_USER] ?? principal.user) === principal.user);
+      const own = all.filter((g) => (grantedUser(g.constraints) ?? principal.user) === principal.user);
       const grants = own.filter((g) => grantIsLive(g, now) && grantSatisfies(g, mode));
       const newest = own[0];
       let status: CapabilityStatus;

@@ -37,6 +37,12 @@ export function forUser(
   return user === undefined ? constraints : { ...constraints, [GRANTED_USER]: user };
 }
 
+/** The user a grant or approval request is for (`forUser`), if any. */
+export function grantedUser(constraints: ArgConstraints | undefined): string | undefined {
+  const user = constraints?.[GRANTED_USER];
+  return user === undefined ? undefined : String(user);
+}
+
 /** How an approval is answered (stores apply it atomically). */
 export interface ApprovalAnswer {
   readonly approved: boolean;

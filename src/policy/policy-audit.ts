@@ -62,6 +62,7 @@ export class PolicyAudit {
         sessionId: input.sessionId,
         agent: input.principal.agent,
         tenant: input.principal.tenant,
+        user: input.principal.user,
         tool: extra.tool ?? input.tool,
         permission: input.permission,
       },

@@ -274,6 +274,7 @@ export class Gateway {
           sessionId: options.sessionId,
           agent: options.principal.agent,
           tenant: options.principal.tenant,
+          user: options.principal.user,
           tool,
           permission,
         },

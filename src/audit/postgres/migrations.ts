@@ -11,6 +11,43 @@ export interface Migration {
   sql(s: string): string;
 }
 
+/** The compliance view's columns as migration 1 created them (later migrations add to the end). */
+const V1_VIEW_COLUMNS = `e.id,
+       e.time,
+       e.type,
+       e.agent,
+       e.tenant,
+       e.tool,
+       j.r ->> 'permission' AS permission,
+       e.decision,
+       j.r -> 'ruleIds' AS rule_ids,
+       j.r ->> 'outcome' AS outcome,
+       j.r ->> 'errorCode' AS error_code,
+       CASE WHEN jsonb_typeof(j.r -> 'status') = 'number' THEN (j.r ->> 'status')::numeric::int END AS status,
+       CASE WHEN jsonb_typeof(j.r -> 'latencyMs') = 'number' THEN (j.r ->> 'latencyMs')::double precision END
+         AS latency_ms,
+       j.r ->> 'keyId' AS key_id,
+       j.r ->> 'keyVersion' AS key_version,
+       j.r ->> 'origin' AS origin,
+       e.request_id,
+       j.r ->> 'sessionId' AS session_id,
+       j.r -> 'details' AS details,
+       e.writer,
+       e.seq,
+       e.hash`;
+
+/** The read-only compliance view (the lateral join makes it not auto-updatable). */
+function complianceView(
+  s: string,
+  create: 'CREATE VIEW' | 'CREATE OR REPLACE VIEW',
+  columns: string,
+): string {
+  return `${create} ${s}.audit_events_v AS
+SELECT ${columns}
+FROM ${s}.audit_events e
+CROSS JOIN LATERAL (SELECT e.record::jsonb AS r) j;`;
+}
+
 export const MIGRATIONS: readonly Migration[] = [
   {
     version: 1,
@@ -49,32 +86,7 @@ CREATE TRIGGER audit_events_no_truncate BEFORE TRUNCATE ON ${s}.audit_events
   FOR EACH STATEMENT EXECUTE FUNCTION ${s}.audit_events_append_only();
 
 -- Read-only (the lateral join makes it not auto-updatable) view for compliance queries.
-CREATE VIEW ${s}.audit_events_v AS
-SELECT e.id,
-       e.time,
-       e.type,
-       e.agent,
-       e.tenant,
-       e.tool,
-       j.r ->> 'permission' AS permission,
-       e.decision,
-       j.r -> 'ruleIds' AS rule_ids,
-       j.r ->> 'outcome' AS outcome,
-       j.r ->> 'errorCode' AS error_code,
-       CASE WHEN jsonb_typeof(j.r -> 'status') = 'number' THEN (j.r ->> 'status')::numeric::int END AS status,
-       CASE WHEN jsonb_typeof(j.r -> 'latencyMs') = 'number' THEN (j.r ->> 'latencyMs')::double precision END
-         AS latency_ms,
-       j.r ->> 'keyId' AS key_id,
-       j.r ->> 'keyVersion' AS key_version,
-       j.r ->> 'origin' AS origin,
-       e.request_id,
-       j.r ->> 'sessionId' AS session_id,
-       j.r -> 'details' AS details,
-       e.writer,
-       e.seq,
-       e.hash
-FROM ${s}.audit_events e
-CROSS JOIN LATERAL (SELECT e.record::jsonb AS r) j;
+${complianceView(s, 'CREATE VIEW', V1_VIEW_COLUMNS)}
 `,
   },
   {
@@ -91,6 +103,13 @@ DROP INDEX IF EXISTS ${s}.audit_events_tool;
 DROP INDEX IF EXISTS ${s}.audit_events_request;
 CREATE INDEX audit_events_time_brin ON ${s}.audit_events USING brin (time) WITH (autosummarize = on);
 `,
+  },
+  {
+    version: 3,
+    description: 'compliance view: user_name, the person the agent acted for',
+    // The field lives in the record (no table change); CREATE OR REPLACE may only add columns at the end.
+    sql: (s) =>
+      complianceView(s, 'CREATE OR REPLACE VIEW', `${V1_VIEW_COLUMNS},\n       j.r ->> 'user' AS user_name`),
   },
 ];
 

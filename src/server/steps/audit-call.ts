@@ -24,6 +24,7 @@ function baseEvent(ctx: CallContext, type: AuditEventType, clock: Clock): EventD
   if (ctx.sessionId !== undefined) event.sessionId = ctx.sessionId;
   event.agent = ctx.principal.agent;
   event.tenant = ctx.principal.tenant;
+  if (ctx.principal.user !== undefined) event.user = ctx.principal.user;
   event.tool = ctx.tool.name;
   event.permission = ctx.tool.permission;
   if (ctx.authorization !== undefined) {

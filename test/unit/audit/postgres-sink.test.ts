@@ -120,14 +120,14 @@ describe('PostgresAuditSink', () => {
     const started = await Promise.all([sinkFor(schema), sinkFor(schema), sinkFor(schema)]);
     await Promise.all(started.map((s, i) => s.append(ev({ agent: `a${i}` }))));
     const res = await admin.query(`SELECT version FROM "${schema}".audit_migrations`);
-    expect(res.rows).toEqual([{ version: 1 }, { version: 2 }]);
+    expect(res.rows).toEqual([{ version: 1 }, { version: 2 }, { version: 3 }]);
     expect(await started[0]?.verify()).toMatchObject({ ok: true, records: 3, writers: 3 });
   });
 
   it('exposes a read-only compliance view with one column per audited field', async () => {
     const schema = newSchema();
     const sink = await sinkFor(schema);
-    const e = ev({ details: { retried: true } });
+    const e = { ...ev({ details: { retried: true } }), user: 'gina' };
     await sink.append(e);
     const res = await admin.query(`SELECT * FROM "${schema}".audit_events_v WHERE agent = $1 AND tool = $2`, [
       'alice',
@@ -150,6 +150,7 @@ describe('PostgresAuditSink', () => {
       origin: 'https://api.github.com',
       request_id: e.requestId,
       details: { retried: true },
+      user_name: 'gina',
       seq: '1',
     });
     expect((res.rows[0] as { time: Date }).time.toISOString()).toBe(e.time);
@@ -276,7 +277,7 @@ describe('PostgresAuditSink', () => {
 
     const sink = await sinkFor(schema);
     const versions = await admin.query(`SELECT version FROM ${s}.audit_migrations ORDER BY version`);
-    expect(versions.rows).toEqual([{ version: 1 }, { version: 2 }]);
+    expect(versions.rows).toEqual([{ version: 1 }, { version: 2 }, { version: 3 }]);
     const after = await indexes();
     expect(after.map((i) => i.indexname)).toEqual([
       'audit_events_pkey',
@@ -315,10 +316,12 @@ describe('PostgresAuditSink', () => {
     // Migrating again is a no-op, and the triggers and view survived the upgrade.
     const again = await sinkFor(schema);
     await again.append(ev());
-    expect((await admin.query(`SELECT version FROM ${s}.audit_migrations`)).rows).toHaveLength(2);
+    expect((await admin.query(`SELECT version FROM ${s}.audit_migrations`)).rows).toHaveLength(3);
     await expect(admin.query(`DELETE FROM ${s}.audit_events`)).rejects.toThrow(/append-only/);
-    const view = await admin.query(`SELECT agent, decision FROM ${s}.audit_events_v WHERE tenant = 'globex'`);
-    expect(view.rows).toEqual([{ agent: 'carol', decision: 'deny' }]);
+    const view = await admin.query(
+      `SELECT agent, decision, user_name FROM ${s}.audit_events_v WHERE tenant = 'globex'`,
+    );
+    expect(view.rows).toEqual([{ agent: 'carol', decision: 'deny', user_name: null }]);
   });
 
   it('stores bodies with newlines, quotes, backslashes and non-ASCII text byte for byte', async () => {

@@ -59,6 +59,28 @@ describe('audit call step', () => {
     expect(JSON.stringify(events)).not.toContain('SECRET');
   });
 
+  it('names the user the agent acted for in every record, from the principal', async () => {
+    const { audit, events } = sink();
+    const ctx = { ...context(), principal: { ...context().principal, user: 'gina' } };
+    await auditCallStep(audit, clock, silentLogger())(ctx, () => Promise.resolve(okResult));
+    const refused = { ...context(), principal: { ...context().principal, user: 'hal' } };
+    await expect(
+      auditRejectionsStep(
+        audit,
+        clock,
+        silentLogger(),
+      )(refused, () => Promise.reject(new KeywardError('permission_denied', 'no'))),
+    ).rejects.toMatchObject({ code: 'permission_denied' });
+    expect(events.map((e) => [e.type, e.user])).toEqual([
+      ['call.started', 'gina'],
+      ['call.completed', 'gina'],
+      ['call.rejected', 'hal'],
+    ]);
+    // A principal that names no person: no user field at all.
+    await auditCallStep(audit, clock, silentLogger())(context(), () => Promise.resolve(okResult));
+    expect(events.slice(3).every((e) => !('user' in e))).toBe(true);
+  });
+
   it('fails closed: no call.started, audit_unavailable, next never runs', async () => {
     const { audit } = sink((e) => e.type === 'call.started');
     const ctx = context();

@@ -14,6 +14,7 @@ import { CapabilityCatalog } from './capability-catalog.js';
 import {
   elicitationOnly,
   grantTerms,
+  tooLongToPrompt,
   type CapabilityAuthorizerOptions,
   type CapabilityView,
   type RequestContext,
@@ -139,7 +140,8 @@ export class CapabilityAuthorizer implements Authorizer {
       });
     }
     const terms = grantTerms(decision.rules);
-    if (input.elicitor?.elicit !== undefined && elicitationMayApprove(mode)) {
+    const tooLong = tooLongToPrompt(input.args);
+    if (input.elicitor?.elicit !== undefined && elicitationMayApprove(mode) && tooLong === undefined) {
       const grant = await this.humans.askHuman(
         input,
         terms,
@@ -160,7 +162,11 @@ export class CapabilityAuthorizer implements Authorizer {
       const why = now >= lapsed.expiresAt ? 'expired' : 'has no calls left';
       throw new KeywardError('grant_expired', `the grant for ${permission} ${why} (grant ${lapsed.id})`);
     }
-    if (!operatorMayApprove(mode)) throw elicitationOnly(permission, terms);
+    if (!operatorMayApprove(mode)) {
+      throw input.elicitor?.elicit !== undefined && tooLong !== undefined
+        ? elicitationOnly(permission, terms, tooLong)
+        : elicitationOnly(permission, terms);
+    }
     const approval = await this.humans.pendingApproval(
       principal,
       input,

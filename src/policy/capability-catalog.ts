@@ -14,6 +14,7 @@ import {
   elicitationOnly,
   grantTerms,
   sameConstraints,
+  tooLongToPrompt,
   type CapabilityAuthorizerOptions,
   type CapabilityStatus,
   type CapabilityView,
@@ -198,7 +199,8 @@ export class CapabilityCatalog {
         expiresAt: new Date(live.expiresAt).toISOString(),
       };
     }
-    if (context.elicitor?.elicit !== undefined && elicitationMayApprove(mode)) {
+    const tooLong = tooLongToPrompt(request.constraints);
+    if (context.elicitor?.elicit !== undefined && elicitationMayApprove(mode) && tooLong === undefined) {
       const grant = await this.humans.askHuman(
         base,
         terms,
@@ -224,7 +226,10 @@ export class CapabilityCatalog {
       };
     }
     if (!operatorMayApprove(mode)) {
-      const error = elicitationOnly(permission, terms);
+      const error =
+        context.elicitor?.elicit !== undefined && tooLong !== undefined
+          ? elicitationOnly(permission, terms, tooLong)
+          : elicitationOnly(permission, terms);
       return { status: 'denied', code: 'approval_denied', ruleIds: terms.ruleIds, message: error.message };
     }
     const approval = await this.humans.pendingApproval(

@@ -169,11 +169,30 @@ export class SingleFlight<T> {
 }
 
 /** An `approval: "elicitation"` rule asked of a client that cannot elicit: nobody can approve it. */
-export function elicitationOnly(permission: string, terms: GrantTerms): KeywardError {
+export function elicitationOnly(
+  permission: string,
+  terms: GrantTerms,
+  why = 'this client cannot ask',
+): KeywardError {
   return new KeywardError(
     'approval_required',
-    `permission ${permission} must be approved by the person in the MCP client (rule ${terms.ruleIds.join(', ')} allows elicitation only), and this client cannot ask`,
+    `permission ${permission} must be approved by the person in the MCP client (rule ${terms.ruleIds.join(', ')} allows elicitation only), and ${why}`,
   );
+}
+
+/**
+ * The most JSON text of arguments (or of request_capability's constraints) a prompt in the client
+ * shows. The prompt shows them in full or is not shown: cut at a limit, an agent would pad the
+ * start and put what matters past the cut, and the person would approve a tail they never saw.
+ */
+export const PROMPT_ARGS_MAX = 4000;
+
+/** Why the person in the client cannot be shown these arguments in full, or undefined when they can. */
+export function tooLongToPrompt(args: Readonly<Record<string, unknown>> | undefined): string | undefined {
+  const length = args === undefined ? 0 : summarizeArgs(args, Infinity).length;
+  return length <= PROMPT_ARGS_MAX
+    ? undefined
+    : `the arguments are too long to show in its prompt (${length} characters of JSON, at most ${PROMPT_ARGS_MAX}); send shorter arguments`;
 }
 
 export function sameConstraints(a: ArgConstraints | undefined, b: ArgConstraints | undefined): boolean {

@@ -15,7 +15,9 @@ import {
   sameConstraints,
   SingleFlight,
   sleep,
+  PROMPT_ARGS_MAX,
   summarizeArgs,
+  tooLongToPrompt,
   TTL_CHOICES,
   withUrl,
   type CapabilityAuthorizerOptions,
@@ -124,16 +126,23 @@ export class HumanApproval {
       (a, b) => a - b,
     );
     const justification = clip(request?.justification, 500);
-    // Everything the agent wrote is quoted and escaped: it cannot add or rewrite lines of the prompt.
+    // Callers ask only when tooLongToPrompt() passed; this holds it for any new caller.
+    const tooLong = tooLongToPrompt(tool === undefined ? constraints : input.args);
+    if (tooLong !== undefined) throw new KeywardError('approval_required', tooLong);
+    // Every argument is shown in full (PROMPT_ARGS_MAX); everything the agent wrote is quoted and escaped: it cannot add or rewrite lines of the prompt.
     const lines = [
       `Agent "${principal.agent}" (tenant "${principal.tenant}") asks for permission "${permission}"` +
         (tool === undefined ? '.' : ` to call tool "${tool}".`),
       ...(tool === undefined
         ? []
-        : [`Arguments (sent by the agent, unverified): ${isolatedJson(summarizeArgs(input.args, 400))}`]),
+        : [
+            `Arguments (sent by the agent, unverified): ${isolatedJson(summarizeArgs(input.args, PROMPT_ARGS_MAX))}`,
+          ]),
       ...(constraints === undefined
         ? []
-        : [`Limited to arguments (unverified): ${isolatedJson(summarizeArgs(constraints, 400))}`]),
+        : [
+            `Limited to arguments (unverified): ${isolatedJson(summarizeArgs(constraints, PROMPT_ARGS_MAX))}`,
+          ]),
       ...(justification === undefined
         ? []
         : [

@@ -360,6 +360,45 @@ describe('the elicitation prompt', () => {
     expect(prompt).not.toMatch(/[\r\u001b\u202e]/);
   });
 
+  // Security review of 2026-12-05 (second pass): the prompt cut the arguments at 400 characters, so
+  // an agent padded the start and put what mattered past the cut; the "yes" pinned the grant to
+  // arguments the person never saw.
+  it('shows every argument it approves, in full; arguments too long to show are not put to the client', async () => {
+    const s = setup([rule({ approval: 'any' })]);
+    const client = selfApprover();
+    const padded = { note: 'routine docs fix '.repeat(30), branch: 'main', force: true };
+    await s.authorizer.authorize(call(principal('stdio'), padded, client.e));
+    const line = client.asked[0]!.split('\n').find((l) => l.startsWith('Arguments'))!;
+    expect(line).toContain('\u2068"branch"\u2069:\u2068"main"\u2069');
+    expect(line).toContain('\u2068"force"\u2069:true');
+
+    // Too long for a prompt: with an operator channel the call goes to an operator, who sees it all.
+    const huge = { note: 'x'.repeat(5000), branch: 'main' };
+    const toOperator = await errorOf(s.authorizer.authorize(call(principal('stdio'), huge, client.e)));
+    expect(toOperator.code).toBe('approval_required');
+    expect(toOperator.approvalId).toMatch(/^a_/);
+    expect(client.asked).toHaveLength(1);
+
+    // An elicitation-only rule refuses and says why.
+    const only = setup([rule({ approval: 'elicitation' })]);
+    const refused = await errorOf(only.authorizer.authorize(call(principal('stdio'), huge, client.e)));
+    expect(refused.code).toBe('approval_required');
+    expect(refused.message).toMatch(
+      /too long to show in its prompt \(\d+ characters of JSON, at most 4000\)/,
+    );
+    expect(client.asked).toHaveLength(1);
+    expect(await only.grants.listGrants({}, only.clock.now())).toHaveLength(0);
+
+    // request_capability's constraints follow the same rule.
+    const answer = await only.authorizer.requestCapability(
+      principal('stdio'),
+      { permission: 'gh:write', constraints: { note: 'y'.repeat(5000) } },
+      { requestId: 'r', elicitor: client.e },
+    );
+    expect(answer).toMatchObject({ status: 'denied' });
+    expect(client.asked).toHaveLength(1);
+  });
+
   // Security review of 2026-12-05: the prompt is plain text, and a client lays it out with the
   // Unicode bidi algorithm. Unisolated, `{"אאא":"בבב"}` is one right-to-left run: the value is
   // drawn where the key should be, and `{"to":"<attacker>"}`-style pairs read the other way round.

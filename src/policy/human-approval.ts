@@ -37,6 +37,11 @@ export const ELICITED_SCOPE = { call: 'only these arguments', any: 'any argument
 export class HumanApproval {
   /** One elicitation at a time per principal × permission × constraints. */
   private readonly inFlightApprovals = new SingleFlight<Grant | undefined>();
+  /**
+   * The prompt each principal (tenant, agent, user) has open in its client, by its single-flight
+   * key: one at a time, so an agent cannot stack dozens of prompts for the person to click through.
+   */
+  private readonly openPrompts = new Map<string, string>();
   /** Concurrent identical operator requests share one (issue 14: 300 parallel asks, one request). */
   private readonly openingApprovals = new SingleFlight<{
     id: string;
@@ -106,10 +111,25 @@ export class HumanApproval {
     const scopeKey =
       tool === undefined ? JSON.stringify(constraints ?? {}) : callFingerprint(tool, input.args);
     // Per user too: a call joining another's prompt gets its grant without being asked.
-    const key = `${input.principal.tenant}\u0000${input.principal.agent}\u0000${input.principal.user ?? ''}\u0000${input.permission}\u0000${scopeKey}`;
-    return this.inFlightApprovals.run(key, () =>
-      this.elicit(input, terms, request, elicit, constraints, tool),
-    );
+    const who = `${input.principal.tenant}\u0000${input.principal.agent}\u0000${input.principal.user ?? ''}`;
+    const key = `${who}\u0000${input.permission}\u0000${scopeKey}`;
+    const open = this.openPrompts.get(who);
+    // The same question joins the open prompt; another one waits until it is answered.
+    if (open !== undefined && open !== key) {
+      throw new KeywardError(
+        'rate_limited',
+        `another approval is waiting for an answer in the client; ask again once it is answered`,
+        { retryAfterSeconds: 5 },
+      );
+    }
+    return this.inFlightApprovals.run(key, async () => {
+      this.openPrompts.set(who, key);
+      try {
+        return await this.elicit(input, terms, request, elicit, constraints, tool);
+      } finally {
+        this.openPrompts.delete(who);
+      }
+    });
   }
 
   private async elicit(

@@ -360,6 +360,49 @@ describe('the elicitation prompt', () => {
     expect(prompt).not.toMatch(/[\r\u001b\u202e]/);
   });
 
+  it('one prompt open per principal: an agent cannot stack prompts for the person to click through', async () => {
+    const s = setup([rule({ approval: 'any' })]);
+    const asked: string[] = [];
+    const answers: (() => void)[] = [];
+    const slow: Elicitor = {
+      elicit: (req) => {
+        asked.push(req.message);
+        return new Promise((resolve) => {
+          answers.push(() => resolve({ action: 'accept', content: { approve: true } }));
+        });
+      },
+    };
+    const prompts = async (n: number) => {
+      for (let i = 0; i < 1000 && asked.length < n; i++) await new Promise((r) => setImmediate(r));
+      return asked.length;
+    };
+    const p = principal('stdio');
+    const first = s.authorizer.authorize(call(p, { repo: 'docs' }, slow));
+    expect(await prompts(1)).toBe(1);
+    // Twenty other questions while the first is open: none reaches the person.
+    const stacked = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => errorOf(s.authorizer.authorize(call(p, { repo: `r${i}` }, slow)))),
+    );
+    expect(stacked.map((e) => e.code)).toEqual(Array(20).fill('rate_limited'));
+    expect(stacked[0]?.retryAfterSeconds).toBeGreaterThan(0);
+    expect(asked).toHaveLength(1);
+    // The same question joins the open prompt; another user of the agent has a prompt of their own.
+    const same = s.authorizer.authorize(call(p, { repo: 'docs' }, slow));
+    const other = s.authorizer.authorize(call({ ...p, user: 'bob' }, { repo: 'x' }, slow));
+    expect(await prompts(2)).toBe(2);
+    expect(asked[1]).toContain('"x"');
+    answers[0]?.();
+    answers[1]?.();
+    await expect(first).resolves.toMatchObject({ via: 'grant' });
+    await expect(same).resolves.toMatchObject({ via: 'grant' });
+    await expect(other).resolves.toMatchObject({ via: 'grant' });
+    // Answered: the next question is asked.
+    const next = s.authorizer.authorize(call(p, { repo: 'next' }, slow));
+    expect(await prompts(3)).toBe(3);
+    answers[2]?.();
+    await expect(next).resolves.toMatchObject({ via: 'grant' });
+  });
+
   // Security review of 2026-12-05 (second pass): the prompt cut the arguments at 400 characters, so
   // an agent padded the start and put what mattered past the cut; the "yes" pinned the grant to
   // arguments the person never saw.

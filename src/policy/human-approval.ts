@@ -24,7 +24,14 @@ import {
   type GrantTerms,
   type RequestInput,
 } from './capability-terms.js';
-import { callFingerprint, forUser, PINNED_ARGS, type ArgConstraints, type Grant } from './grant-store.js';
+import {
+  callFingerprint,
+  forUser,
+  grantedUser,
+  PINNED_ARGS,
+  type ArgConstraints,
+  type Grant,
+} from './grant-store.js';
 import type { PolicyAudit } from './policy-audit.js';
 
 /**
@@ -329,10 +336,12 @@ export class HumanApproval {
     }
     if (request === undefined) {
       // An operator's "deny" stands until that request would have lapsed; a call does not reopen it.
+      // It stands for the user it was asked for: alice's denied call must not lock bob out.
       const answered = (await store.listApprovals('denied', now)).find(
         (a) =>
           a.agent === principal.agent &&
           a.tenant === principal.tenant &&
+          grantedUser(a.constraints) === principal.user &&
           a.permission === input.permission &&
           a.expiresAt > now,
       );

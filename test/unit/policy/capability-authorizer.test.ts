@@ -190,6 +190,18 @@ describe('approve rules', () => {
     expect(await code(s.authorizer.authorize(call()))).toBe('approval_denied');
   });
 
+  it("an operator's deny of one user's call does not lock out another user of the same agent", async () => {
+    const s = setup([writeRule]);
+    const as = (user: string) => call(undefined, { principal: { ...bot, user } });
+    const id = await approvalIdOf(s.authorizer.authorize(as('alice')));
+    await s.grants.answerApproval(id, { approved: false, by: 'operator:ann', now: s.clock.now() });
+    expect(await code(s.authorizer.authorize(as('alice')))).toBe('approval_denied');
+    // bob's call opens a request of its own for an operator, rather than inheriting alice's deny
+    const bobs = await approvalIdOf(s.authorizer.authorize(as('bob')));
+    expect(bobs).not.toBe(id);
+    expect(await code(s.authorizer.authorize(call()))).toBe('approval_required');
+  });
+
   it('revocation takes effect on the very next call; max calls are consumed', async () => {
     const s = setup([{ ...writeRule, grantMaxCalls: 3 }]);
     const human = elicitor(() => ({ action: 'accept', content: { approve: true } }));

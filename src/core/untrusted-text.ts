@@ -4,7 +4,8 @@
  * `\r\e[2K\e[1A…` rewrites the operator's terminal (a pending `admin:wipe` row reads `repo:read`),
  * and a newline forges a line of an approval prompt. Every control character (C0, DEL, C1), the
  * bidi embedding/override/isolate marks and zero-width characters are shown as visible escapes,
- * never interpreted. Printable text, including non-Latin scripts, is kept.
+ * never interpreted. Printable text, including non-Latin scripts, is kept, but for words that
+ * disguise themselves as others (mixed look-alike scripts, fullwidth or mathematical letters).
  */
 
 /**
@@ -24,9 +25,48 @@ function visible(char: string): string {
   return NAMED[char] ?? `\\u{${char.codePointAt(0)!.toString(16).padStart(4, '0')}}`;
 }
 
-/** `text` with every unsafe character replaced by a visible escape (`\e`, `\r`, `\u{202e}`). */
+/**
+ * Scripts whose letters pass for each other's (UTS #39 confusables: Cyrillic а/a, Greek ο/o,
+ * Armenian ս/u, Cherokee Ꭺ/A). A word that mixes two of them is a disguise, not a spelling: the
+ * agent's `gооgle.com` (Cyrillic о) or branch `mаin` reads as the real one to an operator.
+ */
+const LOOKALIKE_SCRIPTS = [
+  /\p{Script=Latin}/u,
+  /\p{Script=Greek}/u,
+  /\p{Script=Cyrillic}/u,
+  /\p{Script=Armenian}/u,
+  /\p{Script=Cherokee}/u,
+];
+
+/** A word: a run of letters, marks and digits (what a look-alike hides in). */
+const WORD = /[\p{L}\p{M}\p{N}]+/gu;
+const ASCII = /^[\x20-\x7e]*$/;
+
+/**
+ * Whether one character of a word is a look-alike: outside ASCII and either written like ASCII
+ * (fullwidth `ｇ`, mathematical `𝐠`, ligature `ﬁ`, whose compatibility form is ASCII) or in a word
+ * that mixes look-alike scripts.
+ */
+function disguised(word: string): boolean {
+  if (ASCII.test(word)) return false;
+  let scripts = 0;
+  for (const script of LOOKALIKE_SCRIPTS) if (script.test(word)) scripts++;
+  if (scripts > 1) return true;
+  return Array.from(word).some((c) => !ASCII.test(c) && ASCII.test(c.normalize('NFKC')));
+}
+
+/** A disguised word with every character outside ASCII shown by its code point. */
+function unmask(word: string): string {
+  return disguised(word) ? word.replace(/[^\x20-\x7e]/gu, visible) : word;
+}
+
+/**
+ * `text` with every unsafe character replaced by a visible escape (`\e`, `\r`, `\u{202e}`), and
+ * every look-alike letter of a disguised word too (`g\u{043e}\u{043e}gle`). Words of one script,
+ * in any script, are kept as they are.
+ */
 export function escapeUntrusted(text: string): string {
-  return text.replace(UNSAFE, visible);
+  return text.replace(UNSAFE, visible).replace(WORD, unmask);
 }
 
 /** Escaped and cut to `max` characters (an ellipsis marks the cut). */

@@ -342,6 +342,22 @@ describe.skipIf(!browserAvailable)('approving from the browser', () => {
     await client.close();
   });
 
+  it('a look-alike host or branch shows its foreign letters by code point, not as the real name', async () => {
+    const client = await plainAgent();
+    // Cyrillic о (U+043E) and а (U+0430): drawn as is, the operator reads google.com and main.
+    const result = (await client.callTool({
+      name: 'create_any',
+      arguments: { url: 'https://g\u043e\u043egle.com/', branch: 'm\u0430in' },
+    })) as CallToolResult;
+    const id = String(errorOf(result)?.approvalId);
+    await signInInBrowser(`${origin}/console/approvals/${id}`);
+    const shown = (await page.locator('#arguments').textContent()) ?? '';
+    expect(shown).toContain('g\\u{043e}\\u{043e}gle.com');
+    expect(shown).toContain('m\\u{0430}in');
+    expect(shown).not.toMatch(/[\u0400-\u04ff]/u);
+    await client.close();
+  });
+
   it('right-to-left constraints cannot swap how a key and its value read: approval page, grants, audit', async () => {
     const client = await plainAgent();
     // Until the security review of 2026-12-05 the scope the operator approves, the grants list and

@@ -36,17 +36,31 @@ const V1_VIEW_COLUMNS = `e.id,
        e.seq,
        e.hash`;
 
+/**
+ * The record as jsonb can hold it. jsonb has no NUL (`\u0000`) and no lone surrogate, both of which
+ * JSON.stringify writes as escapes when an agent's text carries them (a justification, say); cast
+ * as is, such a row made every query of the view that reached it fail. Those escapes become visible
+ * text (`\\u0000`, the escape an operator reads in the console); a literal backslash before them is
+ * left alone. The table keeps the record exactly: it is what the chain hashes.
+ */
+const RECORD_AS_JSONB = String.raw`CASE WHEN strpos(e.record, '\u') = 0 THEN e.record
+  ELSE regexp_replace(e.record, '(?<!\\)((?:\\\\)*)\\u(0000|[dD][89a-fA-F][0-9a-fA-F]{2})', '\1\\\\u\2', 'g')
+  END::jsonb`;
+
 /** The read-only compliance view (the lateral join makes it not auto-updatable). */
 function complianceView(
   s: string,
   create: 'CREATE VIEW' | 'CREATE OR REPLACE VIEW',
   columns: string,
+  record = 'e.record::jsonb',
 ): string {
   return `${create} ${s}.audit_events_v AS
 SELECT ${columns}
 FROM ${s}.audit_events e
-CROSS JOIN LATERAL (SELECT e.record::jsonb AS r) j;`;
+CROSS JOIN LATERAL (SELECT ${record} AS r) j;`;
 }
+
+const V3_VIEW_COLUMNS = `${V1_VIEW_COLUMNS},\n       j.r ->> 'user' AS user_name`;
 
 export const MIGRATIONS: readonly Migration[] = [
   {
@@ -108,8 +122,12 @@ CREATE INDEX audit_events_time_brin ON ${s}.audit_events USING brin (time) WITH 
     version: 3,
     description: 'compliance view: user_name, the person the agent acted for',
     // The field lives in the record (no table change); CREATE OR REPLACE may only add columns at the end.
-    sql: (s) =>
-      complianceView(s, 'CREATE OR REPLACE VIEW', `${V1_VIEW_COLUMNS},\n       j.r ->> 'user' AS user_name`),
+    sql: (s) => complianceView(s, 'CREATE OR REPLACE VIEW', V3_VIEW_COLUMNS),
+  },
+  {
+    version: 4,
+    description: 'compliance view: records with NUL or lone surrogates in agent-written text',
+    sql: (s) => complianceView(s, 'CREATE OR REPLACE VIEW', V3_VIEW_COLUMNS, RECORD_AS_JSONB),
   },
 ];
 

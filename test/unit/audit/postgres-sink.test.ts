@@ -120,7 +120,7 @@ describe('PostgresAuditSink', () => {
     const started = await Promise.all([sinkFor(schema), sinkFor(schema), sinkFor(schema)]);
     await Promise.all(started.map((s, i) => s.append(ev({ agent: `a${i}` }))));
     const res = await admin.query(`SELECT version FROM "${schema}".audit_migrations`);
-    expect(res.rows).toEqual([{ version: 1 }, { version: 2 }, { version: 3 }]);
+    expect(res.rows).toEqual([{ version: 1 }, { version: 2 }, { version: 3 }, { version: 4 }]);
     expect(await started[0]?.verify()).toMatchObject({ ok: true, records: 3, writers: 3 });
   });
 
@@ -157,6 +157,27 @@ describe('PostgresAuditSink', () => {
     await expect(admin.query(`UPDATE "${schema}".audit_events_v SET agent = 'x'`)).rejects.toThrow();
     await expect(admin.query(`DELETE FROM "${schema}".audit_events_v`)).rejects.toThrow();
     await expect(admin.query(`TRUNCATE "${schema}".audit_events`)).rejects.toThrow(/append-only/);
+  });
+
+  it('the compliance view answers for records whose agent-written text holds NUL or lone surrogates', async () => {
+    // PostgreSQL's jsonb has no NUL and no lone surrogate: cast as is, one justification carrying
+    // either made every query of the view that reached its row fail, for every tenant.
+    const schema = newSchema();
+    const sink = await sinkFor(schema);
+    await sink.append(ev({ details: { justification: 'ok\u0000then\ud800end', path: 'C:\\u0000dir' } }));
+    await sink.append(ev({ agent: 'bob' }));
+    const res = await admin.query<{ agent: string; details: Record<string, string> | null }>(
+      `SELECT agent, details FROM "${schema}".audit_events_v ORDER BY id`,
+    );
+    expect(res.rows.map((r) => r.agent)).toEqual(['alice', 'bob']);
+    // Shown as the visible escapes an operator reads elsewhere; a literal backslash stays one.
+    expect(res.rows[0]?.details).toEqual({ justification: 'ok\\u0000then\\ud800end', path: 'C:\\u0000dir' });
+    // The table keeps the record exactly, and the chain verifies.
+    expect((await sink.tail(2))[0]?.details).toEqual({
+      justification: 'ok\u0000then\ud800end',
+      path: 'C:\\u0000dir',
+    });
+    expect(await sink.verify()).toMatchObject({ ok: true, records: 2 });
   });
 
   it('writes a batch of concurrent appends with one INSERT statement', async () => {
@@ -277,7 +298,7 @@ describe('PostgresAuditSink', () => {
 
     const sink = await sinkFor(schema);
     const versions = await admin.query(`SELECT version FROM ${s}.audit_migrations ORDER BY version`);
-    expect(versions.rows).toEqual([{ version: 1 }, { version: 2 }, { version: 3 }]);
+    expect(versions.rows).toEqual([{ version: 1 }, { version: 2 }, { version: 3 }, { version: 4 }]);
     const after = await indexes();
     expect(after.map((i) => i.indexname)).toEqual([
       'audit_events_pkey',
@@ -316,7 +337,7 @@ describe('PostgresAuditSink', () => {
     // Migrating again is a no-op, and the triggers and view survived the upgrade.
     const again = await sinkFor(schema);
     await again.append(ev());
-    expect((await admin.query(`SELECT version FROM ${s}.audit_migrations`)).rows).toHaveLength(3);
+    expect((await admin.query(`SELECT version FROM ${s}.audit_migrations`)).rows).toHaveLength(4);
     await expect(admin.query(`DELETE FROM ${s}.audit_events`)).rejects.toThrow(/append-only/);
     const view = await admin.query(
       `SELECT agent, decision, user_name FROM ${s}.audit_events_v WHERE tenant = 'globex'`,

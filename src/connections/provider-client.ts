@@ -3,10 +3,13 @@
  * OpenID Connect discovery or configured endpoints, authorization code + PKCE S256, refresh,
  * RFC 7009 revocation. The client secret is read from a secret backend when first needed, never
  * from the config. Every failure becomes a catalog code; no token, secret or provider error body
- * ever reaches a message (only a standard `error` code).
+ * ever reaches a message (only a standard `error` code). The provider is not trusted: keyward reads
+ * at most 64 KiB of any answer, and takes an access or refresh token only if it could go in an HTTP
+ * header and is at most 8,192 characters (core/oauth-token.ts).
  */
 import type * as Oidc from 'openid-client';
 import { KeywardError } from '../core/errors.js';
+import { MAX_TOKEN_RESPONSE_BYTES, oauthTokenProblem } from '../core/oauth-token.js';
 
 export interface ProviderSettings {
   /** The provider's config name (messages, audit). */
@@ -88,11 +91,13 @@ export class ProviderClient {
       (u) => u !== undefined && u.startsWith('http:') && isLoopback(u),
     );
     const timeout = Math.max(1, Math.ceil(s.timeoutMs / 1000));
+    const fetch = cappedFetch(s.name);
     let config: Oidc.Configuration;
     if (s.issuer !== undefined) {
       try {
         config = await oidc.discovery(new URL(s.issuer), s.clientId, undefined, auth, {
           timeout,
+          [oidc.customFetch]: fetch,
           ...(insecure ? { execute: [oidc.allowInsecureRequests] } : {}),
         });
       } catch (error) {
@@ -108,6 +113,7 @@ export class ProviderClient {
       config = new oidc.Configuration(metadata, s.clientId, undefined, auth);
       if (insecure) oidc.allowInsecureRequests(config);
     }
+    config[oidc.customFetch] = fetch;
     config.timeout = timeout;
     return config;
   }
@@ -182,6 +188,12 @@ export class ProviderClient {
 
   private tokenSet(tokens: Oidc.TokenEndpointResponse & Oidc.TokenEndpointResponseHelpers): TokenSet {
     const expiresIn = tokens.expiresIn();
+    const name = this.settings.name;
+    const accessProblem = oauthTokenProblem(tokens.access_token);
+    if (accessProblem !== undefined) throw unusableToken(name, 'access token', accessProblem);
+    const refreshProblem =
+      tokens.refresh_token === undefined ? undefined : oauthTokenProblem(tokens.refresh_token);
+    if (refreshProblem !== undefined) throw unusableToken(name, 'refresh token', refreshProblem);
     let claims: Record<string, unknown> | undefined;
     try {
       claims = tokens.claims() as Record<string, unknown> | undefined;
@@ -200,6 +212,9 @@ export class ProviderClient {
   private mapError(error: unknown, what: 'code' | 'refresh' | 'revoke'): KeywardError {
     const oidc = lib!;
     const name = this.settings.name;
+    // keyward's own refusals (an oversized answer, an unusable token), also as openid-client's cause.
+    for (let e: unknown = error, depth = 0; e instanceof Error && depth < 4; e = e.cause, depth++)
+      if (e instanceof KeywardError) return e;
     if (error instanceof oidc.ResponseBodyError) {
       if (error.status >= 500 || error.error === 'temporarily_unavailable' || error.error === 'server_error')
         return unavailable(name, what, error);
@@ -227,6 +242,58 @@ export class ProviderClient {
       });
     return unavailable(name, what, error);
   }
+}
+
+/**
+ * openid-client's fetch, with the answer read here and cut off past MAX_TOKEN_RESPONSE_BYTES: it
+ * read any answer whole, so a provider streaming gigabytes filled keyward's memory.
+ */
+function cappedFetch(name: string): Oidc.CustomFetch {
+  return async (url, options) => {
+    const response = await fetch(url, options as RequestInit);
+    const declared = Number(response.headers.get('content-length') ?? 0);
+    const chunks: Uint8Array[] = [];
+    let size = 0;
+    if (declared > MAX_TOKEN_RESPONSE_BYTES) {
+      await response.body?.cancel().catch(() => undefined);
+      throw tooLarge(name);
+    }
+    if (response.body !== null) {
+      const reader = response.body.getReader();
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        size += value.byteLength;
+        if (size > MAX_TOKEN_RESPONSE_BYTES) {
+          await reader.cancel().catch(() => undefined);
+          throw tooLarge(name);
+        }
+        chunks.push(value);
+      }
+    }
+    const nullBody = [101, 204, 205, 304].includes(response.status);
+    return new Response(nullBody ? null : Buffer.concat(chunks), {
+      status: response.status,
+      statusText: response.statusText,
+      headers: response.headers,
+    });
+  };
+}
+
+function tooLarge(name: string): KeywardError {
+  return new KeywardError(
+    'secret_backend_unavailable',
+    `the response of OAuth provider "${name}" is over ${MAX_TOKEN_RESPONSE_BYTES} bytes`,
+    { retryAfterSeconds: 5, detail: `provider ${name}: response over ${MAX_TOKEN_RESPONSE_BYTES} bytes` },
+  );
+}
+
+function unusableToken(name: string, what: 'access token' | 'refresh token', problem: string): KeywardError {
+  return new KeywardError(
+    'secret_backend_unavailable',
+    `OAuth provider "${name}" returned ${what === 'access token' ? 'an' : 'a'} ${what} keyward cannot use: it ${problem}`,
+    { retryAfterSeconds: 5, detail: `provider ${name}: unusable ${what}` },
+  );
 }
 
 function safeCode(code: string): string {

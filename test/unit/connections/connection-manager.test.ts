@@ -8,7 +8,7 @@ import { configSchema } from '../../../src/config/schema.js';
 import { ConnectionManager } from '../../../src/connections/connection-manager.js';
 import { KeywardError } from '../../../src/core/errors.js';
 import type { AuditEvent, Principal, Secret, SecretRequest } from '../../../src/core/types.js';
-import { silentLogger } from '../../../src/observability/logger.js';
+import { SecretRegistry, silentLogger } from '../../../src/observability/logger.js';
 import type { SecretBackend } from '../../../src/secrets/secret-backend.js';
 
 class MemoryBackend implements SecretBackend {
@@ -86,7 +86,7 @@ const principal = (user: string): Principal => ({
   authMethod: 'token',
 });
 
-function setup(base: string, timeoutMs = 1000, revocation = false) {
+function setup(base: string, timeoutMs = 1000, revocation = false, secrets?: SecretRegistry) {
   const backend = new MemoryBackend();
   const events: AuditEvent[] = [];
   const audit = { append: async (e: AuditEvent) => void events.push(e) } as unknown as AuditSink;
@@ -122,6 +122,7 @@ function setup(base: string, timeoutMs = 1000, revocation = false) {
     audit,
     clock: { now: () => Date.now() },
     logger: silentLogger(),
+    ...(secrets === undefined ? {} : { secrets }),
   });
   return { manager, backend, events };
 }
@@ -284,4 +285,95 @@ describe('connection manager', () => {
     expect(revoked.code).toBe('credential_revoked');
     expect(backend.values.has('c/acme/alice/p')).toBe(false);
   });
+
+  // Security review of 2026-12-05 (OAuth providers): the provider's token endpoint may be hostile.
+  // openid-client read its whole answer, however large, and keyward took any non-empty string as
+  // the access token: a token of megabytes was stored, put on the logger's scrub list and compiled
+  // into the redactor (about 30 ms of blocked event loop per KiB, every tenant stalled), and one
+  // with NUL or non-Latin-1 characters was stored and failed every call at the injector.
+  it('an unsendable or huge access or refresh token is refused at intake; nothing is stored or registered', async () => {
+    const canary = 'kwcanary_at_9f2c41d7b3e8a6';
+    const bad: [string, Record<string, unknown>, RegExp][] = [
+      ['NUL', { access_token: `${canary}\u0000x` }, /access token.*not allowed in an HTTP header/],
+      ['CR LF', { access_token: `${canary}\r\nx-evil: 1` }, /access token.*not allowed in an HTTP header/],
+      ['non-Latin-1', { access_token: `${canary}\u2028x` }, /access token.*not allowed in an HTTP header/],
+      [
+        '2 MiB',
+        { access_token: `${canary}${'A'.repeat(2 * 1024 * 1024)}` },
+        /response of OAuth provider "p" is over 65536 bytes/,
+      ],
+      [
+        '9,000 characters',
+        { access_token: `${canary}${'A'.repeat(9000)}` },
+        /access token.*over 8192 characters/,
+      ],
+      [
+        'a refresh token with a NUL',
+        { access_token: canary, refresh_token: `${canary}\u0000rt` },
+        /refresh token.*not allowed/,
+      ],
+    ];
+    for (const [label, json, message] of bad) {
+      const endpoint = await tokenEndpoint(() => ({
+        status: 200,
+        json: { token_type: 'Bearer', expires_in: 3600, ...json },
+      }));
+      const secrets = new SecretRegistry();
+      const { manager, backend, events } = setup(endpoint.url, 5000, false, secrets);
+      await backend.set('c/acme/alice/p', record('alice', 'rt', -1_000));
+      const stored = backend.values.get('c/acme/alice/p')!.value;
+      const error = (await manager
+        .resolve('me', principal('alice'))
+        .catch((e: unknown) => e)) as KeywardError;
+      expect(error, label).toBeInstanceOf(KeywardError);
+      expect(error.code, label).toBe('secret_backend_unavailable');
+      expect(error.message, label).toMatch(message);
+      expect(error.message, label).toContain('provider "p"');
+      const said = JSON.stringify({ message: error.message, detail: error.detail, events });
+      expect(said, label).not.toContain('kwcanary');
+      // The stored connection is untouched, and no token reached the logger's scrub list.
+      expect(backend.values.get('c/acme/alice/p')!.value, label).toBe(stored);
+      expect(
+        secrets.snapshot().filter((v) => v.includes('kwcanary')),
+        label,
+      ).toEqual([]);
+    }
+  });
+
+  it('a token endpoint streaming an endless answer is cut off at 64 KiB, not read to the end', async () => {
+    let written = 0;
+    const server = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.write('{"access_token":"kwcanary_at_5e1b","token_type":"Bearer","pad":"');
+        const chunk = 'A'.repeat(64 * 1024);
+        const pump = (): void => {
+          while (written < 512 * 1024 * 1024) {
+            written += chunk.length;
+            if (!res.write(chunk)) {
+              res.once('drain', pump);
+              return;
+            }
+          }
+          res.end('"}');
+        };
+        res.on('close', () => undefined);
+        pump();
+      });
+    });
+    server.on('connection', (s) => sockets.add(s));
+    servers.push(server);
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const { manager, backend } = setup(base, 20_000);
+    await backend.set('c/acme/alice/p', record('alice', 'rt', -1_000));
+    const started = Date.now();
+    const error = (await manager.resolve('me', principal('alice')).catch((e: unknown) => e)) as KeywardError;
+    expect(error).toBeInstanceOf(KeywardError);
+    expect(error.code).toBe('secret_backend_unavailable');
+    expect(error.message).toMatch(/response of OAuth provider "p" is over 65536 bytes/);
+    expect(Date.now() - started).toBeLessThan(5_000);
+    expect(written).toBeLessThan(64 * 1024 * 1024);
+  }, 30_000);
 });

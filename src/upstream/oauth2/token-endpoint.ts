@@ -5,6 +5,7 @@
  * does the endpoint's error body (only a standard `error` code, if it is one).
  */
 import { KeywardError } from '../../core/errors.js';
+import { MAX_TOKEN_RESPONSE_BYTES, oauthTokenProblem } from '../../core/oauth-token.js';
 
 export interface TokenRequest {
   readonly tokenUrl: string;
@@ -27,7 +28,7 @@ export interface TokenResponse {
   readonly refreshToken: string | undefined;
 }
 
-const MAX_RESPONSE_BYTES = 64 * 1024;
+const MAX_RESPONSE_BYTES = MAX_TOKEN_RESPONSE_BYTES;
 const STANDARD_ERRORS = new Set([
   'invalid_request',
   'invalid_client',
@@ -152,13 +153,17 @@ export async function requestToken(request: TokenRequest): Promise<TokenResponse
     );
   }
   const accessToken = body.access_token;
-  if (typeof accessToken !== 'string' || accessToken.length === 0 || /[\r\n]/.test(accessToken)) {
+  if (typeof accessToken !== 'string' || accessToken.length === 0) {
     throw new KeywardError(
       'secret_backend_unavailable',
       `the token endpoint for credential "${name}" returned no usable access token`,
       { retryAfterSeconds: 5 },
     );
   }
+  // The endpoint is not trusted: a token that cannot go in a header, or of any length, is refused
+  // here by the rule it breaks (never quoted), not by undici as the API's failure, and before it
+  // reaches the redactor (security review of 2026-12-05).
+  unusable(name, 'access token', oauthTokenProblem(accessToken));
   const tokenType = body.token_type;
   if (typeof tokenType === 'string' && tokenType.toLowerCase() !== 'bearer') {
     throw new KeywardError(
@@ -171,5 +176,15 @@ export async function requestToken(request: TokenRequest): Promise<TokenResponse
     typeof rawExpires === 'number' && Number.isFinite(rawExpires) && rawExpires > 0 ? rawExpires : undefined;
   const refreshToken =
     typeof body.refresh_token === 'string' && body.refresh_token.length > 0 ? body.refresh_token : undefined;
+  if (refreshToken !== undefined) unusable(name, 'refresh token', oauthTokenProblem(refreshToken));
   return { accessToken, expiresIn, refreshToken };
+}
+
+function unusable(name: string, what: 'access token' | 'refresh token', problem: string | undefined): void {
+  if (problem === undefined) return;
+  throw new KeywardError(
+    'secret_backend_unavailable',
+    `the token endpoint for credential "${name}" returned ${what === 'access token' ? 'an' : 'a'} ${what} keyward cannot use: it ${problem}`,
+    { retryAfterSeconds: 5 },
+  );
 }

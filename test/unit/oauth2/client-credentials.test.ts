@@ -313,6 +313,41 @@ describe('oauth2 client credentials injector', () => {
     });
   });
 
+  // Security review of 2026-12-05: the token endpoint is not trusted. It checked the access token
+  // for CR and LF only: one with a NUL, DEL or U+2028 was injected as is, and undici's refusal came
+  // back as the API's failure (`upstream_error`, UND_ERR_INVALID_ARG, counted by the API origin's
+  // breaker); one of 60,000 characters was taken and compiled into the redactor (seconds of CPU).
+  for (const [label, token, rule] of [
+    ['a NUL', 'kwcanary_at_3c9e71\u0000b', /not allowed in an HTTP header/],
+    ['a DEL', 'kwcanary_at_3c9e71\u007fb', /not allowed in an HTTP header/],
+    ['U+2028', 'kwcanary_at_3c9e71\u2028b', /not allowed in an HTTP header/],
+    ['a Latin-1 letter', 'kwcanary_at_3c9e71\u00e9b', /not allowed in an HTTP header/],
+    ['60,000 characters', `kwcanary_at_3c9e71${'b'.repeat(60_000)}`, /over 8192 characters/],
+  ] as const) {
+    it(`an access token with ${label} is refused when it arrives, naming the rule, never the token`, async () => {
+      server.handler = (_q, res) => json(res, 200, { access_token: token, token_type: 'Bearer' });
+      const { logger, lines } = captureLogger();
+      const injector = createClientCredentialsInjector(config(server), {
+        credentialName: 'oauth',
+        origins: [server.origin, API],
+        clock,
+        logger,
+      });
+      const outbound = request();
+      const error = (await injector
+        .inject(outbound, secret, { forceRefresh: false })
+        .catch((e: unknown) => e)) as KeywardError;
+      expect(error).toBeInstanceOf(KeywardError);
+      expect(error.code).toBe('secret_backend_unavailable');
+      expect(error.message).toMatch(/credential "oauth" returned an access token keyward cannot use/);
+      expect(error.message).toMatch(rule);
+      expect(outbound.headers.authorization).toBeUndefined();
+      expect(JSON.stringify({ m: error.message, d: error.detail, s: error.stack, lines })).not.toContain(
+        'kwcanary',
+      );
+    });
+  }
+
   it('never logs the client secret or the access token on success', async () => {
     const { logger, lines } = captureLogger();
     const injector = createClientCredentialsInjector(config(server), {

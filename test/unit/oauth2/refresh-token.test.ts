@@ -154,6 +154,37 @@ describe('oauth2 refresh-token injector', () => {
     expect(text).not.toContain(CLIENT_SECRET);
   });
 
+  // Security review of 2026-12-05: a rotated refresh token is written to the secret backend and
+  // sent back on the next refresh; one the endpoint made unusable (control characters, megabytes)
+  // is refused when it arrives, before it is rotated into the backend.
+  it('a rotated refresh token with a NUL is refused, and never rotated into the backend', async () => {
+    server.handler = (_q, res) =>
+      json(res, 200, {
+        access_token: 'rat-ok-token',
+        token_type: 'bearer',
+        expires_in: 60,
+        refresh_token: 'kwcanary_rt_5d2a\u0000x',
+      });
+    const rotated: string[] = [];
+    const injector = createRefreshTokenInjector(config(), {
+      credentialName: 'oauth',
+      origins: [server.origin, API],
+      clock,
+      rotate: async (next) => {
+        rotated.push(next);
+      },
+    });
+    const error = (await injector
+      .inject(request(), secret, { forceRefresh: false })
+      .catch((e: unknown) => e)) as KeywardError;
+    expect(error.code).toBe('secret_backend_unavailable');
+    expect(error.message).toMatch(
+      /returned a refresh token keyward cannot use: it has characters not allowed/,
+    );
+    expect(error.message).not.toContain('kwcanary');
+    expect(rotated).toEqual([]);
+  });
+
   it('a failing rotate callback does not fail the call; the new token is still used', async () => {
     const injector = createRefreshTokenInjector(config(), {
       credentialName: 'oauth',

@@ -9,7 +9,7 @@
  */
 import type * as Oidc from 'openid-client';
 import { KeywardError } from '../core/errors.js';
-import { MAX_TOKEN_RESPONSE_BYTES, oauthTokenProblem } from '../core/oauth-token.js';
+import { MAX_TOKEN_RESPONSE_BYTES, oauthTokenProblem, tokenLifetimeSeconds } from '../core/oauth-token.js';
 
 export interface ProviderSettings {
   /** The provider's config name (messages, audit). */
@@ -203,7 +203,9 @@ export class ProviderClient {
     return {
       accessToken: tokens.access_token,
       refreshToken: tokens.refresh_token,
-      expiresAt: expiresIn === undefined ? undefined : this.now() + expiresIn * 1000,
+      // Held to [10 s, a year]: expires_in 0 made every call refresh, and 1e308 an expiry of
+      // Infinity, which the vault's JSON stores as null (read as due by every load).
+      expiresAt: expiresIn === undefined ? undefined : this.now() + tokenLifetimeSeconds(expiresIn) * 1000,
       scope: tokens.scope,
       claims,
     };

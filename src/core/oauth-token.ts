@@ -5,7 +5,9 @@
  * control characters, non-ASCII) is refused when it arrives, never stored or sent. The length is
  * bounded too: the access token goes in one header line (nginx refuses lines over 8 KiB by default),
  * and every token is compiled into the redactor and the log scrubber, whose cost grows with its
- * length (a token of megabytes blocked the event loop for minutes).
+ * length (a token of megabytes blocked the event loop for minutes). `expires_in` is held to a
+ * range: 0 (or 0.001) made every call fetch a new token, and 1e308 an expiry of Infinity (stored as
+ * JSON null, which a user connection then read as due on every load).
  */
 
 /** The longest access or refresh token keyward accepts, in characters. */
@@ -27,4 +29,20 @@ export function oauthTokenProblem(token: string): string | undefined {
   if (!VSCHAR.test(token))
     return 'has characters not allowed in an HTTP header (only visible ASCII and space: no control characters, CR, LF, NUL or non-ASCII)';
   return undefined;
+}
+
+/** The shortest token lifetime keyward plans with: at most one refresh per 5 s (half of it) per token. */
+export const MIN_TOKEN_LIFETIME_SECONDS = 10;
+
+/** The longest token lifetime keyward plans with (a year): an expiry is always a finite epoch. */
+export const MAX_TOKEN_LIFETIME_SECONDS = 365 * 24 * 3600;
+
+/**
+ * The lifetime keyward uses for a token whose endpoint said `expires_in` (seconds, a number
+ * already checked by the caller): held to [MIN_TOKEN_LIFETIME_SECONDS, MAX_TOKEN_LIFETIME_SECONDS].
+ * A token that really expires sooner is rejected by its API (401), which refreshes it once.
+ */
+export function tokenLifetimeSeconds(expiresIn: number): number {
+  if (Number.isNaN(expiresIn)) return MIN_TOKEN_LIFETIME_SECONDS;
+  return Math.min(MAX_TOKEN_LIFETIME_SECONDS, Math.max(MIN_TOKEN_LIFETIME_SECONDS, expiresIn));
 }

@@ -5,7 +5,7 @@
  * does the endpoint's error body (only a standard `error` code, if it is one).
  */
 import { KeywardError } from '../../core/errors.js';
-import { MAX_TOKEN_RESPONSE_BYTES, oauthTokenProblem } from '../../core/oauth-token.js';
+import { MAX_TOKEN_RESPONSE_BYTES, oauthTokenProblem, tokenLifetimeSeconds } from '../../core/oauth-token.js';
 
 export interface TokenRequest {
   readonly tokenUrl: string;
@@ -172,8 +172,11 @@ export async function requestToken(request: TokenRequest): Promise<TokenResponse
     );
   }
   const rawExpires = typeof body.expires_in === 'string' ? Number(body.expires_in) : body.expires_in;
+  // Held to [10 s, a year]: 0.001 made every call fetch a token, 1e308 cached one forever.
   const expiresIn =
-    typeof rawExpires === 'number' && Number.isFinite(rawExpires) && rawExpires > 0 ? rawExpires : undefined;
+    typeof rawExpires === 'number' && !Number.isNaN(rawExpires) && rawExpires > 0
+      ? tokenLifetimeSeconds(rawExpires)
+      : undefined;
   const refreshToken =
     typeof body.refresh_token === 'string' && body.refresh_token.length > 0 ? body.refresh_token : undefined;
   if (refreshToken !== undefined) unusable(name, 'refresh token', oauthTokenProblem(refreshToken));

@@ -376,4 +376,66 @@ describe('connection manager', () => {
     expect(Date.now() - started).toBeLessThan(5_000);
     expect(written).toBeLessThan(64 * 1024 * 1024);
   }, 30_000);
+
+  // Security review of 2026-12-05: `expires_in` is the provider's word. 0 (which openid-client
+  // accepts) made every call refresh, hitting the token endpoint and writing a new vault version per
+  // call; 1e308 became an expiry of Infinity, stored as null, which every other replica (and this one
+  // after cacheTtlSeconds) read as due, refreshing again.
+  it('expires_in 0 refreshes once, not on every call', async () => {
+    let n = 0;
+    const endpoint = await tokenEndpoint(() => ({
+      status: 200,
+      json: { access_token: `at-${++n}`, token_type: 'Bearer', expires_in: 0, refresh_token: `rt-${n}` },
+    }));
+    const { manager, backend } = setup(endpoint.url);
+    await backend.set('c/acme/alice/p', record('alice', 'rt-0', -1_000));
+    for (let i = 0; i < 5; i++) await manager.resolve('me', principal('alice'));
+    expect(endpoint.requests).toHaveLength(1);
+    expect(backend.values.get('c/acme/alice/p')!.version).toBe(2);
+  });
+
+  it('expires_in 1e308 is stored as a finite expiry that another replica does not read as due', async () => {
+    const endpoint = await tokenEndpoint(() => ({
+      status: 200,
+      json: { access_token: 'at-forever', token_type: 'Bearer', expires_in: 1e308, refresh_token: 'rt-1' },
+    }));
+    const { manager, backend } = setup(endpoint.url);
+    await backend.set('c/acme/alice/p', record('alice', 'rt-0', -1_000));
+    await manager.resolve('me', principal('alice'));
+    const stored = JSON.parse(backend.values.get('c/acme/alice/p')!.value) as { expiresAt: unknown };
+    expect(typeof stored.expiresAt).toBe('number');
+    expect(stored.expiresAt as number).toBeLessThanOrEqual(Date.now() + 366 * 24 * 3600 * 1000);
+    // Another replica on the same vault uses the stored token as it is.
+    const other = new ConnectionManager({
+      config: configSchema.parse({
+        backends: { mem: { type: 'env' } },
+        credentials: {
+          me: {
+            backend: 'mem',
+            ref: 'c/{tenant}/{user}/p',
+            connection: 'p',
+            inject: { type: 'bearer' },
+            origins: ['https://api.example.com'],
+          },
+        },
+        connections: {
+          publicUrl: 'https://keyward.example.com',
+          providers: {
+            p: {
+              authorizationUrl: `${endpoint.url}/authorize`,
+              tokenUrl: `${endpoint.url}/token`,
+              clientId: 'keyward',
+              verifyUser: 'none',
+            },
+          },
+        },
+      }),
+      backends: new Map([['mem', backend]]),
+      audit: { append: async () => undefined } as unknown as AuditSink,
+      clock: { now: () => Date.now() },
+      logger: silentLogger(),
+    });
+    expect((await other.resolve('me', principal('alice'))).value).toBe('at-forever');
+    expect(endpoint.requests).toHaveLength(1);
+  });
 });

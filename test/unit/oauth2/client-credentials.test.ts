@@ -133,6 +133,33 @@ describe('oauth2 client credentials injector', () => {
     expect(r3.headers.authorization).toBe('Bearer at-2-secretish');
   });
 
+  // Security review of 2026-12-05: `expires_in` is the endpoint's word. 0.001 made every call fetch
+  // a new token (a token request per call); 1e308 an expiry of Infinity (never refreshed).
+  it('a token lifetime is held to 10 s at least and a year at most, whatever expires_in says', async () => {
+    let expiresIn: unknown = 0.001;
+    server.handler = (_q, res) => {
+      issued++;
+      json(res, 200, { access_token: `at-${issued}-secretish`, token_type: 'Bearer', expires_in: expiresIn });
+    };
+    const injector = createClientCredentialsInjector(config(server, { refreshSkewSeconds: 30 }), {
+      credentialName: 'oauth',
+      origins: [server.origin, API],
+      clock,
+    });
+    for (let i = 0; i < 5; i++) {
+      await injector.inject(request(), secret, { forceRefresh: false });
+      clock.advance(50);
+    }
+    expect(server.requests).toHaveLength(1);
+    clock.advance(5_000); // half of the 10 s floor: refreshed
+    expiresIn = 1e308;
+    await injector.inject(request(), secret, { forceRefresh: false });
+    expect(server.requests).toHaveLength(2);
+    clock.advance(366 * 24 * 3600 * 1000);
+    await injector.inject(request(), secret, { forceRefresh: false });
+    expect(server.requests).toHaveLength(3);
+  });
+
   it('keeps using a still-valid token when an early refresh finds the endpoint down', async () => {
     const injector = createClientCredentialsInjector(config(server), {
       credentialName: 'oauth',

@@ -232,6 +232,17 @@ export class ProviderClient {
         detail: `provider ${name} ${what}: ${safeCode(error.error)} (${error.status})`,
       });
     }
+    const invalid = error instanceof oidc.ClientError ? invalidResponse(error) : undefined;
+    if (error instanceof oidc.ClientError && invalid !== undefined) {
+      const asked = { code: 'the authorization code', refresh: 'the refresh', revoke: 'the revocation' }[
+        what
+      ];
+      return new KeywardError(
+        'secret_backend_unavailable',
+        `OAuth provider "${name}" answered ${asked} with an invalid ${what === 'revoke' ? '' : 'token '}response: ${invalid}`,
+        { retryAfterSeconds: 5, detail: `provider ${name} ${what}: ${String(error.code)}` },
+      );
+    }
     if (error instanceof oidc.AuthorizationResponseError) {
       return new KeywardError('credential_invalid', `provider "${name}" returned an error`, {
         detail: `provider ${name} authorization: ${safeCode(error.error)}`,
@@ -296,6 +307,30 @@ function unusableToken(name: string, what: 'access token' | 'refresh token', pro
     `OAuth provider "${name}" returned ${what === 'access token' ? 'an' : 'a'} ${what} keyward cannot use: it ${problem}`,
     { retryAfterSeconds: 5, detail: `provider ${name}: unusable ${what}` },
   );
+}
+
+/**
+ * What is wrong with a token response openid-client refused, from a fixed list (the field and the
+ * rule it breaks, as oauth4webapi words it): never text of the answer itself.
+ */
+function invalidResponse(error: Oidc.ClientError): string | undefined {
+  switch (error.code) {
+    case 'OAUTH_RESPONSE_IS_NOT_JSON':
+    case 'OAUTH_PARSE_ERROR':
+      return 'it is not JSON';
+    case 'OAUTH_INVALID_RESPONSE': {
+      const inner = error.cause instanceof Error ? error.cause.message : '';
+      const rule =
+        /^"response" body "([a-z_]{1,40})" property (must (?:not be empty|be an? (?:string|number|non-negative number|positive number|boolean)))$/.exec(
+          inner,
+        );
+      if (rule !== null) return `"${rule[1]}" ${rule[2]}`;
+      if (inner === '"response" body must be a top level object') return 'it is not a JSON object';
+      return 'it is not a valid OAuth 2.0 response';
+    }
+    default:
+      return undefined;
+  }
 }
 
 function safeCode(code: string): string {

@@ -438,4 +438,52 @@ describe('connection manager', () => {
     expect((await other.resolve('me', principal('alice'))).value).toBe('at-forever');
     expect(endpoint.requests).toHaveLength(1);
   });
+
+  // Security review of 2026-12-05: a provider that answers a refresh with a malformed token
+  // response got "OAuth provider "p" is unavailable", as if it were down; the message now names what
+  // is wrong (the field and its rule, from a fixed list: never a value of the answer).
+  it('a malformed token response is named: the field and the rule it breaks, never a value', async () => {
+    const cases: [string, Record<string, unknown> | string, RegExp][] = [
+      ['no access_token', { token_type: 'Bearer', note: 'kwcanary_x1' }, /"access_token" must be a string/],
+      ['empty access_token', { access_token: '', token_type: 'Bearer' }, /"access_token" must not be empty/],
+      [
+        'negative expires_in',
+        { access_token: 'kwcanary_at_77', token_type: 'Bearer', expires_in: -5 },
+        /"expires_in" must be a non-negative number/,
+      ],
+      [
+        'expires_in not a number',
+        { access_token: 'kwcanary_at_77', token_type: 'Bearer', expires_in: 'kwcanary_soon' },
+        /"expires_in" must be a number/,
+      ],
+      ['no token_type', { access_token: 'kwcanary_at_77' }, /"token_type" must be a string/],
+      ['HTML', '<html>kwcanary_page</html>', /not JSON/],
+    ];
+    for (const [label, answer, rule] of cases) {
+      const server = createServer((req, res) => {
+        req.resume();
+        req.on('end', () => {
+          res.writeHead(200, {
+            'content-type': typeof answer === 'string' ? 'text/html' : 'application/json',
+          });
+          res.end(typeof answer === 'string' ? answer : JSON.stringify(answer));
+        });
+      });
+      server.on('connection', (c) => sockets.add(c));
+      servers.push(server);
+      await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+      const { manager, backend } = setup(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
+      await backend.set('c/acme/alice/p', record('alice', 'rt', -1_000));
+      const error = (await manager
+        .resolve('me', principal('alice'))
+        .catch((e: unknown) => e)) as KeywardError;
+      expect(error, label).toBeInstanceOf(KeywardError);
+      expect(error.code, label).toBe('secret_backend_unavailable');
+      expect(error.message, label).toMatch(
+        /^OAuth provider "p" answered the refresh with an invalid token response: /,
+      );
+      expect(error.message, label).toMatch(rule);
+      expect(JSON.stringify({ m: error.message, d: error.detail }), label).not.toContain('kwcanary');
+    }
+  });
 });

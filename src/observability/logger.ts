@@ -3,25 +3,70 @@
  * Every line passes through the redactor: registered secret values are scrubbed in every encoding.
  */
 import { pino, type Logger as PinoLogger, type DestinationStream } from 'pino';
-import { scrubText } from '../upstream/redaction.js';
+import { compileLogScrubber, type Redactor } from '../upstream/redaction.js';
 
 export type Logger = PinoLogger;
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 
+/**
+ * Values per compiled group of the scrubber. A log scrubber over every value ever registered was
+ * compiled again, whole, at the first log line after each new value: a user's tokens refreshed
+ * all day (or an API answering 401 to force a refresh per call) made that seconds of blocked event
+ * loop per change after a few thousand tokens. A new value now recompiles its group only.
+ */
+const SCRUB_GROUP_SIZE = 32;
+
+interface ScrubGroup {
+  readonly values: Set<string>;
+  scrubber: Redactor | undefined;
+}
+
 /** Secret values that must never reach a log line; the pipeline registers each injected value. */
 export class SecretRegistry {
-  private readonly values = new Set<string>();
+  private readonly groupOf = new Map<string, ScrubGroup>();
+  private readonly groups: ScrubGroup[] = [];
+
+  /** `compile` builds one group's scrubber (a parameter so that tests can count the work). */
+  constructor(private readonly compile: (values: readonly string[]) => Redactor = compileLogScrubber) {}
+
   add(value: string): void {
-    if (value.length >= 4) this.values.add(value);
+    if (value.length < 4 || this.groupOf.has(value)) return;
+    let group = this.groups.at(-1);
+    if (group === undefined || group.values.size >= SCRUB_GROUP_SIZE) {
+      group = { values: new Set(), scrubber: undefined };
+      this.groups.push(group);
+    }
+    group.values.add(value);
+    group.scrubber = undefined;
+    this.groupOf.set(value, group);
   }
+
   delete(value: string): void {
-    this.values.delete(value);
+    const group = this.groupOf.get(value);
+    if (group === undefined) return;
+    this.groupOf.delete(value);
+    group.values.delete(value);
+    group.scrubber = undefined;
+    if (group.values.size === 0) this.groups.splice(this.groups.indexOf(group), 1);
   }
+
+  /**
+   * `text` with every registered value removed, group by group. A value that contains another
+   * group's value loses that part first; what remains of it is removed as its own runs of
+   * LOG_MIN_RUN (a remnant shorter than that stays, as any run that short does).
+   */
+  scrub(text: string): string {
+    let out = text;
+    for (const group of this.groups) out = (group.scrubber ??= this.compile([...group.values])).redact(out);
+    return out;
+  }
+
   snapshot(): readonly string[] {
-    return [...this.values];
+    return [...this.groupOf.keys()];
   }
+
   get size(): number {
-    return this.values.size;
+    return this.groupOf.size;
   }
 }
 
@@ -29,8 +74,7 @@ export class SecretRegistry {
 function scrubbingStderr(registry: SecretRegistry): DestinationStream {
   return {
     write(line: string): void {
-      const out = registry.size > 0 ? scrubText(line, registry.snapshot()) : line;
-      process.stderr.write(out);
+      process.stderr.write(registry.size > 0 ? registry.scrub(line) : line);
     },
   };
 }

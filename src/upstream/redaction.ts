@@ -529,10 +529,13 @@ export function redactorFor(targets: readonly (string | RedactionTarget)[]): Red
  */
 export const LOG_MIN_RUN = 8;
 
+/** The log scrubber of a set of secrets: whole values and runs of LOG_MIN_RUN, in every encoding. */
+export function compileLogScrubber(secrets: readonly string[]): Redactor {
+  return compileRedactor(secrets, { minRun: LOG_MIN_RUN, wholeValueRuns: true });
+}
+
 /** Scrubs log text; compiles once per distinct secret set. */
 export function scrubText(text: string, secrets: readonly string[]): string {
   if (secrets.length === 0 || text.length === 0) return text;
-  return logCache(secrets.join('\u0000'), () =>
-    compileRedactor(secrets, { minRun: LOG_MIN_RUN, wholeValueRuns: true }),
-  ).redact(text);
+  return logCache(secrets.join('\u0000'), () => compileLogScrubber(secrets)).redact(text);
 }

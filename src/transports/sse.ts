@@ -2,8 +2,12 @@
  * Legacy HTTP+SSE (protocol 2024-11-05): GET /sse opens the stream (first event names the POST
  * endpoint), POST /messages?sessionId= carries JSON-RPC (400 missing id, 404 unknown, 403 another
  * principal's). The session lives on one process: load balancers need sticky routing for it.
+ * Every answer of a session travels on its one stream: a client that stops reading it while it
+ * keeps POSTing loses the session once MAX_UNSENT_BYTES wait unsent (the SDK's transport writes
+ * without looking, so they piled up in the server's memory).
  */
 import { SSEServerTransport } from '@modelcontextprotocol/sdk/server/sse.js';
+import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
 import type { ServerResponse } from 'node:http';
 import type { Clock } from '../core/clock.js';
 import type { Authenticated } from '../identity/authenticated.js';
@@ -16,6 +20,29 @@ import { SessionRegistry, type HttpSession, type SessionAdmission } from './sess
 import type { InFlightLimiter } from '../policy/in-flight-limiter.js';
 import { admitted, batchFits } from './admission.js';
 import type { Principal } from '../core/types.js';
+
+/** Bytes a session's stream may hold unsent (its client does not read) before the session ends. */
+export const MAX_UNSENT_BYTES = 16 * 1024 * 1024;
+
+/** The SDK's transport, refusing to queue more for a stream whose client stopped reading. */
+class BoundedSseTransport extends SSEServerTransport {
+  constructor(
+    endpoint: string,
+    private readonly stream: ServerResponse,
+  ) {
+    super(endpoint, stream);
+  }
+
+  override async send(message: JSONRPCMessage): Promise<void> {
+    // writableLength counts what the response and its socket still hold (the kernel's buffer is
+    // full by then). Ending the stream ends the session: its 'close' removes it.
+    if (this.stream.writableLength > MAX_UNSENT_BYTES) {
+      this.stream.destroy();
+      throw new Error('the client stopped reading its SSE stream: session ended');
+    }
+    return super.send(message);
+  }
+}
 
 export interface SseOptions {
   readonly gateway: Gateway;
@@ -32,7 +59,7 @@ export interface SseOptions {
 }
 
 export class SseSessions {
-  private readonly sessions: SessionRegistry<SSEServerTransport>;
+  private readonly sessions: SessionRegistry<BoundedSseTransport>;
 
   constructor(private readonly options: SseOptions) {
     this.sessions = new SessionRegistry(options.clock);
@@ -50,8 +77,8 @@ export class SseSessions {
   /** GET /sse: opens a session for the authenticated principal; the response stays open. */
   async open(res: ServerResponse, auth: Authenticated): Promise<void> {
     if (!admitted(this.options.admit(auth), res)) return;
-    const transport = new SSEServerTransport(this.options.messagesPath, res);
-    const holder: { session?: HttpSession<SSEServerTransport> } = {};
+    const transport = new BoundedSseTransport(this.options.messagesPath, res);
+    const holder: { session?: HttpSession<BoundedSseTransport> } = {};
     const server = createSessionServer(
       this.options.gateway,
       () => holder.session?.principal ?? auth.principal,
@@ -62,7 +89,7 @@ export class SseSessions {
           : { inFlightLimiter: this.options.inFlightLimiter }),
       },
     );
-    const session: HttpSession<SSEServerTransport> = {
+    const session: HttpSession<BoundedSseTransport> = {
       id: transport.sessionId,
       transport,
       server,

@@ -52,6 +52,13 @@ export interface NodeStreamableTransportOptions {
   readonly headerFlushMs?: number;
   /** An SSE stream with nothing written for this long gets a `: keepalive` comment (15 s, as the SDK). */
   readonly keepAliveMs?: number;
+  /**
+   * An SSE response whose socket moved no byte for this long (its client stopped reading: even
+   * the keep-alives stay queued) is closed, with what it still held (default 60 s, and at least
+   * four keep-alives). Without it a client that never reads kept its connection, and every answer
+   * queued for it, for as long as it liked.
+   */
+  readonly stallMs?: number;
   /** The session's event log (resumable streams); called once the session id is known. */
   readonly events?: (sessionId: string) => SessionEventLog;
   /** The `retry:` of priming events: how long a client waits before it reconnects (ms). */
@@ -77,6 +84,7 @@ interface LogicalStream {
 interface StreamTimings {
   readonly headerFlushMs: number;
   readonly keepAliveMs: number;
+  readonly stallMs: number;
 }
 
 /** One open SSE response: a POST's (answering its requests), a resumed stream, or the standalone GET stream. */
@@ -100,6 +108,9 @@ class SseStream {
     private prefix = '',
   ) {
     this.lastWrite = now;
+    // The socket's inactivity timer: each byte written or read restarts it, so a client that
+    // reads (keep-alives every keepAliveMs) is never cut; with no listener Node destroys the socket.
+    res.setTimeout(timings.stallMs);
   }
 
   get open(): boolean {
@@ -217,9 +228,12 @@ export class NodeStreamableHttpTransport implements Transport {
   private readonly timings: StreamTimings;
 
   constructor(private readonly options: NodeStreamableTransportOptions) {
+    const headerFlushMs = options.headerFlushMs ?? 5_000;
+    const keepAliveMs = options.keepAliveMs ?? 15_000;
     this.timings = {
-      headerFlushMs: options.headerFlushMs ?? 5_000,
-      keepAliveMs: options.keepAliveMs ?? 15_000,
+      headerFlushMs,
+      keepAliveMs,
+      stallMs: options.stallMs ?? Math.max(60_000, headerFlushMs + 4 * keepAliveMs),
     };
   }
 

@@ -6,7 +6,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { createServer, request as httpRequest, type IncomingHttpHeaders, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { connect as tcpConnect, type AddressInfo, type Socket } from 'node:net';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
@@ -57,6 +57,9 @@ function buildServer(): McpServer {
     });
     return { content: [{ type: 'text', text: answer.action }] };
   });
+  server.registerTool('big', { inputSchema: { mb: z.number() } }, ({ mb }) => ({
+    content: [{ type: 'text', text: 'x'.repeat(mb * 1024 * 1024) }],
+  }));
   server.registerTool('announce', {}, () => {
     server.sendToolListChanged();
     return { content: [{ type: 'text', text: 'announced' }] };
@@ -102,6 +105,7 @@ beforeAll(async () => {
       onsessioninitialized: (id) => sessions.set(id, { transport, server }),
       headerFlushMs: 200,
       keepAliveMs: 300,
+      stallMs: 1_500,
     });
     transport.onclose = () => {
       closedSessions++;
@@ -455,6 +459,45 @@ describe('NodeStreamableHttpTransport over raw HTTP', () => {
     expect(res.body).toContain(': keepalive\n\n');
     expect(events(res.body)).toEqual([
       { jsonrpc: '2.0', id: 3, result: { content: [{ type: 'text', text: 'slept 2600' }] } },
+    ]);
+  });
+
+  it('closes the connection of a client that stops reading its answer (no byte taken for stallMs)', async () => {
+    const headers = await rawSession();
+    const serverSockets: Socket[] = [];
+    const onConnection = (socket: Socket): void => void serverSockets.push(socket);
+    httpServer.on('connection', onConnection);
+    // A raw client: sends a call whose answer (32 MiB) fills every socket buffer, takes its first
+    // bytes, then reads nothing more while keeping the connection open.
+    const body = JSON.stringify(call(7, 'big', { mb: 32 }));
+    const client = tcpConnect((httpServer.address() as AddressInfo).port, '127.0.0.1');
+    await new Promise((resolve) => client.once('connect', resolve));
+    const head = [
+      'POST /mcp HTTP/1.1',
+      `Host: 127.0.0.1`,
+      'Content-Type: application/json',
+      'Accept: application/json, text/event-stream',
+      ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`),
+      `Content-Length: ${Buffer.byteLength(body)}`,
+    ].join('\r\n');
+    client.write(`${head}\r\n\r\n${body}`);
+    await new Promise((resolve) => client.once('data', resolve));
+    client.pause();
+    httpServer.off('connection', onConnection);
+    const served = serverSockets.find((s) => s.remotePort === client.localPort);
+    expect(served).toBeDefined();
+    // Before: the server held the unsent answer, and the connection, for as long as the client
+    // stayed; now it lets go once nothing moved for stallMs.
+    const closed = await Promise.race([
+      new Promise<boolean>((resolve) => served!.once('close', () => resolve(true))),
+      new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 5_000)),
+    ]);
+    client.destroy();
+    expect(closed).toBe(true);
+    // The session itself goes on.
+    const next = await raw('POST', call(8, 'echo', { text: 'after' }), headers);
+    expect(events(next.body)).toEqual([
+      { jsonrpc: '2.0', id: 8, result: { content: [{ type: 'text', text: 'after' }] } },
     ]);
   });
 

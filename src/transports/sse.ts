@@ -4,7 +4,7 @@
  * principal's). The session lives on one process: load balancers need sticky routing for it.
  * Every answer of a session travels on its one stream: a client that stops reading it while it
  * keeps POSTing loses the session once MAX_UNSENT_BYTES wait unsent (the SDK's transport writes
- * without looking, so they piled up in the server's memory).
+ * without looking, so they piled up in the server's memory), or once nothing moved for stallMs.
  */
 import { SSEServerTransport } from '@modelcontextprotocol/sdk/server/sse.js';
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
@@ -56,6 +56,11 @@ export interface SseOptions {
   readonly onMismatch?: () => void;
   /** Interval of SSE comment pings that keep proxies from closing an idle stream. */
   readonly keepAliveMs?: number;
+  /**
+   * A stream whose socket moved no byte for this long (its client stopped reading: even the pings
+   * stay queued) ends its session (default 60 s, and at least four pings).
+   */
+  readonly stallMs?: number;
 }
 
 export class SseSessions {
@@ -100,10 +105,14 @@ export class SseSessions {
     holder.session = session;
     this.sessions.add(session);
     this.options.onCountChange?.(this.sessions.size);
+    const keepAliveMs = this.options.keepAliveMs ?? 15_000;
     const ping = setInterval(() => {
       if (!res.writableEnded) res.write(': ping\n\n');
-    }, this.options.keepAliveMs ?? 15_000);
+    }, keepAliveMs);
     ping.unref();
+    // The socket's inactivity timer: each byte written or read restarts it, so a client that reads
+    // is never cut; with no listener Node destroys the socket, and its 'close' ends the session.
+    res.setTimeout(this.options.stallMs ?? Math.max(60_000, 4 * keepAliveMs));
     res.on('close', () => {
       clearInterval(ping);
       if (this.sessions.delete(session.id)) this.options.onCountChange?.(this.sessions.size);

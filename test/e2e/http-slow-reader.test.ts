@@ -3,15 +3,21 @@
  * Legacy SSE sends every answer of a session on the one GET /sse response; a hostile agent opens
  * it, never reads it, and keeps POSTing calls to /messages (each answered 202 at once): before the
  * security review of 2026-12-05 every answer was queued in the server's memory for that socket,
- * until the process ran out of heap. Now the session ends once more than its cap waits unsent.
+ * without bound. Now the session ends once more than its cap waits unsent, or once its socket
+ * moved nothing for stallMs (below the cap: what waited was held for as long as the client stayed).
  */
 import { readFileSync } from 'node:fs';
-import { request as httpRequest, type IncomingMessage } from 'node:http';
+import { createServer, request as httpRequest, type IncomingMessage, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/load.js';
+import { systemClock } from '../../src/core/clock.js';
+import type { Authenticated } from '../../src/identity/authenticated.js';
 import { generateToken, sha256Hex } from '../../src/identity/token-hash.js';
 import { SecretRegistry, silentLogger } from '../../src/observability/logger.js';
 import { startHttpService, type HttpService } from '../../src/transports/serve-http.js';
+import { SseSessions } from '../../src/transports/sse.js';
+import type { McpRequest } from '../../src/transports/streamable-http.js';
 import { startUpstream, type Upstream } from '../fixtures/upstream.js';
 import { makeWorkspace } from '../helpers/cli.js';
 import { coreConfig } from '../helpers/configs.js';
@@ -53,9 +59,11 @@ afterAll(async () => {
 });
 
 /** Opens GET /sse, reads up to the endpoint event, then stops reading (the socket stays open). */
-function openStalledSse(): Promise<{ endpoint: string; response: IncomingMessage; closed: Promise<void> }> {
+function openStalledSse(
+  at = base,
+): Promise<{ endpoint: string; response: IncomingMessage; closed: Promise<void> }> {
   return new Promise((resolve, reject) => {
-    const req = httpRequest(`${base}/sse`, {
+    const req = httpRequest(`${at}/sse`, {
       headers: { authorization: `Bearer ${TOKEN}`, accept: 'text/event-stream' },
     });
     req.on('error', reject);
@@ -76,10 +84,10 @@ function openStalledSse(): Promise<{ endpoint: string; response: IncomingMessage
   });
 }
 
-function post(path: string, body: unknown): Promise<number> {
+function post(path: string, body: unknown, at = base): Promise<number> {
   return new Promise((resolve, reject) => {
     const req = httpRequest(
-      `${base}${path}`,
+      `${at}${path}`,
       {
         method: 'POST',
         headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
@@ -134,5 +142,61 @@ describe('a client that stops reading its legacy SSE stream', () => {
       new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 5_000)),
     ]);
     expect(ended).toBe(true);
+  }, 60_000);
+});
+
+describe('a client that stops reading its legacy SSE stream, below the byte cap', () => {
+  it('loses the session once its socket moved nothing for stallMs', async () => {
+    // The same sessions as `serve --http` builds, on a bare server, with a short stallMs.
+    const auth: Authenticated = {
+      principal: { agent: 'local', tenant: 'default', roles: ['owner'], attributes: {}, authMethod: 'token' },
+      subject: 'token:a',
+    };
+    const sse = new SseSessions({
+      gateway: service.gateway,
+      logger: silentLogger(),
+      clock: systemClock,
+      messagesPath: '/messages',
+      admit: () => 'ok',
+      keepAliveMs: 250,
+      stallMs: 1_500,
+    });
+    const server: Server = createServer((req, res) => {
+      if (req.method === 'GET') return void sse.open(res, auth);
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        (req as McpRequest).body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown;
+        void sse.post(req, res, auth);
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const at = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    try {
+      const { endpoint } = await openStalledSse(at);
+      const send = (id: number, method: string, params?: unknown): Promise<number> =>
+        post(endpoint, { jsonrpc: '2.0', id, method, ...(params === undefined ? {} : { params }) }, at);
+      await send(0, 'initialize', {
+        protocolVersion: '2024-11-05',
+        capabilities: {},
+        clientInfo: { name: 'stalled', version: '0' },
+      });
+      await post(endpoint, { jsonrpc: '2.0', method: 'notifications/initialized' }, at);
+      // ~14 MB of answers: more than the socket buffers take (the rest waits in the server), less
+      // than MAX_UNSENT_BYTES, so only the stall can end the session.
+      const padding = 'p'.repeat(60_000);
+      for (let n = 1; n <= 115; n++) {
+        expect(await send(n, 'tools/call', { name: 'create_any', arguments: { padding, n } })).toBe(202);
+      }
+      expect(sse.size).toBe(1);
+      const deadline = Date.now() + 6_000;
+      while (sse.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+      expect(sse.size).toBe(0);
+      expect(await send(1_000, 'tools/list')).toBe(404);
+    } finally {
+      await sse.closeAll();
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    }
   }, 60_000);
 });

@@ -36,6 +36,7 @@ import { OAUTH_PATH } from '../connections/connection-manager.js';
 import { createOAuthRouter } from '../connections/oauth-router.js';
 import { createEventStore } from './event-store/registry.js';
 import { RemoteResumes } from './event-store/remote-resume.js';
+import { UnsentAnswers } from './unsent-answers.js';
 
 export type HttpServerConfig = NonNullable<KeywardConfig['server']['http']>;
 
@@ -143,6 +144,8 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
     logger,
     baseDir: options.gateway.parts.baseDir,
   });
+  // One count for both transports: a principal's unread answers, wherever they wait.
+  const unsentAnswers = new UnsentAnswers();
   const streamable = new StreamableHttpSessions({
     ...(eventStore === undefined
       ? {}
@@ -167,6 +170,7 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
     clock,
     admit,
     inFlightLimiter,
+    unsentAnswers,
     onCountChange: (n) => metrics?.setSessions('streamable-http', n),
     onMismatch: () => metrics?.authFailure('session_mismatch'),
   });
@@ -177,6 +181,7 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
     messagesPath: '/messages',
     admit,
     inFlightLimiter,
+    unsentAnswers,
     onCountChange: (n) => metrics?.setSessions('sse', n),
     onMismatch: () => metrics?.authFailure('session_mismatch'),
   });

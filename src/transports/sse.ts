@@ -17,9 +17,10 @@ import { createSessionServer } from '../server/session-server.js';
 import { sendJsonRpcError } from './json-rpc-error.js';
 import type { McpRequest } from './streamable-http.js';
 import { SessionRegistry, type HttpSession, type SessionAdmission } from './session-registry.js';
-import type { InFlightLimiter } from '../policy/in-flight-limiter.js';
+import { principalKey, type InFlightLimiter } from '../policy/in-flight-limiter.js';
 import { admitted, batchFits } from './admission.js';
 import type { Principal } from '../core/types.js';
+import type { UnsentAnswers } from './unsent-answers.js';
 
 /** Bytes a session's stream may hold unsent (its client does not read) before the session ends. */
 export const MAX_UNSENT_BYTES = 16 * 1024 * 1024;
@@ -61,6 +62,8 @@ export interface SseOptions {
    * stay queued) ends its session (default 60 s, and at least four pings).
    */
   readonly stallMs?: number;
+  /** Bytes each principal's responses hold unsent (its clients do not read), capped. */
+  readonly unsentAnswers?: UnsentAnswers;
 }
 
 export class SseSessions {
@@ -82,6 +85,8 @@ export class SseSessions {
   /** GET /sse: opens a session for the authenticated principal; the response stays open. */
   async open(res: ServerResponse, auth: Authenticated): Promise<void> {
     if (!admitted(this.options.admit(auth), res)) return;
+    const unsent = this.options.unsentAnswers;
+    if (unsent !== undefined && !unsent.admit(principalKey(auth.principal), res)) return;
     const transport = new BoundedSseTransport(this.options.messagesPath, res);
     const holder: { session?: HttpSession<BoundedSseTransport> } = {};
     const server = createSessionServer(
@@ -157,6 +162,8 @@ export class SseSessions {
       return;
     }
     if (!(await batchFits(req.body, found.principal, this.options.inFlightLimiter, res))) return;
+    const unsent = this.options.unsentAnswers;
+    if (unsent !== undefined && !unsent.admit(principalKey(found.principal), res)) return;
     await found.transport.handlePostMessage(req, res, req.body);
   }
 

@@ -17,11 +17,12 @@ import { createSessionServer } from '../server/session-server.js';
 import { sendJsonRpcError } from './json-rpc-error.js';
 import { NodeStreamableHttpTransport } from './node-streamable-transport.js';
 import { SessionRegistry, type HttpSession, type SessionAdmission } from './session-registry.js';
-import type { InFlightLimiter } from '../policy/in-flight-limiter.js';
+import { principalKey, type InFlightLimiter } from '../policy/in-flight-limiter.js';
 import { admitted, batchFits } from './admission.js';
 import type { Principal } from '../core/types.js';
 import type { EventStore } from './event-store/event-store.js';
 import type { RemoteResumes } from './event-store/remote-resume.js';
+import type { UnsentAnswers } from './unsent-answers.js';
 
 export interface StreamableHttpOptions {
   readonly gateway: Gateway;
@@ -43,6 +44,8 @@ export interface StreamableHttpOptions {
   readonly closeAfterMs?: number;
   /** Serves resumes of sessions held by another replica (a shared event store). */
   readonly remoteResumes?: RemoteResumes;
+  /** Bytes each principal's responses hold unsent (its clients do not read), capped. */
+  readonly unsentAnswers?: UnsentAnswers;
 }
 
 /** A request whose JSON body (if any) was already read and parsed. */
@@ -114,6 +117,8 @@ export class StreamableHttpSessions {
       return;
     }
     if (!(await batchFits(req.body, found.principal, this.options.inFlightLimiter, res))) return;
+    const unsent = this.options.unsentAnswers;
+    if (unsent !== undefined && !unsent.admit(principalKey(found.principal), res)) return;
     await found.transport.handleRequest(req, res, req.body);
   }
 

@@ -24,6 +24,13 @@ export interface RemoteResumeOptions {
   readonly holdMs?: number;
   /** A `: keepalive` comment after this long without a write. */
   readonly keepAliveMs?: number;
+  /**
+   * A response whose socket moved no byte for this long (its client stopped reading) is closed
+   * with what it still held (default 60 s, and at least four keep-alives). Without it the response
+   * ended after holdMs with its events still queued, and the connection stayed as long as the
+   * client liked, no longer counted against the principal's cap.
+   */
+  readonly stallMs?: number;
   /** Resumes served at once by this replica, and per principal. */
   readonly maxOpen: number;
   readonly maxOpenPerPrincipal: number;
@@ -74,6 +81,9 @@ export class RemoteResumes {
     const pollMs = this.options.pollMs ?? 250;
     const holdMs = this.options.holdMs ?? 60_000;
     const keepAliveMs = this.options.keepAliveMs ?? 15_000;
+    // The socket's inactivity timer: each byte written or read restarts it; with no listener Node
+    // destroys the socket.
+    res.setTimeout(this.options.stallMs ?? Math.max(60_000, 4 * keepAliveMs));
     res.writeHead(200, {
       'Content-Type': 'text/event-stream',
       'Cache-Control': 'no-cache, no-transform',

@@ -53,7 +53,7 @@ export class UnsentAnswers {
       if (set === undefined || !set.delete(res)) return;
       if (set.size === 0) this.byPrincipal.delete(key);
     };
-    res.once('finish', done);
+    // A response emits 'close' once it completed or its connection went (after 'finish', if any).
     res.once('close', done);
     return true;
   }

@@ -9,7 +9,12 @@
  */
 import type * as Oidc from 'openid-client';
 import { KeywardError } from '../core/errors.js';
-import { MAX_TOKEN_RESPONSE_BYTES, oauthTokenProblem, tokenLifetimeSeconds } from '../core/oauth-token.js';
+import {
+  MAX_TOKEN_RESPONSE_BYTES,
+  oauthTokenProblem,
+  readTokenResponseBody,
+  tokenLifetimeSeconds,
+} from '../core/oauth-token.js';
 
 export interface ProviderSettings {
   /** The provider's config name (messages, audit). */
@@ -264,28 +269,9 @@ export class ProviderClient {
 function cappedFetch(name: string): Oidc.CustomFetch {
   return async (url, options) => {
     const response = await fetch(url, options as RequestInit);
-    const declared = Number(response.headers.get('content-length') ?? 0);
-    const chunks: Uint8Array[] = [];
-    let size = 0;
-    if (declared > MAX_TOKEN_RESPONSE_BYTES) {
-      await response.body?.cancel().catch(() => undefined);
-      throw tooLarge(name);
-    }
-    if (response.body !== null) {
-      const reader = response.body.getReader();
-      for (;;) {
-        const { done, value } = await reader.read();
-        if (done) break;
-        size += value.byteLength;
-        if (size > MAX_TOKEN_RESPONSE_BYTES) {
-          await reader.cancel().catch(() => undefined);
-          throw tooLarge(name);
-        }
-        chunks.push(value);
-      }
-    }
+    const body = await readTokenResponseBody(response, () => tooLarge(name));
     const nullBody = [101, 204, 205, 304].includes(response.status);
-    return new Response(nullBody ? null : Buffer.concat(chunks), {
+    return new Response(nullBody ? null : body, {
       status: response.status,
       statusText: response.statusText,
       headers: response.headers,

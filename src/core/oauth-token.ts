@@ -16,6 +16,33 @@ export const MAX_OAUTH_TOKEN_CHARS = 8192;
 /** The largest token endpoint response keyward reads, in bytes. */
 export const MAX_TOKEN_RESPONSE_BYTES = 64 * 1024;
 
+/**
+ * The body of a token endpoint's answer, read up to MAX_TOKEN_RESPONSE_BYTES (declared or
+ * streamed); past it the body is cancelled and `tooLarge()` is thrown. Reading the answer whole let
+ * a provider streaming gigabytes fill keyward's memory.
+ */
+export async function readTokenResponseBody(response: Response, tooLarge: () => Error): Promise<Buffer> {
+  if (Number(response.headers.get('content-length') ?? 0) > MAX_TOKEN_RESPONSE_BYTES) {
+    await response.body?.cancel().catch(() => undefined);
+    throw tooLarge();
+  }
+  const chunks: Uint8Array[] = [];
+  if (response.body === null) return Buffer.alloc(0);
+  const reader = response.body.getReader();
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > MAX_TOKEN_RESPONSE_BYTES) {
+      await reader.cancel().catch(() => undefined);
+      throw tooLarge();
+    }
+    chunks.push(value);
+  }
+  return Buffer.concat(chunks);
+}
+
 const VSCHAR = /^[\x20-\x7e]+$/;
 
 /**

@@ -5,7 +5,7 @@
  * does the endpoint's error body (only a standard `error` code, if it is one).
  */
 import { KeywardError } from '../../core/errors.js';
-import { MAX_TOKEN_RESPONSE_BYTES, oauthTokenProblem, tokenLifetimeSeconds } from '../../core/oauth-token.js';
+import { oauthTokenProblem, readTokenResponseBody, tokenLifetimeSeconds } from '../../core/oauth-token.js';
 
 export interface TokenRequest {
   readonly tokenUrl: string;
@@ -28,7 +28,6 @@ export interface TokenResponse {
   readonly refreshToken: string | undefined;
 }
 
-const MAX_RESPONSE_BYTES = MAX_TOKEN_RESPONSE_BYTES;
 const STANDARD_ERRORS = new Set([
   'invalid_request',
   'invalid_client',
@@ -48,21 +47,8 @@ function basicAuth(id: string, secret: string): string {
 }
 
 async function readCapped(response: Response): Promise<string> {
-  if (!response.body) return '';
-  const reader = response.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > MAX_RESPONSE_BYTES) {
-      await reader.cancel().catch(() => undefined);
-      throw new Error('token response too large');
-    }
-    chunks.push(value);
-  }
-  return Buffer.concat(chunks).toString('utf8');
+  const body = await readTokenResponseBody(response, () => new Error('token response too large'));
+  return body.toString('utf8');
 }
 
 function retryAfter(response: Response): number {

@@ -41,6 +41,23 @@ import type { PolicyAudit } from './policy-audit.js';
  */
 export const ELICITED_SCOPE = { call: 'only these arguments', any: 'any arguments' } as const;
 
+/**
+ * Who asks (tenant, agent and user: a call joining another user's question would get its grant
+ * without being asked) and what: the permission and the call's fingerprint, or the constraints a
+ * request_capability proposes. Identical questions share one prompt or one operator request.
+ */
+function questionKey(
+  principal: Pick<AuthorizeInput['principal'], 'tenant' | 'agent' | 'user'>,
+  permission: string,
+  args: Readonly<Record<string, unknown>>,
+  constraints: ArgConstraints | undefined,
+  tool: string | undefined,
+): { who: string; key: string } {
+  const who = `${principal.tenant}\u0000${principal.agent}\u0000${principal.user ?? ''}`;
+  const scope = tool === undefined ? JSON.stringify(constraints ?? {}) : callFingerprint(tool, args);
+  return { who, key: `${who}\u0000${permission}\u0000${scope}` };
+}
+
 export class HumanApproval {
   /** One elicitation at a time per principal × permission × constraints. */
   private readonly inFlightApprovals = new SingleFlight<Grant | undefined>();
@@ -115,11 +132,7 @@ export class HumanApproval {
     constraints: ArgConstraints | undefined,
     tool: string | undefined,
   ): Promise<Grant | undefined> {
-    const scopeKey =
-      tool === undefined ? JSON.stringify(constraints ?? {}) : callFingerprint(tool, input.args);
-    // Per user too: a call joining another's prompt gets its grant without being asked.
-    const who = `${input.principal.tenant}\u0000${input.principal.agent}\u0000${input.principal.user ?? ''}`;
-    const key = `${who}\u0000${input.permission}\u0000${scopeKey}`;
+    const { who, key } = questionKey(input.principal, input.permission, input.args, constraints, tool);
     const open = this.openPrompts.get(who);
     // The same question joins the open prompt; another one waits until it is answered.
     if (open !== undefined && open !== key) {
@@ -297,9 +310,7 @@ export class HumanApproval {
     ...args: Parameters<HumanApproval['openApproval']>
   ): Promise<{ id: string; expiresAt: number; deniedRecently: boolean }> {
     const [principal, input, , , constraints, tool] = args;
-    const scopeKey =
-      tool === undefined ? JSON.stringify(constraints ?? {}) : callFingerprint(tool, input.args);
-    const key = `${principal.tenant}\u0000${principal.agent}\u0000${principal.user ?? ''}\u0000${input.permission}\u0000${scopeKey}`;
+    const { key } = questionKey(principal, input.permission, input.args, constraints, tool);
     return this.openingApprovals.run(key, () => this.openApproval(...args));
   }
 

@@ -24,6 +24,7 @@ import type { Transport, TransportSendOptions } from '@modelcontextprotocol/sdk/
 import { isJsonContentType } from '@modelcontextprotocol/sdk/shared/mediaType.js';
 import { formatEventId, parseEventId, type SessionEventLog } from './event-store/event-store.js';
 import { asJsonRpcMessage } from '../server/json-rpc-message.js';
+import { stallTimeoutMs } from './unsent-answers.js';
 import {
   isInitializeRequest,
   SUPPORTED_PROTOCOL_VERSIONS,
@@ -233,7 +234,7 @@ export class NodeStreamableHttpTransport implements Transport {
     this.timings = {
       headerFlushMs,
       keepAliveMs,
-      stallMs: options.stallMs ?? Math.max(60_000, headerFlushMs + 4 * keepAliveMs),
+      stallMs: stallTimeoutMs(keepAliveMs, options.stallMs, headerFlushMs),
     };
   }
 

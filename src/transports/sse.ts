@@ -17,10 +17,10 @@ import { createSessionServer } from '../server/session-server.js';
 import { sendJsonRpcError } from './json-rpc-error.js';
 import type { McpRequest } from './streamable-http.js';
 import { SessionRegistry, type HttpSession, type SessionAdmission } from './session-registry.js';
-import { principalKey, type InFlightLimiter } from '../policy/in-flight-limiter.js';
+import type { InFlightLimiter } from '../policy/in-flight-limiter.js';
 import { admitted, batchFits } from './admission.js';
 import type { Principal } from '../core/types.js';
-import type { UnsentAnswers } from './unsent-answers.js';
+import { stallTimeoutMs, type UnsentAnswers } from './unsent-answers.js';
 
 /** Bytes a session's stream may hold unsent (its client does not read) before the session ends. */
 export const MAX_UNSENT_BYTES = 16 * 1024 * 1024;
@@ -86,7 +86,7 @@ export class SseSessions {
   async open(res: ServerResponse, auth: Authenticated): Promise<void> {
     if (!admitted(this.options.admit(auth), res)) return;
     const unsent = this.options.unsentAnswers;
-    if (unsent !== undefined && !unsent.admit(principalKey(auth.principal), res)) return;
+    if (unsent !== undefined && !unsent.admit(auth.principal, res)) return;
     const transport = new BoundedSseTransport(this.options.messagesPath, res);
     const holder: { session?: HttpSession<BoundedSseTransport> } = {};
     const server = createSessionServer(
@@ -117,7 +117,7 @@ export class SseSessions {
     ping.unref();
     // The socket's inactivity timer: each byte written or read restarts it, so a client that reads
     // is never cut; with no listener Node destroys the socket, and its 'close' ends the session.
-    res.setTimeout(this.options.stallMs ?? Math.max(60_000, 4 * keepAliveMs));
+    res.setTimeout(stallTimeoutMs(keepAliveMs, this.options.stallMs));
     res.on('close', () => {
       clearInterval(ping);
       if (this.sessions.delete(session.id)) this.options.onCountChange?.(this.sessions.size);
@@ -163,7 +163,7 @@ export class SseSessions {
     }
     if (!(await batchFits(req.body, found.principal, this.options.inFlightLimiter, res))) return;
     const unsent = this.options.unsentAnswers;
-    if (unsent !== undefined && !unsent.admit(principalKey(found.principal), res)) return;
+    if (unsent !== undefined && !unsent.admit(found.principal, res)) return;
     await found.transport.handlePostMessage(req, res, req.body);
   }
 

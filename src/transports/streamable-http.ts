@@ -17,7 +17,7 @@ import { createSessionServer } from '../server/session-server.js';
 import { sendJsonRpcError } from './json-rpc-error.js';
 import { NodeStreamableHttpTransport } from './node-streamable-transport.js';
 import { SessionRegistry, type HttpSession, type SessionAdmission } from './session-registry.js';
-import { principalKey, type InFlightLimiter } from '../policy/in-flight-limiter.js';
+import type { InFlightLimiter } from '../policy/in-flight-limiter.js';
 import { admitted, batchFits } from './admission.js';
 import type { Principal } from '../core/types.js';
 import type { EventStore } from './event-store/event-store.js';
@@ -118,7 +118,7 @@ export class StreamableHttpSessions {
     }
     if (!(await batchFits(req.body, found.principal, this.options.inFlightLimiter, res))) return;
     const unsent = this.options.unsentAnswers;
-    if (unsent !== undefined && !unsent.admit(principalKey(found.principal), res)) return;
+    if (unsent !== undefined && !unsent.admit(found.principal, res)) return;
     await found.transport.handleRequest(req, res, req.body);
   }
 

@@ -9,7 +9,18 @@
  * principal's next request is answered 429 until its clients read (or their connections go).
  */
 import type { ServerResponse } from 'node:http';
+import type { Principal } from '../core/types.js';
+import { principalKey } from '../policy/in-flight-limiter.js';
 import { sendJsonRpcError } from './json-rpc-error.js';
+
+/**
+ * How long a stream's socket may move no byte before it is closed (its client stopped reading:
+ * even the keep-alives stay queued): `configured`, else 60 s and at least four keep-alives after
+ * `slackMs`. A client that reads is never cut, since every keep-alive restarts the timer.
+ */
+export function stallTimeoutMs(keepAliveMs: number, configured?: number, slackMs = 0): number {
+  return configured ?? Math.max(60_000, slackMs + 4 * keepAliveMs);
+}
 
 /** Bytes one principal's responses may hold unsent before its requests are refused. */
 export const MAX_UNSENT_PER_PRINCIPAL = 64 * 1024 * 1024;
@@ -32,7 +43,8 @@ export class UnsentAnswers {
    * Counts `res` for this principal until it is flushed or closed; when the principal already
    * holds more than the cap, answers 429 instead and returns false.
    */
-  admit(key: string, res: ServerResponse): boolean {
+  admit(principal: Principal, res: ServerResponse): boolean {
+    const key = principalKey(principal);
     if (this.held(key) > this.max) {
       res.setHeader('Retry-After', '30');
       sendJsonRpcError(

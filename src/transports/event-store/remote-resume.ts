@@ -13,6 +13,7 @@ import { createHash } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
 import type { Authenticated } from '../../identity/authenticated.js';
 import { formatEventId, ownedBy, parseEventId, type EventStore } from './event-store.js';
+import { stallTimeoutMs } from '../unsent-answers.js';
 
 export type RemoteResumeOutcome = 'served' | 'unknown' | 'mismatch' | 'invalid' | 'busy';
 
@@ -83,7 +84,7 @@ export class RemoteResumes {
     const keepAliveMs = this.options.keepAliveMs ?? 15_000;
     // The socket's inactivity timer: each byte written or read restarts it; with no listener Node
     // destroys the socket.
-    res.setTimeout(this.options.stallMs ?? Math.max(60_000, 4 * keepAliveMs));
+    res.setTimeout(stallTimeoutMs(keepAliveMs, this.options.stallMs));
     res.writeHead(200, {
       'Content-Type': 'text/event-stream',
       'Cache-Control': 'no-cache, no-transform',

@@ -14,6 +14,7 @@ import {
   oauthTokenProblem,
   readTokenResponseBody,
   tokenLifetimeSeconds,
+  unusableOAuthToken,
 } from '../core/oauth-token.js';
 
 export interface ProviderSettings {
@@ -288,11 +289,7 @@ function tooLarge(name: string): KeywardError {
 }
 
 function unusableToken(name: string, what: 'access token' | 'refresh token', problem: string): KeywardError {
-  return new KeywardError(
-    'secret_backend_unavailable',
-    `OAuth provider "${name}" returned ${what === 'access token' ? 'an' : 'a'} ${what} keyward cannot use: it ${problem}`,
-    { retryAfterSeconds: 5, detail: `provider ${name}: unusable ${what}` },
-  );
+  return unusableOAuthToken(`OAuth provider "${name}"`, what, problem, `provider ${name}: unusable ${what}`);
 }
 
 /**

@@ -10,6 +10,8 @@
  * JSON null, which a user connection then read as due on every load).
  */
 
+import { KeywardError } from './errors.js';
+
 /** The longest access or refresh token keyward accepts, in characters. */
 export const MAX_OAUTH_TOKEN_CHARS = 8192;
 
@@ -56,6 +58,23 @@ export function oauthTokenProblem(token: string): string | undefined {
   if (!VSCHAR.test(token))
     return 'has characters not allowed in an HTTP header (only visible ASCII and space: no control characters, CR, LF, NUL or non-ASCII)';
   return undefined;
+}
+
+/**
+ * The refusal of a token `oauthTokenProblem` found a problem with: `from` names the endpoint
+ * (`OAuth provider "github"`), the message the rule broken, never the token.
+ */
+export function unusableOAuthToken(
+  from: string,
+  what: 'access token' | 'refresh token',
+  problem: string,
+  detail?: string,
+): KeywardError {
+  return new KeywardError(
+    'secret_backend_unavailable',
+    `${from} returned ${what === 'access token' ? 'an' : 'a'} ${what} keyward cannot use: it ${problem}`,
+    { retryAfterSeconds: 5, ...(detail === undefined ? {} : { detail }) },
+  );
 }
 
 /** The shortest token lifetime keyward plans with: at most one refresh per 5 s (half of it) per token. */

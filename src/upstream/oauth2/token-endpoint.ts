@@ -5,7 +5,12 @@
  * does the endpoint's error body (only a standard `error` code, if it is one).
  */
 import { KeywardError } from '../../core/errors.js';
-import { oauthTokenProblem, readTokenResponseBody, tokenLifetimeSeconds } from '../../core/oauth-token.js';
+import {
+  oauthTokenProblem,
+  readTokenResponseBody,
+  tokenLifetimeSeconds,
+  unusableOAuthToken,
+} from '../../core/oauth-token.js';
 
 export interface TokenRequest {
   readonly tokenUrl: string;
@@ -170,10 +175,6 @@ export async function requestToken(request: TokenRequest): Promise<TokenResponse
 }
 
 function unusable(name: string, what: 'access token' | 'refresh token', problem: string | undefined): void {
-  if (problem === undefined) return;
-  throw new KeywardError(
-    'secret_backend_unavailable',
-    `the token endpoint for credential "${name}" returned ${what === 'access token' ? 'an' : 'a'} ${what} keyward cannot use: it ${problem}`,
-    { retryAfterSeconds: 5 },
-  );
+  if (problem !== undefined)
+    throw unusableOAuthToken(`the token endpoint for credential "${name}"`, what, problem);
 }
